@@ -1,0 +1,518 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ECS task definitions: read a revision, change one container's environment variables and secret
+references, and register a new revision only when that changes something.
+
+Secrets are handled as references (``valueFrom``) only: nothing here ever reads a secret value.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # handled by AnsibleAWSModule
+    pass
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
+    EcsRdsError,
+    create_or_adopt,
+    error_code,
+    tags_to_dict,
+)
+
+# A Secrets Manager reference: the secret ARN (complete or partial), optionally followed by
+# exactly three more fields json-key:version-stage:version-id, any of which may be empty.
+_SECRETSMANAGER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(?:-[a-z]+)+-\d+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+"
+    r"(?P<suffix>:[^:]*:[^:]*:[^:]*)?$"
+)
+_SSM_PARAMETER_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z]{2}(?:-[a-z]+)+-\d+:\d{12}:parameter/[A-Za-z0-9_.\-/]+$")
+# ECS resolves a bare name as an SSM parameter in the task's own Region.
+_SSM_PARAMETER_NAME = re.compile(r"^/?[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*$")
+
+# Tags AWS reserves for itself: RegisterTaskDefinition refuses them, so they are never sent.
+_RESERVED_TAG_PREFIX = "aws:"
+
+# What DescribeTaskDefinition answers for a family or revision that does not exist (or is malformed).
+_NOT_FOUND_CODES = {"ClientException", "InvalidParameterException"}
+
+# Only rejections that prove the write was not applied: AWSRetry would also resend after a 5xx,
+# which for a call without a client token could register a second revision. Those outcomes go to
+# create_or_adopt, which looks before sending again.
+_THROTTLING_CODES = ["ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"]
+
+
+class _RejectedOnlyRetry(AWSRetry):
+    @staticmethod
+    def found(response_code, catch_extra_error_codes=None):
+        return response_code in (catch_extra_error_codes or [])
+
+
+write_retry = _RejectedOnlyRetry.jittered_backoff(retries=10, delay=1, backoff=2.0, max_delay=20, catch_extra_error_codes=_THROTTLING_CODES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation of what the caller asked for (pure, runs before any AWS call)
+# ---------------------------------------------------------------------------------------------
+
+
+def value_from_error(value_from: Any) -> Optional[str]:
+    """Why ``value_from`` is not something ECS can resolve, or None when it is well formed."""
+    if not isinstance(value_from, str) or not value_from:
+        return "must be a non-empty string"
+    if value_from.startswith("arn:"):
+        if ":secretsmanager:" in value_from:
+            if _SECRETSMANAGER_ARN.match(value_from):
+                return None
+            return (
+                "is not a Secrets Manager reference of the form "
+                "arn:<partition>:secretsmanager:<region>:<account>:secret:<name>[:<json-key>:<version-stage>:<version-id>]"
+            )
+        if ":ssm:" in value_from:
+            if _SSM_PARAMETER_ARN.match(value_from):
+                return None
+            return "is not an SSM parameter ARN of the form arn:<partition>:ssm:<region>:<account>:parameter/<name>"
+        return "is an ARN of neither a Secrets Manager secret nor an SSM parameter"
+    if _SSM_PARAMETER_NAME.match(value_from):
+        return None
+    return "is neither a Secrets Manager ARN, an SSM parameter ARN nor an SSM parameter name"
+
+
+def stringify_scalar(option: str, name: str, value: Any) -> str:
+    """ECS only takes strings; YAML turns ``PORT: 5432`` or ``DEBUG: true`` into other types."""
+    if isinstance(value, bool):
+        # YAML's spelling, not Python's "True".
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if value is None:
+        raise EcsRdsError(message=f"{option}: the value of {name!r} is empty (null); write '' for an empty string")
+    raise EcsRdsError(message=f"{option}: the value of {name!r} must be a string, number or boolean, not a {type(value).__name__}")
+
+
+@dataclass
+class ContainerVarsRequest:
+    """What to change on the container. ``None`` means "leave that list alone"."""
+
+    environment: Optional[Dict[str, str]] = None
+    secrets: Optional[Dict[str, str]] = None
+    purge_environment: bool = False
+    purge_secrets: bool = False
+
+
+def build_request(
+    environment: Optional[Mapping[Any, Any]] = None,
+    secrets: Optional[Mapping[Any, Any]] = None,
+    secret_arn: Optional[str] = None,
+    secret_keys: Optional[Mapping[Any, Any]] = None,
+    purge_environment: bool = False,
+    purge_secrets: bool = False,
+) -> ContainerVarsRequest:
+    """Check the module options against each other and turn them into one request."""
+    env: Optional[Dict[str, str]] = None
+    if environment is not None:
+        env = {}
+        for name, value in environment.items():
+            name = _variable_name("environment", name)
+            env[name] = stringify_scalar("environment", name, value)
+
+    wanted_secrets: Optional[Dict[str, str]] = None
+    if secrets is not None:
+        wanted_secrets = {}
+        for name, value_from in secrets.items():
+            name = _variable_name("secrets", name)
+            problem = value_from_error(value_from)
+            if problem:
+                # The value is not repeated: a secret value pasted here by mistake must not reach the log.
+                raise EcsRdsError(message=f"secrets: the valueFrom of {name!r} {problem}")
+            wanted_secrets[name] = value_from
+
+    if secret_keys is not None and not secret_arn:
+        raise EcsRdsError(message="secret_keys needs secret_arn: the JSON keys are looked up in that secret")
+    if secret_arn and secret_keys is None:
+        raise EcsRdsError(message="secret_arn needs secret_keys: which JSON keys of the secret should become variables")
+    if secret_arn:
+        match = _SECRETSMANAGER_ARN.match(secret_arn) if isinstance(secret_arn, str) else None
+        if not match or match.group("suffix"):
+            raise EcsRdsError(
+                message=f"secret_arn ({secret_arn!r}) must be the ARN of a Secrets Manager secret, "
+                "arn:<partition>:secretsmanager:<region>:<account>:secret:<name>, without a JSON key or version"
+            )
+        wanted_secrets = dict(wanted_secrets or {})
+        for name, key in (secret_keys or {}).items():
+            name = _variable_name("secret_keys", name)
+            if not isinstance(key, str) or not key or ":" in key:
+                raise EcsRdsError(message=f"secret_keys: the JSON key of {name!r} must be a non-empty string without ':'")
+            if secrets is not None and name in wanted_secrets:
+                raise EcsRdsError(message=f"{name!r} is named in both secrets and secret_keys; name it once")
+            # Empty version-stage and version-id: always the secret's current version (AWSCURRENT).
+            wanted_secrets[name] = f"{secret_arn}:{key}::"
+
+    if env is not None and wanted_secrets is not None:
+        both = sorted(set(env) & set(wanted_secrets))
+        if both:
+            option = "secret_keys" if all(secrets is None or name not in secrets for name in both) else "secrets"
+            raise EcsRdsError(
+                message=f"environment and {option} both name {', '.join(both)}: a variable is either plain or a secret"
+            )
+
+    return ContainerVarsRequest(env, wanted_secrets, bool(purge_environment), bool(purge_secrets))
+
+
+def _variable_name(option: str, name: Any) -> str:
+    if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == "":
+        raise EcsRdsError(message=f"{option}: variable names must be non-empty strings, got {name!r}")
+    return str(name)
+
+
+def build_tags(tags: Optional[Mapping[Any, Any]]) -> Optional[Dict[str, str]]:
+    if tags is None:
+        return None
+    result: Dict[str, str] = {}
+    for key, value in tags.items():
+        key = str(key)
+        if not key or key.lower().startswith(_RESERVED_TAG_PREFIX):
+            raise EcsRdsError(message=f"tags: {key!r} is not a tag key that can be set (empty or reserved 'aws:' prefix)")
+        result[key] = stringify_scalar("tags", key, value)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging and comparing (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def pairs_to_dict(pairs: Optional[Iterable[Mapping[str, Any]]], value_key: str) -> Dict[str, Any]:
+    """ECS name/value (or name/valueFrom) lists as a dict; order is not meaningful to ECS."""
+    return {pair["name"]: pair.get(value_key) for pair in pairs or [] if "name" in pair}
+
+
+def merge_pairs(
+    current: Optional[List[Mapping[str, Any]]],
+    value_key: str,
+    wanted: Mapping[str, str],
+    purge: bool,
+) -> List[Dict[str, Any]]:
+    """The container's new list: current order kept, values updated in place, new names appended
+    sorted; with ``purge`` the names not wanted go."""
+    result: List[Dict[str, Any]] = []
+    written = set()
+    for pair in current or []:
+        name = pair.get("name")
+        if name in wanted:
+            if name not in written:
+                result.append({"name": name, value_key: wanted[name]})
+                written.add(name)
+        elif not purge:
+            result.append(dict(pair))
+    for name in sorted(set(wanted) - written):
+        result.append({"name": name, value_key: wanted[name]})
+    return result
+
+
+def user_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    return {k: v for k, v in (tags or {}).items() if not k.lower().startswith(_RESERVED_TAG_PREFIX)}
+
+
+@dataclass
+class ContainerPlan:
+    """The container's variables and the task definition's tags, before and after."""
+
+    container_index: int
+    environment_before: List[Dict[str, Any]]
+    secrets_before: List[Dict[str, Any]]
+    environment_after: List[Dict[str, Any]]
+    secrets_after: List[Dict[str, Any]]
+    tags_before: Dict[str, str]
+    tags_after: Dict[str, str]
+
+    @property
+    def changed(self) -> bool:
+        return (
+            pairs_to_dict(self.environment_before, "value") != pairs_to_dict(self.environment_after, "value")
+            or pairs_to_dict(self.secrets_before, "valueFrom") != pairs_to_dict(self.secrets_after, "valueFrom")
+            or self.tags_before != self.tags_after
+        )
+
+    def diff(self, container_name: str) -> Dict[str, Any]:
+        def side(env, secrets, tags):
+            return {"environment": pairs_to_dict(env, "value"), "secrets": pairs_to_dict(secrets, "valueFrom"), "tags": tags}
+
+        return {
+            "before_header": f"container {container_name} (base revision)",
+            "after_header": f"container {container_name} (new revision)",
+            "before": side(self.environment_before, self.secrets_before, self.tags_before),
+            "after": side(self.environment_after, self.secrets_after, self.tags_after),
+        }
+
+
+def find_container(task_definition: Mapping[str, Any], container_name: str) -> int:
+    containers = task_definition.get("containerDefinitions") or []
+    for index, container in enumerate(containers):
+        if container.get("name") == container_name:
+            return index
+    names = ", ".join(c.get("name", "?") for c in containers) or "none"
+    raise EcsRdsError(
+        message=f"container_name {container_name!r} is not a container of {task_definition.get('taskDefinitionArn', 'the task definition')}; "
+        f"its containers are: {names}"
+    )
+
+
+def plan_container(
+    task_definition: Mapping[str, Any],
+    base_tags: Mapping[str, str],
+    container_name: str,
+    request: ContainerVarsRequest,
+    tags: Optional[Mapping[str, str]],
+) -> ContainerPlan:
+    index = find_container(task_definition, container_name)
+    container = task_definition["containerDefinitions"][index]
+    env_before = [dict(p) for p in container.get("environment") or []]
+    secrets_before = [dict(p) for p in container.get("secrets") or []]
+    env_after = env_before
+    if request.environment is not None:
+        env_after = merge_pairs(env_before, "value", request.environment, request.purge_environment)
+    if request.secrets is not None:
+        env_after = [p for p in env_after if p["name"] not in request.secrets]
+    secrets_after = secrets_before
+    if request.secrets is not None:
+        secrets_after = merge_pairs(secrets_before, "valueFrom", request.secrets, request.purge_secrets)
+    if request.environment is not None:
+        secrets_after = [p for p in secrets_after if p["name"] not in request.environment]
+    tags_before = user_tags(base_tags)
+    tags_after = dict(tags_before)
+    tags_after.update(tags or {})
+    return ContainerPlan(index, env_before, secrets_before, env_after, secrets_after, tags_before, tags_after)
+
+
+def register_parameters(service_model: Any) -> FrozenSet[str]:
+    """The fields RegisterTaskDefinition takes, from the botocore model so new ones are kept."""
+    return frozenset(service_model.operation_model("RegisterTaskDefinition").input_shape.members)
+
+
+def build_register_request(
+    task_definition: Mapping[str, Any],
+    plan: ContainerPlan,
+    allowed: FrozenSet[str],
+) -> Dict[str, Any]:
+    """The base revision as a RegisterTaskDefinition request, with only the planned changes."""
+    request = {
+        key: copy.deepcopy(value)
+        for key, value in task_definition.items()
+        if key in allowed and key != "tags" and value is not None
+    }
+    container = request["containerDefinitions"][plan.container_index]
+    container["environment"] = [dict(p) for p in plan.environment_after]
+    if plan.secrets_after or "secrets" in container:
+        container["secrets"] = [dict(p) for p in plan.secrets_after]
+    if plan.tags_after:
+        request["tags"] = [{"key": k, "value": v} for k, v in plan.tags_after.items()]
+    return request
+
+
+def normalise(task_definition: Mapping[str, Any], allowed: FrozenSet[str], tags: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """A task definition (described, or a register request) in a form where equal means equivalent.
+
+    Read-only fields go, empty values and absent ones are the same, and name/value lists become
+    sorted tuples of pairs, since ECS gives their order no meaning. Tuples, unlike dicts and lists,
+    are compared whole by :func:`covers`: an extra variable or tag is a difference, not a default.
+    """
+    result: Dict[str, Any] = {}
+    for key, value in task_definition.items():
+        if key not in allowed or key == "tags":
+            continue
+        if key == "containerDefinitions":
+            value = [_normalise_container(c) for c in value or []]
+        value = _drop_empty(value)
+        if value is not None:
+            result[key] = value
+    if tags is None and "tags" in task_definition:
+        tags = tags_to_dict(task_definition["tags"])
+    result["tags"] = tuple(sorted(user_tags(tags).items()))
+    return result
+
+
+def _normalise_container(container: Mapping[str, Any]) -> Dict[str, Any]:
+    result = dict(container)
+    result["environment"] = tuple(sorted(pairs_to_dict(container.get("environment"), "value").items()))
+    result["secrets"] = tuple(sorted(pairs_to_dict(container.get("secrets"), "valueFrom").items()))
+    return result
+
+
+def _drop_empty(value: Any) -> Any:
+    if isinstance(value, dict):
+        cleaned = {k: _drop_empty(v) for k, v in value.items()}
+        cleaned = {k: v for k, v in cleaned.items() if v is not None}
+        return cleaned or None
+    if isinstance(value, list):
+        cleaned_list = [_drop_empty(v) for v in value]
+        return cleaned_list or None
+    return value
+
+
+def covers(actual: Any, expected: Any) -> bool:
+    """True when ``actual`` holds everything ``expected`` does; extra keys in ``actual`` are the
+    defaults AWS fills in on registration, so they do not count as a difference."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and covers(actual[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(actual) == len(expected) and all(covers(a, e) for a, e in zip(actual, expected))
+    return actual == expected
+
+
+def container_vars(task_definition: Mapping[str, Any], index: int) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    container = task_definition["containerDefinitions"][index]
+    return pairs_to_dict(container.get("environment"), "value"), pairs_to_dict(container.get("secrets"), "valueFrom")
+
+
+# ---------------------------------------------------------------------------------------------
+# Return values
+# ---------------------------------------------------------------------------------------------
+
+
+def _snake_key(name: str) -> str:
+    return next(iter(camel_dict_to_snake_dict({name: None})))
+
+
+def to_snake(value: Any, shape: Any = None) -> Any:
+    """snake_case field names following the botocore shape, leaving the keys of map-typed fields
+    (docker labels, log driver options, ...) exactly as the user wrote them."""
+    type_name = getattr(shape, "type_name", None)
+    if isinstance(value, dict):
+        if type_name == "map":
+            return {k: to_snake(v, shape.value) for k, v in value.items()}
+        members = getattr(shape, "members", {}) if type_name == "structure" else {}
+        return {_snake_key(k): to_snake(v, members.get(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        member = shape.member if type_name == "list" else None
+        return [to_snake(v, member) for v in value]
+    return value
+
+
+def task_definition_result(task_definition: Mapping[str, Any], tags: Mapping[str, str], service_model: Any) -> Dict[str, Any]:
+    body = {k: v for k, v in task_definition.items() if k != "tags"}
+    result = to_snake(body, service_model.shape_for("TaskDefinition"))
+    result["tags"] = dict(tags)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS calls
+# ---------------------------------------------------------------------------------------------
+
+
+def describe_task_definition(client: Any, reference: str) -> Optional[Tuple[Dict[str, Any], Dict[str, str]]]:
+    """The revision (a family means its latest ACTIVE one) and its tags, or None when there is none."""
+    try:
+        response = client.describe_task_definition(taskDefinition=reference, include=["TAGS"], aws_retry=True)
+    except ClientError as exc:
+        if error_code(exc) in _NOT_FOUND_CODES:
+            return None
+        raise EcsRdsError(message=f"Failed to describe task definition {reference}", exception=exc)
+    except BotoCoreError as exc:
+        raise EcsRdsError(message=f"Failed to describe task definition {reference}", exception=exc)
+    return response["taskDefinition"], tags_to_dict(response.get("tags"))
+
+
+def register_task_definition(client: Any, request: Dict[str, Any], allowed: FrozenSet[str]) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Register once, even when a response is lost: before sending again, adopt the family's latest
+    revision if it is what we were registering."""
+    wanted = normalise(request, allowed)
+
+    def create() -> Tuple[Dict[str, Any], Dict[str, str]]:
+        response = write_retry(client.register_task_definition)(**request)
+        return response["taskDefinition"], tags_to_dict(response.get("tags"))
+
+    def find_existing() -> Optional[Tuple[Dict[str, Any], Dict[str, str]]]:
+        latest = describe_task_definition(client, request["family"])
+        if latest and covers(normalise(latest[0], allowed, latest[1]), wanted):
+            return latest
+        return None
+
+    return create_or_adopt(create, find_existing, f"register a new revision of task definition family {request['family']}")
+
+
+class TaskDefinitionEnv:
+    """Sets one container's environment and secret references on a new task definition revision."""
+
+    def __init__(self, client: Any, check_mode: bool = False) -> None:
+        self.client = client
+        self.check_mode = check_mode
+        self.service_model = client.meta.service_model
+        self.allowed = register_parameters(self.service_model)
+
+    def ensure(
+        self,
+        container_name: str,
+        request: ContainerVarsRequest,
+        family: Optional[str] = None,
+        task_definition: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+    ) -> Dict[str, Any]:
+        option, reference = ("task_definition", task_definition) if task_definition else ("family", family)
+        found = describe_task_definition(self.client, reference)
+        if found is None:
+            what = "has no ACTIVE revision" if option == "family" else "was not found"
+            raise EcsRdsError(message=f"{option}: task definition {reference!r} {what}")
+        base, base_tags = found
+        if family and task_definition and base.get("family") != family:
+            raise EcsRdsError(
+                message=f"task_definition {task_definition!r} belongs to family {base.get('family')!r}, not to family {family!r}"
+            )
+
+        plan = plan_container(base, base_tags, container_name, request, tags)
+        result: Dict[str, Any] = {
+            "changed": plan.changed,
+            "family": base["family"],
+            "previous_task_definition_arn": base["taskDefinitionArn"],
+            "diff": plan.diff(container_name),
+        }
+        register_request = build_register_request(base, plan, self.allowed) if plan.changed else None
+        twin = self._latest_equal_to(register_request) if register_request and task_definition else None
+        if register_request is None:
+            final, final_tags = base, user_tags(base_tags)
+        elif twin is not None:
+            # A re-run pinned to the same old base (say, the service's revision before a deployment
+            # that did not happen) would otherwise register an identical revision on every run.
+            result["changed"] = False
+            final, final_tags = twin[0], user_tags(twin[1])
+        else:
+            if self.check_mode:
+                final = dict(register_request, taskDefinitionArn=None, revision=None)
+                final_tags = plan.tags_after
+            else:
+                registered = register_task_definition(self.client, register_request, self.allowed)[0]
+                # Describe again so the return shows what ECS stored, defaults included.
+                again = describe_task_definition(self.client, registered["taskDefinitionArn"])
+                final, final_tags = again if again else (registered, plan.tags_after)
+                final_tags = user_tags(final_tags)
+
+        environment, secrets = container_vars(final, plan.container_index)
+        result.update(
+            task_definition=task_definition_result(final, final_tags, self.service_model),
+            task_definition_arn=final.get("taskDefinitionArn"),
+            revision=final.get("revision"),
+            environment=environment,
+            secrets=secrets,
+        )
+        return result
+
+    def _latest_equal_to(self, register_request: Dict[str, Any]) -> Optional[Tuple[Dict[str, Any], Dict[str, str]]]:
+        """The family's latest revision when it already is exactly what would be registered.
+
+        Exact equality, not :func:`covers`: both sides come from a describe, so AWS defaults are on
+        both, and a latest revision with something more must not stand in for this request.
+        """
+        latest = describe_task_definition(self.client, register_request["family"])
+        if latest and normalise(latest[0], self.allowed, latest[1]) == normalise(register_request, self.allowed):
+            return latest
+        return None

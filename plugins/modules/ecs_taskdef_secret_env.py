@@ -1,0 +1,268 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ecs_taskdef_secret_env
+short_description: Set environment variables and secret references on one container of an ECS task definition
+version_added: 0.1.0
+description:
+  - Takes a base revision of an ECS task definition (by default the latest C(ACTIVE) revision of
+    O(family)), changes the plain environment variables and the Secrets Manager or SSM Parameter
+    Store secret references of one container, and registers a new revision only when that changes
+    something.
+  - Everything else of the base revision is kept as it is, including the other containers, every
+    other field of the container, CPU and memory, network mode, roles, volumes, runtime platform,
+    ephemeral storage and the task definition's tags. Which fields are copied is read from the AWS
+    SDK's model of C(RegisterTaskDefinition), so fields AWS adds later are kept too.
+  - Secrets are handled as references (C(valueFrom)) only. The module never reads a secret value.
+  - A name given in O(environment) is removed from the container's secrets, and a name given in
+    O(secrets) or O(secret_keys) is removed from its plain environment, so a variable can be moved
+    from plain text to a secret in one step.
+  - Because C(RegisterTaskDefinition) has no client token, a write whose response was lost is not
+    simply sent again; the family's latest revision is adopted when it is what was being registered.
+author:
+  - ecsrds.connect maintainers (@ecsrds)
+options:
+  family:
+    description:
+      - Task definition family. Its latest C(ACTIVE) revision is the base, unless O(task_definition) is given.
+      - Required unless O(task_definition) is given. When both are given, they must agree.
+    type: str
+  task_definition:
+    description:
+      - The revision to start from instead of the family's latest one, as an ARN or as C(family:revision),
+        for example the revision a service currently runs.
+      - The new revision is registered in the same family. When the family's latest revision already is
+        exactly what would be registered (a re-run from the same old base), that revision is returned
+        and nothing is registered.
+    type: str
+  container_name:
+    description:
+      - Name of the container whose environment and secrets are set.
+    type: str
+    required: true
+  environment:
+    description:
+      - Plain environment variables, name to value.
+      - Numbers and booleans are turned into strings (booleans as V(true) and V(false)); lists,
+        dictionaries and null values are refused.
+      - Variables of the container not named here are kept, unless O(purge_environment=true).
+      - When not given, the container's plain environment is left alone.
+    type: dict
+  secrets:
+    description:
+      - Secret references, name to the full C(valueFrom) ECS resolves when the task starts.
+      - A C(valueFrom) is a Secrets Manager ARN, optionally followed by C(:json-key:version-stage:version-id)
+        (any of the three may be empty), an SSM parameter ARN, or the name of an SSM parameter in the task's Region.
+      - Secrets of the container not named here (or in O(secret_keys)) are kept, unless O(purge_secrets=true).
+    type: dict
+  secret_arn:
+    description:
+      - ARN of a Secrets Manager secret holding a JSON document, such as the master user secret
+        RDS manages for a cluster. Used with O(secret_keys).
+    type: str
+  secret_keys:
+    description:
+      - Variables taken from the JSON keys of O(secret_arn), name to JSON key. Each becomes the
+        reference C(<secret_arn>:<json key>::), that is the key of the secret's current version.
+      - A name may not appear in both O(secrets) and O(secret_keys).
+    type: dict
+  purge_environment:
+    description:
+      - Remove the container's plain environment variables that O(environment) does not name.
+      - Has no effect when O(environment) is not given; use O(environment={}) to remove them all.
+    type: bool
+    default: false
+  purge_secrets:
+    description:
+      - Remove the container's secrets that neither O(secrets) nor O(secret_keys) name.
+      - Has no effect when neither is given; use O(secrets={}) to remove them all.
+    type: bool
+    default: false
+  tags:
+    description:
+      - Tags merged over the base revision's tags on the new revision, for example to mark the revisions
+        this module registers. A difference in tags alone also registers a new revision.
+      - Tags of the base revision are always carried over; keys with the reserved C(aws:) prefix are not.
+    type: dict
+  state:
+    description:
+      - Only V(present) is supported; revisions are never deregistered.
+    type: str
+    choices: [present]
+    default: present
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: No write call is made; C(changed) and RV(task_definition) show what a real run would register.
+  diff_mode:
+    support: full
+    description: Shows the container's environment and secrets (references only) and the tags, before and after.
+notes:
+  - Registering a new revision does not deploy it; update the ECS service to use RV(task_definition_arn).
+  - The task's execution role needs permission to read the referenced secrets or parameters; this
+    module does not check that.
+"""
+
+EXAMPLES = r"""
+- name: Give the app container the database connection, password from the RDS-managed secret
+  ecsrds.connect.ecs_taskdef_secret_env:
+    family: web
+    container_name: app
+    environment:
+      DB_HOST: "{{ cluster_endpoint }}"
+      DB_PORT: 5432
+      DB_NAME: app
+    secret_arn: "{{ master_user_secret_arn }}"
+    secret_keys:
+      DB_USER: username
+      DB_PASSWORD: password
+    tags:
+      managed-by: ecsrds.connect
+  register: web_taskdef
+
+- name: Start from the revision the service runs rather than the family's latest
+  ecsrds.connect.ecs_taskdef_secret_env:
+    task_definition: "{{ service_task_definition_arn }}"
+    container_name: app
+    secrets:
+      API_TOKEN: arn:aws:secretsmanager:us-east-1:123456789012:secret:api-token-AbCdEf
+      FEATURE_FLAGS: /web/feature-flags
+      SIGNING_KEY: arn:aws:ssm:us-east-1:123456789012:parameter/web/signing-key
+
+- name: Make the plain environment exactly this, dropping every other plain variable
+  ecsrds.connect.ecs_taskdef_secret_env:
+    family: web
+    container_name: app
+    environment:
+      LOG_LEVEL: info
+    purge_environment: true
+"""
+
+RETURN = r"""
+task_definition:
+  description:
+    - The resulting task definition with snake_case field names and tags as a dictionary; the base
+      revision when nothing had to change.
+    - In check mode, when a revision would be registered, the would-be task definition with
+      RV(task_definition.task_definition_arn) and RV(task_definition.revision) null.
+  returned: success
+  type: dict
+  contains:
+    task_definition_arn:
+      description: ARN of the revision.
+      type: str
+      sample: arn:aws:ecs:us-east-1:123456789012:task-definition/web:4
+    family:
+      description: Family.
+      type: str
+      sample: web
+    revision:
+      description: Revision number.
+      type: int
+      sample: 4
+    container_definitions:
+      description: The containers, with snake_case field names (keys of docker labels and log options unchanged).
+      type: list
+      elements: dict
+    tags:
+      description: Tags of the revision.
+      type: dict
+      sample: {"managed-by": "ecsrds.connect"}
+task_definition_arn:
+  description: ARN of the resulting revision; null in check mode when a revision would be registered.
+  returned: success
+  type: str
+  sample: arn:aws:ecs:us-east-1:123456789012:task-definition/web:4
+revision:
+  description: Revision number of the resulting revision; null in check mode when a revision would be registered.
+  returned: success
+  type: int
+  sample: 4
+family:
+  description: Family of the task definition.
+  returned: success
+  type: str
+  sample: web
+previous_task_definition_arn:
+  description: ARN of the base revision the changes were applied to.
+  returned: success
+  type: str
+  sample: arn:aws:ecs:us-east-1:123456789012:task-definition/web:3
+environment:
+  description: The container's resulting plain environment variables, name to value.
+  returned: success
+  type: dict
+  sample: {"DB_HOST": "db.cluster-abc.us-east-1.rds.amazonaws.com", "DB_PORT": "5432"}
+secrets:
+  description: The container's resulting secrets, name to C(valueFrom) reference (never the secret's value).
+  returned: success
+  type: dict
+  sample: {"DB_PASSWORD": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1a2b-AbCdEf:password::"}
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TaskDefinitionEnv, build_request, build_tags
+
+
+def main() -> None:
+    argument_spec = dict(
+        family=dict(type="str"),
+        task_definition=dict(type="str"),
+        container_name=dict(type="str", required=True),
+        environment=dict(type="dict"),
+        # References (ARNs and parameter names), not secret values.
+        secrets=dict(type="dict", no_log=False),
+        secret_arn=dict(type="str", no_log=False),
+        secret_keys=dict(type="dict", no_log=False),
+        purge_environment=dict(type="bool", default=False),
+        purge_secrets=dict(type="bool", default=False),
+        tags=dict(type="dict"),
+        state=dict(type="str", default="present", choices=["present"]),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        required_one_of=[("family", "task_definition")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        request = build_request(
+            environment=params["environment"],
+            secrets=params["secrets"],
+            secret_arn=params["secret_arn"],
+            secret_keys=params["secret_keys"],
+            purge_environment=params["purge_environment"],
+            purge_secrets=params["purge_secrets"],
+        )
+        tags = build_tags(params["tags"])
+        manager = TaskDefinitionEnv(connect(module, "ecs"), check_mode=module.check_mode)
+        result = manager.ensure(
+            params["container_name"],
+            request,
+            family=params["family"],
+            task_definition=params["task_definition"],
+            tags=tags,
+        )
+    except EcsRdsError as e:
+        module.fail_json_aws_error(e)
+
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

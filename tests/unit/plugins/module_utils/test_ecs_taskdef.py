@@ -1,0 +1,417 @@
+"""Task definition logic of plugins/module_utils/ecs.py without AWS: validation of the options,
+merging a container's variables, normalising and comparing revisions, and the register path
+(check mode, lost responses, throttling) against an in-memory fake ECS client."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Dict, List, Optional
+
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import (
+    ContainerVarsRequest,
+    TaskDefinitionEnv,
+    build_register_request,
+    build_request,
+    build_tags,
+    covers,
+    merge_pairs,
+    normalise,
+    plan_container,
+    register_parameters,
+    stringify_scalar,
+    task_definition_result,
+    value_from_error,
+)
+
+ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
+ALLOWED = register_parameters(ECS_MODEL)
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-abc-AbCdEf"
+
+DESCRIBED: Dict[str, Any] = {
+    "taskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3",
+    "family": "web",
+    "revision": 3,
+    "status": "ACTIVE",
+    "compatibilities": ["EC2", "FARGATE"],
+    "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.task-iam-role"}],
+    "registeredAt": "2026-11-25T08:00:00Z",
+    "registeredBy": "arn:aws:iam::123456789012:root",
+    "requiresCompatibilities": ["FARGATE"],
+    "networkMode": "awsvpc",
+    "cpu": "256",
+    "memory": "512",
+    "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+    "placementConstraints": [],
+    "volumes": [],
+    "containerDefinitions": [
+        {
+            "name": "app",
+            "image": "web:1",
+            "cpu": 0,
+            "essential": True,
+            "environment": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}, {"name": "DB_PASSWORD", "value": "changeme"}],
+            "mountPoints": [],
+            "dockerLabels": {"com.example.Owner": "payments"},
+        },
+        {"name": "sidecar", "image": "otel", "environment": [], "secrets": [{"name": "S", "valueFrom": "/sidecar/s"}]},
+    ],
+}
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value_from",
+    [
+        SECRET,
+        f"{SECRET}:password::",
+        f"{SECRET}:password:AWSPREVIOUS:",
+        f"{SECRET}:::0a1b2c3d-1111-2222-3333-444455556666",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db/app",  # partial ARN
+        "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:db-AbCdEf",
+        "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:db-AbCdEf:password::",
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/web/api-token",
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/token",
+        "/web/api-token",
+        "api_token.v2",
+    ],
+)
+def test_valid_value_from(value_from):
+    assert value_from_error(value_from) is None
+
+
+@pytest.mark.parametrize(
+    "value_from",
+    [
+        "",
+        None,
+        42,
+        f"{SECRET}:password",  # json key without the two version fields
+        f"{SECRET}:password:AWSCURRENT",
+        f"{SECRET}:password:::extra",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret",
+        "arn:aws:secretsmanager:us-east-1:1234:secret:db",
+        "arn:aws:secretsmanager:useast1:123456789012:secret:db",
+        "arn:aws:ssm:us-east-1:123456789012:param/web",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/",
+        "arn:aws:s3:::bucket/key",
+        "my token",
+        "secretsmanager:db",
+    ],
+)
+def test_malformed_value_from(value_from):
+    assert value_from_error(value_from)
+
+
+@pytest.mark.parametrize("value,expected", [("x", "x"), (5432, "5432"), (1.5, "1.5"), (True, "true"), (False, "false"), ("", "")])
+def test_scalars_become_strings(value, expected):
+    assert stringify_scalar("environment", "V", value) == expected
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, ["a"], None])
+def test_non_scalars_are_refused_naming_option_and_variable(value):
+    with pytest.raises(EcsRdsError) as err:
+        stringify_scalar("environment", "HOSTS", value)
+    assert "environment" in err.value.message and "'HOSTS'" in err.value.message
+
+
+def test_secret_keys_become_json_key_references():
+    request = build_request(environment={"PORT": 5432}, secret_arn=SECRET, secret_keys={"DB_USER": "username", "DB_PASSWORD": "password"})
+    assert request.environment == {"PORT": "5432"}
+    assert request.secrets == {"DB_USER": f"{SECRET}:username::", "DB_PASSWORD": f"{SECRET}:password::"}
+    both = build_request(secrets={"TOKEN": "/web/token"}, secret_arn=SECRET, secret_keys={"DB_USER": "username"})
+    assert both.secrets == {"TOKEN": "/web/token", "DB_USER": f"{SECRET}:username::"}
+
+
+def test_unset_options_leave_lists_alone():
+    request = build_request(environment={"A": "1"})
+    assert request.secrets is None
+    assert build_request().environment is None
+
+
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        (dict(environment={"X": "1"}, secrets={"X": "/p"}), ["environment and secrets", "X"]),
+        (dict(environment={"X": "1"}, secret_arn=SECRET, secret_keys={"X": "k"}), ["environment and secret_keys", "X"]),
+        (dict(secrets={"X": "/p"}, secret_arn=SECRET, secret_keys={"X": "k"}), ["secrets and secret_keys", "X"]),
+        (dict(secret_keys={"X": "k"}), ["secret_keys needs secret_arn"]),
+        (dict(secret_arn=SECRET), ["secret_arn needs secret_keys"]),
+        (dict(secret_arn=f"{SECRET}:password::", secret_keys={"X": "k"}), ["secret_arn"]),
+        (dict(secret_arn="arn:aws:ssm:us-east-1:123456789012:parameter/x", secret_keys={"X": "k"}), ["secret_arn"]),
+        (dict(secret_arn=SECRET, secret_keys={"X": "a:b"}), ["secret_keys", "'X'"]),
+        (dict(secret_arn=SECRET, secret_keys={"X": ""}), ["secret_keys", "'X'"]),
+        (dict(secrets={"X": "not valid"}), ["secrets:", "'X'"]),
+        (dict(environment={"": "1"}), ["environment"]),
+        (dict(environment={"L": [1]}), ["environment:", "'L'"]),
+    ],
+)
+def test_bad_options_name_the_option(kwargs, words):
+    with pytest.raises(EcsRdsError) as err:
+        build_request(**kwargs)
+    for word in words:
+        assert word in err.value.message
+
+
+def test_tags_are_stringified_and_reserved_keys_refused():
+    assert build_tags({"n": 1, "flag": True}) == {"n": "1", "flag": "true"}
+    assert build_tags(None) is None
+    with pytest.raises(EcsRdsError, match="tags"):
+        build_tags({"aws:cloudformation:stack-name": "x"})
+
+
+# --- merging ----------------------------------------------------------------------------------
+
+
+def test_merge_keeps_order_updates_in_place_and_appends_sorted():
+    current = [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]
+    merged = merge_pairs(current, "value", {"Z": "26", "A": "one", "C": "3"}, purge=False)
+    assert merged == [{"name": "B", "value": "2"}, {"name": "A", "value": "one"}, {"name": "C", "value": "3"}, {"name": "Z", "value": "26"}]
+    assert current == [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]
+
+
+def test_merge_purge_and_duplicates():
+    current = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}, {"name": "A", "value": "old"}]
+    assert merge_pairs(current, "value", {"A": "new"}, purge=True) == [{"name": "A", "value": "new"}]
+    assert merge_pairs(current, "value", {}, purge=True) == []
+    assert merge_pairs(current, "value", {"C": "3"}, purge=False) == current + [{"name": "C", "value": "3"}]
+
+
+def test_plan_moves_a_plain_variable_to_a_secret_and_back():
+    to_secret = plan_container(DESCRIBED, {}, "app", build_request(secret_arn=SECRET, secret_keys={"DB_PASSWORD": "password"}), None)
+    assert [p["name"] for p in to_secret.environment_after] == ["B", "A"]
+    assert to_secret.secrets_after == [{"name": "DB_PASSWORD", "valueFrom": f"{SECRET}:password::"}]
+    assert to_secret.changed
+
+    sidecar_back = plan_container(DESCRIBED, {}, "sidecar", build_request(environment={"S": "plain"}), None)
+    assert sidecar_back.secrets_after == [] and sidecar_back.environment_after == [{"name": "S", "value": "plain"}]
+
+
+def test_plan_without_difference_is_unchanged():
+    same = plan_container(DESCRIBED, {"team": "x", "aws:ecs:cluster": "c"}, "app", build_request(environment={"A": 1, "B": "2"}), {"team": "x"})
+    assert not same.changed
+    assert same.tags_after == {"team": "x"}
+    assert not plan_container(DESCRIBED, {}, "app", build_request(secrets={}), None).changed
+
+
+def test_plan_purge_and_tags_each_count_as_change():
+    purge = plan_container(DESCRIBED, {}, "app", build_request(environment={"A": "1"}, purge_environment=True), None)
+    assert purge.changed and purge.environment_after == [{"name": "A", "value": "1"}]
+    # purge_environment without environment: nothing is said about the list, so it is left alone.
+    assert not plan_container(DESCRIBED, {}, "app", build_request(purge_environment=True), None).changed
+    tagged = plan_container(DESCRIBED, {"team": "x"}, "app", ContainerVarsRequest(), {"release": "1"})
+    assert tagged.changed and tagged.tags_after == {"team": "x", "release": "1"}
+    diff = tagged.diff("app")
+    assert diff["before"]["tags"] == {"team": "x"} and diff["after"]["tags"] == {"team": "x", "release": "1"}
+    assert diff["before"]["environment"] == {"B": "2", "A": "1", "DB_PASSWORD": "changeme"}
+
+
+def test_unknown_container_lists_the_existing_ones():
+    with pytest.raises(EcsRdsError) as err:
+        plan_container(DESCRIBED, {}, "worker", ContainerVarsRequest(), None)
+    assert "container_name 'worker'" in err.value.message and "app, sidecar" in err.value.message
+
+
+# --- register request and comparison ------------------------------------------------------------
+
+
+def test_register_request_drops_read_only_fields_and_keeps_the_rest():
+    base = copy.deepcopy(DESCRIBED)
+    plan = plan_container(base, {"team": "x"}, "app", build_request(environment={"NEW": "1"}), {"mark": "y"})
+    request = build_register_request(base, plan, ALLOWED)
+    for read_only in ("taskDefinitionArn", "revision", "status", "compatibilities", "requiresAttributes", "registeredAt", "registeredBy"):
+        assert read_only not in request
+    assert set(request) <= ALLOWED
+    for kept in ("family", "requiresCompatibilities", "networkMode", "cpu", "memory", "executionRoleArn", "placementConstraints", "volumes"):
+        assert request[kept] == DESCRIBED[kept]
+    assert request["containerDefinitions"][1] == DESCRIBED["containerDefinitions"][1]
+    assert request["containerDefinitions"][0]["dockerLabels"] == {"com.example.Owner": "payments"}
+    assert request["containerDefinitions"][0]["environment"][-1] == {"name": "NEW", "value": "1"}
+    assert "secrets" not in request["containerDefinitions"][0]
+    assert request["tags"] == [{"key": "team", "value": "x"}, {"key": "mark", "value": "y"}]
+    assert base == DESCRIBED  # the base is not modified
+
+
+def test_fields_the_model_allows_are_kept_even_when_unknown_to_us():
+    base = dict(copy.deepcopy(DESCRIBED), futureField={"on": True}, readOnlyFuture="x")
+    plan = plan_container(base, {}, "app", ContainerVarsRequest(), None)
+    request = build_register_request(base, plan, ALLOWED | {"futureField"})
+    assert request["futureField"] == {"on": True} and "readOnlyFuture" not in request
+
+
+def test_normalised_revision_covers_the_request_it_was_registered_from():
+    plan = plan_container(DESCRIBED, {}, "app", build_request(environment={"NEW": "1"}), None)
+    request = build_register_request(DESCRIBED, plan, ALLOWED)
+    # What ECS would describe afterwards: defaults filled in, lists reordered or left out.
+    described = copy.deepcopy(request)
+    described.update(taskDefinitionArn="arn:...:web:4", revision=4, status="ACTIVE", placementConstraints=None)
+    described["containerDefinitions"][0]["environment"].reverse()
+    described["containerDefinitions"][0]["volumesFrom"] = []
+    described["containerDefinitions"][1]["portMappings"] = []
+    assert covers(normalise(described, ALLOWED, {}), normalise(request, ALLOWED))
+
+    other = copy.deepcopy(described)
+    other["containerDefinitions"][0]["environment"][0]["value"] = "different"
+    assert not covers(normalise(other, ALLOWED, {}), normalise(request, ALLOWED))
+    # Variables and tags are compared whole: one more than was sent is a different revision.
+    assert not covers(normalise(described, ALLOWED, {"t": "1"}), normalise(request, ALLOWED))
+    extra = copy.deepcopy(described)
+    extra["containerDefinitions"][0]["environment"].append({"name": "EXTRA", "value": "x"})
+    assert not covers(normalise(extra, ALLOWED, {}), normalise(request, ALLOWED))
+    emptied = copy.deepcopy(request)
+    emptied["containerDefinitions"][0]["environment"] = []
+    assert not covers(normalise(described, ALLOWED, {}), normalise(emptied, ALLOWED))
+    assert covers(normalise(emptied, ALLOWED, {}), normalise(dict(emptied, volumes=[]), ALLOWED))
+
+
+def test_result_is_snake_case_except_map_keys():
+    result = task_definition_result(DESCRIBED, {"Team": "x"}, ECS_MODEL)
+    assert result["task_definition_arn"] == DESCRIBED["taskDefinitionArn"]
+    assert result["requires_compatibilities"] == ["FARGATE"]
+    assert result["container_definitions"][0]["docker_labels"] == {"com.example.Owner": "payments"}
+    assert result["container_definitions"][1]["secrets"] == [{"name": "S", "value_from": "/sidecar/s"}]
+    assert result["tags"] == {"Team": "x"}
+
+
+# --- the register path against a fake ECS -------------------------------------------------------
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+class FakeEcs:
+    """Revisions in memory; ``failures`` are raised by the next register calls, after applying the
+    write when the code is a 5xx one (a response lost after AWS did the work)."""
+
+    def __init__(self, failures: Optional[List[str]] = None) -> None:
+        self.meta = type("Meta", (), {"service_model": ECS_MODEL})()
+        first = copy.deepcopy(DESCRIBED)
+        first.update(revision=1, taskDefinitionArn="arn:aws:ecs:us-east-1:123456789012:task-definition/web:1")
+        self.revisions: List[Dict[str, Any]] = [first]
+        self.tags: List[List[Dict[str, str]]] = [[{"key": "team", "value": "x"}]]
+        self.failures = list(failures or [])
+        self.register_calls = 0
+
+    def describe_task_definition(self, taskDefinition: str, include=None, aws_retry: bool = False):
+        for index in range(len(self.revisions) - 1, -1, -1):
+            revision = self.revisions[index]
+            if taskDefinition in (revision["family"], revision["taskDefinitionArn"], f"web:{revision['revision']}"):
+                return {"taskDefinition": copy.deepcopy(revision), "tags": copy.deepcopy(self.tags[index])}
+        raise client_error("ClientException")
+
+    def register_task_definition(self, aws_retry: bool = False, **request):
+        self.register_calls += 1
+        failure = self.failures.pop(0) if self.failures else None
+        if failure == "ThrottlingException":
+            raise client_error(failure)
+        number = len(self.revisions) + 1
+        revision = dict(copy.deepcopy(request), revision=number, status="ACTIVE")
+        revision["taskDefinitionArn"] = f"arn:aws:ecs:us-east-1:123456789012:task-definition/web:{number}"
+        tags = revision.pop("tags", [])
+        self.revisions.append(revision)
+        self.tags.append(tags)
+        if failure:
+            raise client_error(failure, 500)
+        return {"taskDefinition": copy.deepcopy(revision), "tags": tags}
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+
+
+def test_check_mode_makes_no_write_call():
+    ecs = FakeEcs()
+    result = TaskDefinitionEnv(ecs, check_mode=True).ensure("app", build_request(environment={"NEW": "1"}), family="web")
+    assert ecs.register_calls == 0
+    assert result["changed"] and result["revision"] is None and result["task_definition_arn"] is None
+    assert result["environment"]["NEW"] == "1"
+    assert result["previous_task_definition_arn"].endswith("web:1")
+
+
+def test_unchanged_request_makes_no_write_call():
+    ecs = FakeEcs()
+    result = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"A": "1"}), family="web", tags={"team": "x"})
+    assert ecs.register_calls == 0 and not result["changed"] and result["revision"] == 1
+
+
+def test_lost_response_adopts_the_revision_instead_of_registering_twice():
+    ecs = FakeEcs(failures=["InternalFailure"])
+    result = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "1"}), family="web", tags={"mark": "y"})
+    assert ecs.register_calls == 1 and len(ecs.revisions) == 2
+    assert result["changed"] and result["revision"] == 2
+    assert result["task_definition"]["tags"] == {"team": "x", "mark": "y"}
+
+
+def test_failure_before_applying_is_sent_again():
+    class RejectingOnce(FakeEcs):
+        def register_task_definition(self, aws_retry=False, **request):
+            if not self.register_calls:
+                self.register_calls += 1
+                raise client_error("ServiceUnavailable", 503)
+            return super().register_task_definition(**request)
+
+    ecs = RejectingOnce()
+    result = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "1"}), family="web")
+    assert len(ecs.revisions) == 2 and result["revision"] == 2
+
+
+def test_throttling_is_retried_once_registered():
+    ecs = FakeEcs(failures=["ThrottlingException", "ThrottlingException"])
+    result = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "1"}), family="web")
+    assert ecs.register_calls == 3 and len(ecs.revisions) == 2 and result["revision"] == 2
+
+
+def test_client_error_is_reported_without_retry():
+    ecs = FakeEcs(failures=["ClientException"])
+    ecs.failures = []
+
+    def refuse(aws_retry=False, **request):
+        ecs.register_calls += 1
+        raise client_error("ClientException")
+
+    ecs.register_task_definition = refuse
+    with pytest.raises(EcsRdsError, match="Failed to register"):
+        TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "1"}), family="web")
+    assert ecs.register_calls == 1
+
+
+def test_unknown_family_and_revision_name_the_option():
+    ecs = FakeEcs()
+    with pytest.raises(EcsRdsError, match="^family: task definition 'api'"):
+        TaskDefinitionEnv(ecs).ensure("app", ContainerVarsRequest(), family="api")
+    with pytest.raises(EcsRdsError, match="^task_definition: task definition 'web:9'"):
+        TaskDefinitionEnv(ecs).ensure("app", ContainerVarsRequest(), task_definition="web:9")
+    with pytest.raises(EcsRdsError, match="belongs to family 'web'"):
+        TaskDefinitionEnv(ecs).ensure("app", ContainerVarsRequest(), family="api", task_definition="web:1")
+    assert ecs.register_calls == 0
+
+
+def test_pinned_base_reuses_an_identical_latest_revision_but_not_a_richer_one():
+    ecs = FakeEcs()
+    env = TaskDefinitionEnv(ecs)
+    first = env.ensure("app", build_request(environment={"NEW": "1"}), task_definition="web:1")
+    assert first["changed"] and first["revision"] == 2
+    again = env.ensure("app", build_request(environment={"NEW": "1"}), task_definition="web:1")
+    assert not again["changed"] and again["revision"] == 2 and ecs.register_calls == 1
+    assert again["previous_task_definition_arn"].endswith("web:1")
+    # In check mode too: nothing would be registered.
+    assert not TaskDefinitionEnv(ecs, check_mode=True).ensure("app", build_request(environment={"NEW": "1"}), task_definition="web:1")["changed"]
+
+    ecs.revisions[-1]["pidMode"] = "task"  # the latest now has something the pinned base lacks
+    third = env.ensure("app", build_request(environment={"NEW": "1"}), task_definition="web:1")
+    assert third["changed"] and third["revision"] == 3 and ecs.register_calls == 2
+
+
+def test_a_malformed_value_from_is_not_repeated_in_the_error():
+    with pytest.raises(EcsRdsError) as err:
+        build_request(secrets={"DB_PASSWORD": "pasted value: hunter2!"})
+    assert "hunter2" not in str(err.value) and "'DB_PASSWORD'" in str(err.value)
