@@ -1,0 +1,767 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Aurora clusters whose master password RDS keeps in Secrets Manager, and their instances.
+
+The pure part (normalising what RDS describes, comparing it with what was asked, planning instance
+changes) is separate from the calls so it can be unit-tested without AWS. Nothing here ever reads a
+secret's value: the managed secret is only known by its ARN, status and KMS key.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # handled by AnsibleAWSModule
+    pass
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
+    EcsRdsError,
+    aws_retry,
+    connect,
+    create_or_adopt,
+    error_code,
+    tags_to_dict,
+    wait_for,
+)
+
+DEFAULT_ENGINE = "aurora-postgresql"
+POLL_DELAY = 5.0
+MAX_IDENTIFIER_LENGTH = 63
+
+# Options whose value RDS cannot change on an existing cluster (db_subnet_group_name included:
+# Aurora only moves to another subnet group through a restore).
+IMMUTABLE_OPTIONS = ("engine", "storage_encrypted", "kms_key_id", "master_username", "database_name", "db_subnet_group_name")
+
+_CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault", "DBClusterNotFound")
+_INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
+_GONE_STATUSES = ("deleting",)
+
+# Error codes that mean AWS refused the request without acting on it.
+_REJECTED_CODES = frozenset(
+    (
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "PriorRequestNotComplete",
+        "SlowDown",
+    )
+)
+
+
+class _RejectedOnlyRetry(AWSRetry):
+    """Retries only requests AWS refused outright.
+
+    aws_retry also resends after a 5xx, where a create may already have been applied; for a create
+    without a client token that decision belongs to create_or_adopt, which describes first.
+    """
+
+    @staticmethod
+    def found(response_code: str, catch_extra_error_codes: Any = None) -> bool:
+        return response_code in _REJECTED_CODES
+
+
+_create_retry = _RejectedOnlyRetry.jittered_backoff(retries=10, delay=1, backoff=2.0, max_delay=20)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure logic: validation, normalisation and comparison
+# ---------------------------------------------------------------------------------------------
+
+
+def instance_identifier(cluster_id: str, number: int) -> str:
+    return f"{cluster_id.lower()}-instance-{number}"
+
+
+def instance_number(cluster_id: str, identifier: str) -> Optional[int]:
+    """The n of ``<cluster>-instance-<n>``, or None for an instance this module did not name."""
+    match = re.fullmatch(re.escape(cluster_id.lower()) + r"-instance-([1-9][0-9]*)", identifier.lower())
+    return int(match.group(1)) if match else None
+
+
+def validate_params(params: Dict[str, Any]) -> None:
+    """Input errors that need no AWS call; raised before anything is described or written."""
+    cluster_id = params["db_cluster_identifier"]
+    if not re.fullmatch(r"[A-Za-z](?!.*--)[A-Za-z0-9-]*(?<!-)", cluster_id or ""):
+        raise EcsRdsError(
+            message=f"db_cluster_identifier {cluster_id!r} is not valid: it must start with a letter and hold only letters, "
+            "digits and single hyphens, not ending with a hyphen"
+        )
+    if params["state"] == "absent":
+        if params.get("skip_final_snapshot") and params.get("final_snapshot_identifier"):
+            raise EcsRdsError(message="skip_final_snapshot and final_snapshot_identifier are mutually exclusive for state=absent")
+        if not params.get("skip_final_snapshot") and not params.get("final_snapshot_identifier"):
+            raise EcsRdsError(
+                message="state=absent needs a final snapshot choice: set skip_final_snapshot: true or give final_snapshot_identifier"
+            )
+        return
+    count = params.get("instance_count")
+    if count is not None and count < 0:
+        raise EcsRdsError(message=f"instance_count must be 0 or more, got {count}")
+    longest = instance_identifier(cluster_id, max(count or 1, 1))
+    if len(longest) > MAX_IDENTIFIER_LENGTH:
+        raise EcsRdsError(
+            message=f"db_cluster_identifier is too long: the instance name {longest!r} would exceed {MAX_IDENTIFIER_LENGTH} characters"
+        )
+    interval = params.get("monitoring_interval")
+    if interval and not params.get("monitoring_role_arn"):
+        raise EcsRdsError(message="monitoring_interval above 0 needs monitoring_role_arn (enhanced monitoring role)")
+    if params.get("monitoring_role_arn") and not interval:
+        raise EcsRdsError(message="monitoring_role_arn needs monitoring_interval above 0")
+
+
+def same_kms_key(requested: Optional[str], actual: Optional[str]) -> bool:
+    """Whether a key given as id or ARN names the key RDS reports (always an ARN on AWS)."""
+    if not requested or not actual:
+        return requested == actual
+    if requested == actual:
+        return True
+    # A bare key id matches the ARN ".../key/<id>"; an ARN matches a bare id the other way round.
+    return actual.endswith("/" + requested) or requested.endswith("/" + actual)
+
+
+def engine_version_matches(requested: Optional[str], actual: Optional[str]) -> bool:
+    """``15`` or ``15.4`` asked, ``15.4`` running: satisfied. RDS picks the minor when only the major is given."""
+    if not requested:
+        return True
+    if not actual:
+        return False
+    return actual == requested or actual.startswith(requested + ".")
+
+
+def _version_key(version: str) -> Tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def is_downgrade(requested: str, actual: str) -> bool:
+    return _version_key(requested) < _version_key(actual)[: len(_version_key(requested))]
+
+
+def is_major_upgrade(requested: str, actual: str) -> bool:
+    return _version_key(requested)[:1] != _version_key(actual)[:1]
+
+
+def immutable_conflicts(params: Dict[str, Any], cluster: Dict[str, Any], resolved_keys: Optional[Dict[str, str]] = None) -> List[str]:
+    """Messages for each asked setting an existing cluster has differently and cannot change.
+
+    ``resolved_keys`` maps a KMS option given as an alias to the key ARN the alias points at.
+    """
+    problems: List[str] = []
+    resolved_keys = resolved_keys or {}
+
+    def conflict(option: str, asked: Any, actual: Any) -> None:
+        problems.append(f"{option} cannot be changed on an existing cluster (asked {asked!r}, cluster has {actual!r})")
+
+    if params.get("engine") is not None and params["engine"] != cluster.get("Engine"):
+        conflict("engine", params["engine"], cluster.get("Engine"))
+    if params.get("storage_encrypted") is not None and bool(params["storage_encrypted"]) != bool(cluster.get("StorageEncrypted")):
+        conflict("storage_encrypted", params["storage_encrypted"], bool(cluster.get("StorageEncrypted")))
+    if params.get("kms_key_id") and not _key_matches("kms_key_id", params, cluster.get("KmsKeyId"), resolved_keys):
+        conflict("kms_key_id", params["kms_key_id"], cluster.get("KmsKeyId"))
+    if params.get("master_username") is not None and params["master_username"] != cluster.get("MasterUsername"):
+        conflict("master_username", params["master_username"], cluster.get("MasterUsername"))
+    if params.get("database_name") is not None and params["database_name"] != cluster.get("DatabaseName"):
+        conflict("database_name", params["database_name"], cluster.get("DatabaseName"))
+    if params.get("db_subnet_group_name") is not None and params["db_subnet_group_name"] != _subnet_group_name(cluster):
+        conflict("db_subnet_group_name", params["db_subnet_group_name"], _subnet_group_name(cluster))
+    secret = cluster.get("MasterUserSecret")
+    asked_secret_key = params.get("master_user_secret_kms_key_id")
+    if secret and asked_secret_key and not _key_matches("master_user_secret_kms_key_id", params, secret.get("KmsKeyId"), resolved_keys):
+        conflict("master_user_secret_kms_key_id", asked_secret_key, secret.get("KmsKeyId"))
+    version = params.get("engine_version")
+    if version and not engine_version_matches(version, cluster.get("EngineVersion")) and is_downgrade(version, cluster.get("EngineVersion") or ""):
+        problems.append(f"engine_version cannot go down from {cluster.get('EngineVersion')!r} to {version!r}")
+    return problems
+
+
+def _key_matches(option: str, params: Dict[str, Any], actual: Optional[str], resolved_keys: Dict[str, str]) -> bool:
+    # RDS reports the key ARN; some implementations echo the alias that was given, so accept either.
+    return same_kms_key(params[option], actual) or (option in resolved_keys and same_kms_key(resolved_keys[option], actual))
+
+
+def _subnet_group_name(cluster: Dict[str, Any]) -> Optional[str]:
+    group = cluster.get("DBSubnetGroup")
+    return group.get("DBSubnetGroupName") if isinstance(group, dict) else group
+
+
+def security_group_ids(cluster: Dict[str, Any]) -> List[str]:
+    return sorted(group["VpcSecurityGroupId"] for group in cluster.get("VpcSecurityGroups", []) if group.get("Status") != "removing")
+
+
+def password_problem(params: Dict[str, Any], cluster: Dict[str, Any]) -> Optional[str]:
+    """Why an existing cluster's password handling blocks the run, if it does."""
+    if cluster.get("MasterUserSecret") or params.get("manage_existing_master_password"):
+        return None
+    return (
+        f"Cluster {cluster.get('DBClusterIdentifier')} has a self-managed master password (no MasterUserSecret); "
+        "set manage_existing_master_password: true to let RDS manage it in Secrets Manager"
+    )
+
+
+def cluster_modifications(params: Dict[str, Any], cluster: Dict[str, Any]) -> Dict[str, Any]:
+    """ModifyDBCluster arguments for the asked mutable settings that differ; empty when none do."""
+    changes: Dict[str, Any] = {}
+    if params.get("vpc_security_group_ids") is not None and sorted(set(params["vpc_security_group_ids"])) != security_group_ids(cluster):
+        changes["VpcSecurityGroupIds"] = sorted(set(params["vpc_security_group_ids"]))
+    if params.get("deletion_protection") is not None and bool(params["deletion_protection"]) != bool(cluster.get("DeletionProtection")):
+        changes["DeletionProtection"] = bool(params["deletion_protection"])
+    if params.get("port") is not None and params["port"] != cluster.get("Port"):
+        changes["Port"] = params["port"]
+    version = params.get("engine_version")
+    if version and not engine_version_matches(version, cluster.get("EngineVersion")):
+        changes["EngineVersion"] = version
+        if is_major_upgrade(version, cluster.get("EngineVersion") or ""):
+            changes["AllowMajorVersionUpgrade"] = True
+    # Asking again on a cluster that already has a managed secret would make RDS (and moto) create
+    # a second one, so this is only ever sent for a self-managed password.
+    if not cluster.get("MasterUserSecret") and params.get("manage_existing_master_password"):
+        changes["ManageMasterUserPassword"] = True
+        if params.get("master_user_secret_kms_key_id"):
+            changes["MasterUserSecretKmsKeyId"] = params["master_user_secret_kms_key_id"]
+    return changes
+
+
+def tag_changes(params: Dict[str, Any], cluster: Dict[str, Any]) -> Tuple[Dict[str, str], List[str]]:
+    if params.get("tags") is None:
+        return {}, []
+    desired = {str(key): str(value) for key, value in params["tags"].items()}
+    return compare_aws_tags(tags_to_dict(cluster.get("TagList")), desired, params.get("purge_tags", True))
+
+
+def plan_instances(params: Dict[str, Any], cluster_id: str, instances: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Which of our ``<cluster>-instance-<n>`` instances to create, delete and modify.
+
+    Counting, not renumbering: with instances 1 and 3 and a count of 2 nothing happens. Missing
+    instances take the lowest free numbers, surplus ones go highest number first. Instances named
+    otherwise belong to someone else and are left alone.
+    """
+    ours = {}
+    for instance in instances:
+        number = instance_number(cluster_id, instance["DBInstanceIdentifier"])
+        if number is not None and instance.get("DBInstanceStatus") not in _GONE_STATUSES:
+            ours[number] = instance
+    count = params.get("instance_count")
+    create: List[str] = []
+    delete: List[str] = []
+    if count is not None and len(ours) < count:
+        number = 1
+        while len(ours) + len(create) < count:
+            if number not in ours:
+                create.append(instance_identifier(cluster_id, number))
+            number += 1
+    elif count is not None and len(ours) > count:
+        delete = [ours[number]["DBInstanceIdentifier"] for number in sorted(ours, reverse=True)[: len(ours) - count]]
+    modify: Dict[str, Dict[str, Any]] = {}
+    for number, instance in sorted(ours.items()):
+        if instance["DBInstanceIdentifier"] in delete:
+            continue
+        changes = instance_modifications(params, instance)
+        if changes:
+            modify[instance["DBInstanceIdentifier"]] = changes
+    return {"create": create, "delete": delete, "modify": modify}
+
+
+def instance_modifications(params: Dict[str, Any], instance: Dict[str, Any]) -> Dict[str, Any]:
+    changes: Dict[str, Any] = {}
+    if params.get("instance_class") and params["instance_class"] != instance.get("DBInstanceClass"):
+        changes["DBInstanceClass"] = params["instance_class"]
+    if instance.get("PubliclyAccessible"):
+        changes["PubliclyAccessible"] = False
+    interval = params.get("monitoring_interval")
+    if interval is not None:
+        if interval != (instance.get("MonitoringInterval") or 0):
+            changes["MonitoringInterval"] = interval
+        role = params.get("monitoring_role_arn")
+        if interval and role and role != instance.get("MonitoringRoleArn"):
+            changes["MonitoringRoleArn"] = role
+            changes["MonitoringInterval"] = interval
+    return changes
+
+
+def instance_create_args(params: Dict[str, Any], cluster: Dict[str, Any], identifier: str) -> Dict[str, Any]:
+    args: Dict[str, Any] = {
+        "DBInstanceIdentifier": identifier,
+        "DBClusterIdentifier": cluster["DBClusterIdentifier"],
+        "Engine": cluster.get("Engine") or params.get("engine") or DEFAULT_ENGINE,
+        "DBInstanceClass": params.get("instance_class") or "db.t4g.medium",
+        "PubliclyAccessible": False,
+        "MonitoringInterval": params.get("monitoring_interval") or 0,
+    }
+    if params.get("monitoring_interval"):
+        args["MonitoringRoleArn"] = params["monitoring_role_arn"]
+    if params.get("tags"):
+        args["Tags"] = [{"Key": str(key), "Value": str(value)} for key, value in params["tags"].items()]
+    return args
+
+
+def cluster_create_args(params: Dict[str, Any]) -> Dict[str, Any]:
+    args: Dict[str, Any] = {
+        "DBClusterIdentifier": params["db_cluster_identifier"],
+        "Engine": params.get("engine") or DEFAULT_ENGINE,
+        "MasterUsername": params.get("master_username") or "postgres",
+        "ManageMasterUserPassword": True,
+        "StorageEncrypted": True if params.get("storage_encrypted") is None else bool(params["storage_encrypted"]),
+        "DeletionProtection": True if params.get("deletion_protection") is None else bool(params["deletion_protection"]),
+    }
+    optional = {
+        "EngineVersion": "engine_version",
+        "MasterUserSecretKmsKeyId": "master_user_secret_kms_key_id",
+        "DatabaseName": "database_name",
+        "Port": "port",
+        "DBSubnetGroupName": "db_subnet_group_name",
+        "VpcSecurityGroupIds": "vpc_security_group_ids",
+        "KmsKeyId": "kms_key_id",
+    }
+    for key, option in optional.items():
+        if params.get(option) is not None:
+            args[key] = params[option]
+    if params.get("tags"):
+        args["Tags"] = [{"Key": str(key), "Value": str(value)} for key, value in params["tags"].items()]
+    return args
+
+
+def compared_settings(cluster: Optional[Dict[str, Any]], instances: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The settings this module compares, normalised, for diff mode; {} for no cluster."""
+    if cluster is None:
+        return {}
+    secret = cluster.get("MasterUserSecret") or {}
+    return {
+        "db_cluster_identifier": cluster.get("DBClusterIdentifier"),
+        "engine": cluster.get("Engine"),
+        "engine_version": cluster.get("EngineVersion"),
+        "master_username": cluster.get("MasterUsername"),
+        "manage_master_user_password": bool(secret),
+        "master_user_secret_kms_key_id": secret.get("KmsKeyId"),
+        "database_name": cluster.get("DatabaseName"),
+        "port": cluster.get("Port"),
+        "db_subnet_group_name": _subnet_group_name(cluster),
+        "vpc_security_group_ids": security_group_ids(cluster),
+        "storage_encrypted": bool(cluster.get("StorageEncrypted")),
+        "kms_key_id": cluster.get("KmsKeyId"),
+        "deletion_protection": bool(cluster.get("DeletionProtection")),
+        "tags": tags_to_dict(cluster.get("TagList")),
+        "instances": {
+            instance["DBInstanceIdentifier"]: {
+                "db_instance_class": instance.get("DBInstanceClass"),
+                "publicly_accessible": bool(instance.get("PubliclyAccessible")),
+                "monitoring_interval": instance.get("MonitoringInterval") or 0,
+            }
+            for instance in instances
+            if instance.get("DBInstanceStatus") not in _GONE_STATUSES
+        },
+    }
+
+
+def predicted_settings(params: Dict[str, Any], cluster: Optional[Dict[str, Any]], instances: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """What :func:`compared_settings` would show after the run, for diff mode."""
+    if cluster is None:
+        created = cluster_create_args(params)
+        cluster = {
+            "DBClusterIdentifier": created["DBClusterIdentifier"].lower(),
+            "Engine": created["Engine"],
+            "EngineVersion": created.get("EngineVersion"),
+            "MasterUsername": created["MasterUsername"],
+            "MasterUserSecret": {"KmsKeyId": created.get("MasterUserSecretKmsKeyId")},
+            "DatabaseName": created.get("DatabaseName"),
+            "Port": created.get("Port"),
+            "DBSubnetGroup": created.get("DBSubnetGroupName"),
+            "VpcSecurityGroups": [{"VpcSecurityGroupId": group} for group in created.get("VpcSecurityGroupIds", [])],
+            "StorageEncrypted": created["StorageEncrypted"],
+            "KmsKeyId": created.get("KmsKeyId"),
+            "DeletionProtection": created["DeletionProtection"],
+            "TagList": created.get("Tags", []),
+        }
+        instances = []
+    after = compared_settings(cluster, instances)
+    changes = cluster_modifications(params, cluster)
+    if "VpcSecurityGroupIds" in changes:
+        after["vpc_security_group_ids"] = changes["VpcSecurityGroupIds"]
+    if "DeletionProtection" in changes:
+        after["deletion_protection"] = changes["DeletionProtection"]
+    if "Port" in changes:
+        after["port"] = changes["Port"]
+    if "EngineVersion" in changes:
+        after["engine_version"] = changes["EngineVersion"]
+    if changes.get("ManageMasterUserPassword"):
+        after["manage_master_user_password"] = True
+    to_set, to_unset = tag_changes(params, cluster)
+    after["tags"] = {key: value for key, value in {**after["tags"], **to_set}.items() if key not in to_unset}
+    plan = plan_instances(params, after["db_cluster_identifier"], instances)
+    for identifier in plan["delete"]:
+        after["instances"].pop(identifier, None)
+    for identifier, mods in plan["modify"].items():
+        entry = after["instances"][identifier]
+        entry["db_instance_class"] = mods.get("DBInstanceClass", entry["db_instance_class"])
+        entry["publicly_accessible"] = mods.get("PubliclyAccessible", entry["publicly_accessible"])
+        entry["monitoring_interval"] = mods.get("MonitoringInterval", entry["monitoring_interval"])
+    for identifier in plan["create"]:
+        after["instances"][identifier] = {
+            "db_instance_class": params.get("instance_class") or "db.t4g.medium",
+            "publicly_accessible": False,
+            "monitoring_interval": params.get("monitoring_interval") or 0,
+        }
+    return after
+
+
+def cluster_ready(cluster: Optional[Dict[str, Any]], instances: List[Dict[str, Any]]) -> Optional[str]:
+    """None when the cluster, its secret and its instances are all ready, else what is still pending."""
+    if cluster is None:
+        return "cluster not found"
+    if cluster.get("Status") != "available":
+        return f"cluster status {cluster.get('Status')!r}"
+    secret = cluster.get("MasterUserSecret")
+    if secret and secret.get("SecretStatus") != "active":
+        return f"master user secret status {secret.get('SecretStatus')!r}"
+    for instance in instances:
+        if instance.get("DBInstanceStatus") != "available":
+            return f"instance {instance['DBInstanceIdentifier']} status {instance.get('DBInstanceStatus')!r}"
+    return None
+
+
+def snake_cluster(cluster: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The described cluster in snake_case with AWS's field names, tags as a dict."""
+    if cluster is None:
+        return None
+    raw = {key: value for key, value in cluster.items() if key not in ("TagList", "ResponseMetadata")}
+    result = camel_dict_to_snake_dict(raw)
+    result["tags"] = tags_to_dict(cluster.get("TagList"))
+    return result
+
+
+def instance_summaries(cluster: Optional[Dict[str, Any]], instances: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    if cluster is None:
+        return []
+    writers = {member["DBInstanceIdentifier"]: bool(member.get("IsClusterWriter")) for member in cluster.get("DBClusterMembers", [])}
+    return [
+        {
+            "db_instance_identifier": instance["DBInstanceIdentifier"],
+            "db_instance_class": instance.get("DBInstanceClass"),
+            "is_cluster_writer": writers.get(instance["DBInstanceIdentifier"], False),
+            "db_instance_status": instance.get("DBInstanceStatus"),
+            "publicly_accessible": bool(instance.get("PubliclyAccessible")),
+        }
+        for instance in sorted(instances, key=lambda item: item["DBInstanceIdentifier"])
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS calls
+# ---------------------------------------------------------------------------------------------
+
+
+class AuroraCluster:
+    """Describe, create, change and delete one cluster and its instances (thin, typed wrappers)."""
+
+    def __init__(self, module: Any, cluster_id: str) -> None:
+        self.module = module
+        self.client = connect(module, "rds")
+        self.cluster_id = cluster_id
+
+    def describe(self) -> Optional[Dict[str, Any]]:
+        try:
+            clusters = self.client.describe_db_clusters(DBClusterIdentifier=self.cluster_id, aws_retry=True)["DBClusters"]
+        except ClientError as exc:
+            if error_code(exc) in _CLUSTER_NOT_FOUND:
+                return None
+            raise EcsRdsError(message=f"Failed to describe DB cluster {self.cluster_id}", exception=exc)
+        except BotoCoreError as exc:
+            raise EcsRdsError(message=f"Failed to describe DB cluster {self.cluster_id}", exception=exc)
+        return clusters[0] if clusters else None
+
+    def instances(self) -> List[Dict[str, Any]]:
+        @aws_retry
+        def _all() -> List[Dict[str, Any]]:
+            paginator = self.client.get_paginator("describe_db_instances")
+            pages = paginator.paginate(Filters=[{"Name": "db-cluster-id", "Values": [self.cluster_id]}])
+            return pages.build_full_result().get("DBInstances", [])
+
+        try:
+            found = _all()
+        except (ClientError, BotoCoreError) as exc:
+            raise EcsRdsError(message=f"Failed to describe the instances of DB cluster {self.cluster_id}", exception=exc)
+        # Filters match the cluster id or ARN; keep exactly this cluster's members.
+        return [item for item in found if (item.get("DBClusterIdentifier") or "").lower() == self.cluster_id.lower()]
+
+    def describe_instance(self, identifier: str) -> Optional[Dict[str, Any]]:
+        try:
+            found = self.client.describe_db_instances(DBInstanceIdentifier=identifier, aws_retry=True)["DBInstances"]
+        except ClientError as exc:
+            if error_code(exc) in _INSTANCE_NOT_FOUND:
+                return None
+            raise EcsRdsError(message=f"Failed to describe DB instance {identifier}", exception=exc)
+        except BotoCoreError as exc:
+            raise EcsRdsError(message=f"Failed to describe DB instance {identifier}", exception=exc)
+        return found[0] if found else None
+
+    def create(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        # CreateDBCluster takes no client token; the identifier is the only idempotency key, so a
+        # lost response is resolved by describing (and adopting) rather than sending it again. An
+        # "already exists" answer means an earlier attempt (or a concurrent run) got there first.
+        def _create() -> Dict[str, Any]:
+            try:
+                return _create_retry(self.client.create_db_cluster)(**args)["DBCluster"]
+            except ClientError as exc:
+                existing = self.describe() if error_code(exc) == "DBClusterAlreadyExistsFault" else None
+                if existing is None:
+                    raise
+                return existing
+
+        return create_or_adopt(_create, self.describe, f"create DB cluster {self.cluster_id}")
+
+    def create_instance(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        identifier = args["DBInstanceIdentifier"]
+
+        def _create() -> Dict[str, Any]:
+            try:
+                return _create_retry(self.client.create_db_instance)(**args)["DBInstance"]
+            except ClientError as exc:
+                existing = self.describe_instance(identifier) if error_code(exc) == "DBInstanceAlreadyExists" else None
+                if existing is None:
+                    raise
+                return existing
+
+        return create_or_adopt(_create, lambda: self.describe_instance(identifier), f"create DB instance {identifier}")
+
+    def modify(self, changes: Dict[str, Any]) -> None:
+        try:
+            self.client.modify_db_cluster(DBClusterIdentifier=self.cluster_id, ApplyImmediately=True, aws_retry=True, **changes)
+        except (ClientError, BotoCoreError) as exc:
+            raise EcsRdsError(message=f"Failed to modify DB cluster {self.cluster_id} ({', '.join(sorted(changes))})", exception=exc)
+
+    def modify_instance(self, identifier: str, changes: Dict[str, Any]) -> None:
+        try:
+            self.client.modify_db_instance(DBInstanceIdentifier=identifier, ApplyImmediately=True, aws_retry=True, **changes)
+        except (ClientError, BotoCoreError) as exc:
+            raise EcsRdsError(message=f"Failed to modify DB instance {identifier} ({', '.join(sorted(changes))})", exception=exc)
+
+    def set_tags(self, arn: str, to_set: Dict[str, str], to_unset: List[str]) -> None:
+        try:
+            if to_unset:
+                self.client.remove_tags_from_resource(ResourceName=arn, TagKeys=to_unset, aws_retry=True)
+            if to_set:
+                tags = [{"Key": key, "Value": str(value)} for key, value in to_set.items()]
+                self.client.add_tags_to_resource(ResourceName=arn, Tags=tags, aws_retry=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise EcsRdsError(message=f"Failed to update the tags of DB cluster {self.cluster_id}", exception=exc)
+
+    def delete_instance(self, identifier: str) -> None:
+        # Data lives in the cluster volume, covered by the cluster's own final snapshot choice; an
+        # Aurora instance has nothing of its own to snapshot.
+        try:
+            self.client.delete_db_instance(DBInstanceIdentifier=identifier, SkipFinalSnapshot=True, aws_retry=True)
+        except ClientError as exc:
+            if error_code(exc) in _INSTANCE_NOT_FOUND:
+                return
+            raise EcsRdsError(message=f"Failed to delete DB instance {identifier}", exception=exc)
+        except BotoCoreError as exc:
+            raise EcsRdsError(message=f"Failed to delete DB instance {identifier}", exception=exc)
+
+    def delete(self, skip_final_snapshot: bool, final_snapshot_identifier: Optional[str]) -> None:
+        args: Dict[str, Any] = {"SkipFinalSnapshot": bool(skip_final_snapshot)}
+        if not skip_final_snapshot:
+            args["FinalDBSnapshotIdentifier"] = final_snapshot_identifier
+        try:
+            self.client.delete_db_cluster(DBClusterIdentifier=self.cluster_id, aws_retry=True, **args)
+        except ClientError as exc:
+            if error_code(exc) in _CLUSTER_NOT_FOUND:
+                return
+            raise EcsRdsError(message=f"Failed to delete DB cluster {self.cluster_id}", exception=exc)
+        except BotoCoreError as exc:
+            raise EcsRdsError(message=f"Failed to delete DB cluster {self.cluster_id}", exception=exc)
+
+
+def resolve_kms_aliases(module: Any, params: Dict[str, Any]) -> Dict[str, str]:
+    """The key ARN behind each KMS option given as an alias, since RDS reports keys by ARN."""
+    resolved: Dict[str, str] = {}
+    kms = None
+    for option in ("kms_key_id", "master_user_secret_kms_key_id"):
+        key = params.get(option)
+        if not key or "alias/" not in key:
+            continue
+        kms = kms or connect(module, "kms")
+        try:
+            resolved[option] = kms.describe_key(KeyId=key, aws_retry=True)["KeyMetadata"]["Arn"]
+        except (ClientError, BotoCoreError) as exc:
+            raise EcsRdsError(message=f"Failed to describe KMS key {key} ({option})", exception=exc)
+    return resolved
+
+
+# ---------------------------------------------------------------------------------------------
+# The job: ensure present / absent
+# ---------------------------------------------------------------------------------------------
+
+
+class AuroraManagedSecretManager:
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.params: Dict[str, Any] = module.params
+        self.cluster_id: str = self.params["db_cluster_identifier"]
+        self.aws = AuroraCluster(module, self.cluster_id)
+        self.deadline = time.monotonic() + float(self.params.get("wait_timeout") or 0)
+        self.delay = POLL_DELAY
+
+    def _remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def _result(
+        self,
+        changed: bool,
+        before: Dict[str, Any],
+        after: Dict[str, Any],
+        cluster: Optional[Dict[str, Any]],
+        instances: List[Dict[str, Any]],
+        would_create: bool = False,
+    ) -> Dict[str, Any]:
+        result: Dict[str, Any] = {
+            "changed": changed,
+            "cluster": snake_cluster(cluster),
+            "instances": instance_summaries(cluster, instances),
+            "would_create": would_create,
+        }
+        if self.module._diff:
+            result["diff"] = {"before": before, "after": after}
+        return result
+
+    def run(self) -> Dict[str, Any]:
+        validate_params(self.params)
+        if self.params["state"] == "absent":
+            return self.ensure_absent()
+        return self.ensure_present()
+
+    # -- present ---------------------------------------------------------------------------
+
+    def ensure_present(self) -> Dict[str, Any]:
+        cluster = self.aws.describe()
+        if cluster is None:
+            return self._create()
+        if cluster.get("Status") in _GONE_STATUSES:
+            raise EcsRdsError(message=f"DB cluster {self.cluster_id} is being deleted; run again once it is gone")
+        instances = self.aws.instances()
+        problems = immutable_conflicts(self.params, cluster, resolve_kms_aliases(self.module, self.params))
+        problem = password_problem(self.params, cluster)
+        if problem:
+            problems.append(problem)
+        if problems:
+            raise EcsRdsError(message=f"DB cluster {self.cluster_id}: " + "; ".join(problems))
+
+        changes = cluster_modifications(self.params, cluster)
+        to_set, to_unset = tag_changes(self.params, cluster)
+        plan = plan_instances(self.params, self.cluster_id, instances)
+        changed = bool(changes or to_set or to_unset or plan["create"] or plan["delete"] or plan["modify"])
+        before = compared_settings(cluster, instances)
+        after = predicted_settings(self.params, cluster, instances)
+        if self.module.check_mode:
+            return self._result(changed, before, after, cluster, instances)
+        if not changed:
+            # Reads only: an earlier run with wait=false may have left the cluster still creating.
+            if self.params["wait"]:
+                cluster, instances = self._wait_ready()
+            return self._result(False, before, after, cluster, instances)
+
+        if self.params["wait"]:
+            # RDS refuses changes while a cluster is still creating or modifying.
+            self._wait_ready()
+        if changes:
+            self.aws.modify(changes)
+        if to_set or to_unset:
+            self.aws.set_tags(cluster["DBClusterArn"], to_set, to_unset)
+        for identifier in plan["delete"]:
+            self.aws.delete_instance(identifier)
+        for identifier, instance_changes in plan["modify"].items():
+            self.aws.modify_instance(identifier, instance_changes)
+        for identifier in plan["create"]:
+            self.aws.create_instance(instance_create_args(self.params, cluster, identifier))
+        if self.params["wait"]:
+            if plan["delete"]:
+                self._wait_instances_gone(plan["delete"])
+            cluster, instances = self._wait_ready()
+        else:
+            cluster, instances = self.aws.describe(), self.aws.instances()
+        return self._result(True, before, after, cluster, instances)
+
+    def _create(self) -> Dict[str, Any]:
+        after = predicted_settings(self.params, None, [])
+        if self.module.check_mode:
+            return self._result(True, {}, after, None, [], would_create=True)
+        cluster = self.aws.create(cluster_create_args(self.params))
+        if self.params["wait"]:
+            # Instances join a cluster that is available; asking earlier can be refused as the wrong state.
+            cluster, _ignored = self._wait_ready()
+        count = self.params.get("instance_count")
+        for number in range(1, (1 if count is None else count) + 1):
+            self.aws.create_instance(instance_create_args(self.params, cluster, instance_identifier(self.cluster_id, number)))
+        if self.params["wait"]:
+            cluster, instances = self._wait_ready()
+        else:
+            cluster, instances = self.aws.describe(), self.aws.instances()
+        return self._result(True, {}, after, cluster, instances)
+
+    def _wait_ready(self) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+        state: Dict[str, Any] = {}
+
+        def check() -> Optional[bool]:
+            cluster = self.aws.describe()
+            instances = self.aws.instances() if cluster is not None else []
+            state.update(cluster=cluster, instances=instances, pending=cluster_ready(cluster, instances))
+            return True if state["pending"] is None else None
+
+        try:
+            wait_for(check, self._remaining(), f"DB cluster {self.cluster_id} to be available", delay=self.delay)
+        except EcsRdsError as exc:
+            raise EcsRdsError(message=f"{exc.message} (wait_timeout {self.params['wait_timeout']}; still waiting for {state.get('pending')})")
+        return state["cluster"], state["instances"]
+
+    def _wait_instances_gone(self, identifiers: List[str]) -> None:
+        def check() -> Optional[bool]:
+            present = {instance["DBInstanceIdentifier"] for instance in self.aws.instances()}
+            return True if not present.intersection(identifiers) else None
+
+        what = f"DB instances {', '.join(identifiers)} to be deleted (wait_timeout {self.params['wait_timeout']})"
+        wait_for(check, self._remaining(), what, delay=self.delay)
+
+    # -- absent ----------------------------------------------------------------------------
+
+    def ensure_absent(self) -> Dict[str, Any]:
+        cluster = self.aws.describe()
+        if cluster is None:
+            return self._result(False, {}, {}, None, [])
+        instances = self.aws.instances()
+        before = compared_settings(cluster, instances)
+        turn_off_protection = bool(cluster.get("DeletionProtection"))
+        if turn_off_protection and self.params.get("deletion_protection") is not False:
+            raise EcsRdsError(
+                message=f"DB cluster {self.cluster_id} has deletion protection on; pass deletion_protection: false "
+                "with state=absent to turn it off and delete the cluster"
+            )
+        if self.module.check_mode:
+            return self._result(True, before, {}, cluster, instances)
+        if cluster.get("Status") not in _GONE_STATUSES:
+            if turn_off_protection:
+                self.aws.modify({"DeletionProtection": False})
+            for instance in instances:
+                if instance.get("DBInstanceStatus") not in _GONE_STATUSES:
+                    self.aws.delete_instance(instance["DBInstanceIdentifier"])
+            # The cluster cannot be deleted while it has members, so this wait happens even without wait.
+            if instances:
+                self._wait_instances_gone([instance["DBInstanceIdentifier"] for instance in instances])
+            self.aws.delete(bool(self.params.get("skip_final_snapshot")), self.params.get("final_snapshot_identifier"))
+        if self.params["wait"]:
+            wait_for(
+                lambda: True if self.aws.describe() is None else None,
+                self._remaining(),
+                f"DB cluster {self.cluster_id} to be deleted (wait_timeout {self.params['wait_timeout']})",
+                delay=self.delay,
+            )
+        return self._result(True, before, {}, None, [])

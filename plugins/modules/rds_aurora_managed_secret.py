@@ -1,0 +1,331 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rds_aurora_managed_secret
+short_description: Aurora cluster whose master password RDS manages in Secrets Manager, with its instances
+version_added: 0.1.0
+description:
+  - Creates, updates or deletes an Amazon Aurora DB cluster (Aurora PostgreSQL by default) created with
+    C(ManageMasterUserPassword), so RDS generates the master password and keeps it in a Secrets Manager
+    secret, plus the cluster's DB instances, named C(<db_cluster_identifier>-instance-<n>).
+  - Instances are never publicly accessible; enhanced monitoring stays off unless O(monitoring_interval)
+    and O(monitoring_role_arn) are given.
+  - The secret's value is never read or returned; only its ARN, status and KMS key are.
+  - An option left unset (without a default) leaves that setting of an existing cluster alone.
+    Settings RDS cannot change on an existing cluster (O(engine), O(storage_encrypted), O(kms_key_id),
+    O(master_username), O(database_name), O(db_subnet_group_name), and O(master_user_secret_kms_key_id)
+    once the secret is managed) make the module fail, naming the option, without changing anything.
+  - Changes to mutable settings are applied immediately (C(ApplyImmediately)).
+author:
+  - ecsrds.connect maintainers (@ecsrds)
+options:
+  db_cluster_identifier:
+    description: Identifier of the DB cluster. RDS stores it in lower case.
+    type: str
+    required: true
+  state:
+    description: Whether the cluster and its instances should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  engine:
+    description: Cluster engine. Cannot be changed on an existing cluster.
+    type: str
+    default: aurora-postgresql
+  engine_version:
+    description:
+      - Engine version, for example V(16.4), or only the major version V(16) (satisfied by any 16.x).
+      - A higher version on an existing cluster is applied as an upgrade (allowing a major upgrade when
+        the major version differs); a lower one fails.
+    type: str
+  master_username:
+    description: Master user name. Cannot be changed on an existing cluster.
+    type: str
+    default: postgres
+  master_user_secret_kms_key_id:
+    description:
+      - KMS key (id, ARN or alias) that encrypts the managed secret; RDS uses C(aws/secretsmanager) when unset.
+      - Cannot be changed once the secret is managed.
+    type: str
+  manage_existing_master_password:
+    description:
+      - Let RDS take over the master password of an existing cluster whose password is self-managed
+        (it has no C(MasterUserSecret)). RDS then generates a new password, which changes what clients must use.
+      - When V(false), such a cluster makes the module fail. A cluster that already has a managed secret
+        is never asked again.
+    type: bool
+    default: false
+  database_name:
+    description: Name of the database created with the cluster. Cannot be changed on an existing cluster.
+    type: str
+  port:
+    description: Port the cluster listens on; RDS defaults to 5432 for Aurora PostgreSQL.
+    type: int
+  db_subnet_group_name:
+    description: DB subnet group of the cluster. Cannot be changed on an existing cluster.
+    type: str
+  vpc_security_group_ids:
+    description: VPC security groups of the cluster (the whole list, compared as a set).
+    type: list
+    elements: str
+  storage_encrypted:
+    description: Whether the cluster storage is encrypted. Cannot be changed on an existing cluster.
+    type: bool
+    default: true
+  kms_key_id:
+    description: KMS key (id, ARN or alias) for storage encryption. Cannot be changed on an existing cluster.
+    type: str
+  deletion_protection:
+    description:
+      - Whether the cluster is protected from deletion.
+      - With O(state=absent), a protected cluster is only unprotected and deleted when this is set to
+        V(false) explicitly; otherwise the module fails.
+    type: bool
+    default: true
+  instance_class:
+    description: DB instance class of the cluster's instances; existing instances of another class are modified.
+    type: str
+    default: db.t4g.medium
+  instance_count:
+    description:
+      - Number of instances named C(<db_cluster_identifier>-instance-<n>). Missing ones take the lowest free
+        numbers; surplus ones are deleted, highest number first. Instances named otherwise are left alone.
+    type: int
+    default: 1
+  monitoring_interval:
+    description:
+      - Enhanced monitoring interval in seconds for the instances (V(0) turns it off). Needs O(monitoring_role_arn)
+        when above 0. New instances get V(0) when unset; existing ones are then left alone.
+    type: int
+    choices: [0, 1, 5, 10, 15, 30, 60]
+  monitoring_role_arn:
+    description: IAM role RDS uses to publish enhanced monitoring metrics. Needs O(monitoring_interval) above 0.
+    type: str
+  skip_final_snapshot:
+    description: With O(state=absent), delete without a final cluster snapshot. Either this or O(final_snapshot_identifier) is required.
+    type: bool
+    default: false
+  final_snapshot_identifier:
+    description: With O(state=absent), the identifier of the final cluster snapshot taken before deletion.
+    type: str
+  tags:
+    description: Tags of the cluster (also given to instances created by this module). Unset leaves tags alone.
+    type: dict
+    aliases: [resource_tags]
+  purge_tags:
+    description: Remove tags not listed in O(tags) (tags starting with C(aws:) are kept).
+    type: bool
+    default: true
+  wait:
+    description:
+      - Wait until the cluster and its instances are C(available) and the secret C(active), or until the cluster is gone.
+      - Deleting a cluster always waits for its instances to be gone, because RDS refuses to delete a cluster with members.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait in total, across all waits of one run.
+    type: int
+    default: 2400
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: No write call is made; C(changed) predicts a real run, and a cluster that would be created is returned as null with RV(would_create=true).
+  diff_mode:
+    support: full
+    description: Before and after of the compared settings (cluster settings, tags, and instances with their class).
+notes:
+  - The module never calls C(secretsmanager:GetSecretValue).
+  - CreateDBCluster and CreateDBInstance take no client token; after a lost response the module describes
+    and adopts what the first attempt created instead of creating a second one.
+"""
+
+EXAMPLES = r"""
+- name: Aurora PostgreSQL cluster with an RDS-managed master password and one writer
+  ecsrds.connect.rds_aurora_managed_secret:
+    db_cluster_identifier: orders-db
+    engine_version: "16"
+    database_name: orders
+    db_subnet_group_name: orders-private
+    vpc_security_group_ids: [sg-0123456789abcdef0]
+    tags:
+      app: orders
+  register: orders_db
+
+- name: The secret the ECS task definition should reference
+  ansible.builtin.debug:
+    msg: "{{ orders_db.cluster.master_user_secret.secret_arn }}"
+
+- name: Add a reader
+  ecsrds.connect.rds_aurora_managed_secret:
+    db_cluster_identifier: orders-db
+    instance_count: 2
+
+- name: Let RDS take over the password of an older cluster
+  ecsrds.connect.rds_aurora_managed_secret:
+    db_cluster_identifier: legacy-db
+    master_username: admin
+    manage_existing_master_password: true
+
+- name: Delete the cluster, its instances and (through RDS) its managed secret
+  ecsrds.connect.rds_aurora_managed_secret:
+    db_cluster_identifier: orders-db
+    state: absent
+    deletion_protection: false
+    final_snapshot_identifier: orders-db-final
+"""
+
+RETURN = r"""
+cluster:
+  description:
+    - The described cluster in snake_case with AWS's field names, tags as a dict under C(tags).
+    - Null when the cluster does not exist (after O(state=absent), or in check mode before creation).
+  returned: always
+  type: dict
+  contains:
+    db_cluster_identifier:
+      description: Cluster identifier.
+      type: str
+      sample: orders-db
+    db_cluster_arn:
+      description: Cluster ARN.
+      type: str
+      sample: arn:aws:rds:us-east-1:123456789012:cluster:orders-db
+    status:
+      description: Cluster status.
+      type: str
+      sample: available
+    endpoint:
+      description: Writer endpoint.
+      type: str
+      sample: orders-db.cluster-abc.us-east-1.rds.amazonaws.com
+    reader_endpoint:
+      description: Reader endpoint.
+      type: str
+      sample: orders-db.cluster-ro-abc.us-east-1.rds.amazonaws.com
+    port:
+      description: Port.
+      type: int
+      sample: 5432
+    engine:
+      description: Engine.
+      type: str
+      sample: aurora-postgresql
+    engine_version:
+      description: Engine version.
+      type: str
+      sample: "16.4"
+    master_username:
+      description: Master user name.
+      type: str
+      sample: postgres
+    storage_encrypted:
+      description: Whether storage is encrypted.
+      type: bool
+    deletion_protection:
+      description: Whether deletion protection is on.
+      type: bool
+    vpc_security_groups:
+      description: Security groups with their status.
+      type: list
+      elements: dict
+    master_user_secret:
+      description: The managed secret (never its value).
+      type: dict
+      contains:
+        secret_arn:
+          description: ARN of the secret RDS manages.
+          type: str
+        secret_status:
+          description: Secret status.
+          type: str
+          sample: active
+        kms_key_id:
+          description: KMS key encrypting the secret.
+          type: str
+    tags:
+      description: Cluster tags.
+      type: dict
+      sample: {"app": "orders"}
+instances:
+  description: The cluster's DB instances, sorted by identifier.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    db_instance_identifier:
+      description: Instance identifier.
+      type: str
+      sample: orders-db-instance-1
+    db_instance_class:
+      description: Instance class.
+      type: str
+      sample: db.t4g.medium
+    is_cluster_writer:
+      description: Whether the instance is the writer.
+      type: bool
+    db_instance_status:
+      description: Instance status.
+      type: str
+      sample: available
+    publicly_accessible:
+      description: Whether the instance is publicly accessible.
+      type: bool
+would_create:
+  description: True in check mode when the cluster does not exist yet and a real run would create it.
+  returned: always
+  type: bool
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.plugins.module_utils.rds import AuroraManagedSecretManager
+
+
+def main() -> None:
+    argument_spec = dict(
+        db_cluster_identifier=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        engine=dict(type="str", default="aurora-postgresql"),
+        engine_version=dict(type="str"),
+        master_username=dict(type="str", default="postgres"),
+        master_user_secret_kms_key_id=dict(type="str"),
+        manage_existing_master_password=dict(type="bool", default=False),
+        database_name=dict(type="str"),
+        port=dict(type="int"),
+        db_subnet_group_name=dict(type="str"),
+        vpc_security_group_ids=dict(type="list", elements="str"),
+        storage_encrypted=dict(type="bool", default=True),
+        kms_key_id=dict(type="str"),
+        deletion_protection=dict(type="bool", default=True),
+        instance_class=dict(type="str", default="db.t4g.medium"),
+        instance_count=dict(type="int", default=1),
+        monitoring_interval=dict(type="int", choices=[0, 1, 5, 10, 15, 30, 60]),
+        monitoring_role_arn=dict(type="str"),
+        skip_final_snapshot=dict(type="bool", default=False),
+        final_snapshot_identifier=dict(type="str"),
+        tags=dict(type="dict", aliases=["resource_tags"]),
+        purge_tags=dict(type="bool", default=True),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=2400),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        result = AuroraManagedSecretManager(module).run()
+    except EcsRdsError as e:
+        module.fail_json_aws_error(e)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

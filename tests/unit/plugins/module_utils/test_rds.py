@@ -1,0 +1,472 @@
+"""rds: validation, comparison, instance planning and normalisation (no AWS), plus the manager's calls
+against a fake client: check mode writes nothing, a lost create response is adopted, absent ordering."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List
+
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
+
+from ansible_collections.amazon.aws.plugins.module_utils import cloud
+from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+
+from ansible_collections.ecsrds.connect.plugins.module_utils import common, rds
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1111-2222"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-abc-XyZ"
+
+
+def params(**overrides: Any) -> Dict[str, Any]:
+    """Module params as AnsibleModule would hand them over (defaults applied)."""
+    base = dict(
+        db_cluster_identifier="orders-db",
+        state="present",
+        engine="aurora-postgresql",
+        engine_version=None,
+        master_username="postgres",
+        master_user_secret_kms_key_id=None,
+        manage_existing_master_password=False,
+        database_name=None,
+        port=None,
+        db_subnet_group_name=None,
+        vpc_security_group_ids=None,
+        storage_encrypted=True,
+        kms_key_id=None,
+        deletion_protection=True,
+        instance_class="db.t4g.medium",
+        instance_count=1,
+        monitoring_interval=None,
+        monitoring_role_arn=None,
+        skip_final_snapshot=False,
+        final_snapshot_identifier=None,
+        tags=None,
+        purge_tags=True,
+        wait=True,
+        wait_timeout=30,
+    )
+    base.update(overrides)
+    return base
+
+
+def described(**overrides: Any) -> Dict[str, Any]:
+    cluster = {
+        "DBClusterIdentifier": "orders-db",
+        "DBClusterArn": "arn:aws:rds:us-east-1:123456789012:cluster:orders-db",
+        "Status": "available",
+        "Engine": "aurora-postgresql",
+        "EngineVersion": "16.4",
+        "MasterUsername": "postgres",
+        "Port": 5432,
+        "DBSubnetGroup": "private",
+        "VpcSecurityGroups": [{"VpcSecurityGroupId": "sg-b", "Status": "active"}, {"VpcSecurityGroupId": "sg-a", "Status": "active"}],
+        "StorageEncrypted": True,
+        "KmsKeyId": KEY_ARN,
+        "DeletionProtection": True,
+        "MasterUserSecret": {"SecretArn": SECRET_ARN, "SecretStatus": "active", "KmsKeyId": KEY_ARN},
+        "DBClusterMembers": [{"DBInstanceIdentifier": "orders-db-instance-1", "IsClusterWriter": True}],
+        "TagList": [{"Key": "app", "Value": "orders"}],
+    }
+    cluster.update(overrides)
+    return cluster
+
+
+def instance(number: int, **overrides: Any) -> Dict[str, Any]:
+    item = {
+        "DBInstanceIdentifier": f"orders-db-instance-{number}",
+        "DBClusterIdentifier": "orders-db",
+        "DBInstanceClass": "db.t4g.medium",
+        "DBInstanceStatus": "available",
+        "PubliclyAccessible": False,
+        "MonitoringInterval": 0,
+    }
+    item.update(overrides)
+    return item
+
+
+class TestValidation:
+    def test_absent_needs_exactly_one_snapshot_choice(self):
+        with pytest.raises(EcsRdsError, match="skip_final_snapshot.*final_snapshot_identifier"):
+            rds.validate_params(params(state="absent"))
+        with pytest.raises(EcsRdsError, match="mutually exclusive"):
+            rds.validate_params(params(state="absent", skip_final_snapshot=True, final_snapshot_identifier="snap"))
+        rds.validate_params(params(state="absent", skip_final_snapshot=True))
+        rds.validate_params(params(state="absent", final_snapshot_identifier="snap"))
+
+    @pytest.mark.parametrize("bad", ["1db", "db--x", "db-", "db_x", ""])
+    def test_identifier_rules(self, bad):
+        with pytest.raises(EcsRdsError, match="db_cluster_identifier"):
+            rds.validate_params(params(db_cluster_identifier=bad))
+
+    def test_identifier_too_long_for_instance_names(self):
+        with pytest.raises(EcsRdsError, match="db_cluster_identifier is too long"):
+            rds.validate_params(params(db_cluster_identifier="a" * 55))
+        rds.validate_params(params(db_cluster_identifier="a" * 52))
+
+    def test_monitoring_needs_both_halves(self):
+        with pytest.raises(EcsRdsError, match="monitoring_role_arn"):
+            rds.validate_params(params(monitoring_interval=60))
+        with pytest.raises(EcsRdsError, match="monitoring_interval"):
+            rds.validate_params(params(monitoring_role_arn="arn:aws:iam::1:role/m"))
+        rds.validate_params(params(monitoring_interval=0))
+        rds.validate_params(params(monitoring_interval=60, monitoring_role_arn="arn:aws:iam::1:role/m"))
+
+    def test_negative_instance_count(self):
+        with pytest.raises(EcsRdsError, match="instance_count"):
+            rds.validate_params(params(instance_count=-1))
+
+
+class TestComparison:
+    def test_kms_key_forms(self):
+        assert rds.same_kms_key("1111-2222", KEY_ARN)
+        assert rds.same_kms_key(KEY_ARN, KEY_ARN)
+        assert not rds.same_kms_key("3333", KEY_ARN)
+        assert not rds.same_kms_key("alias/aws/rds", KEY_ARN)
+
+    @pytest.mark.parametrize(
+        "asked, actual, matches",
+        [("16", "16.4", True), ("16.4", "16.4", True), ("16.4", "16.40", False), ("1", "16.4", False), (None, "16.4", True)],
+    )
+    def test_engine_version_prefix(self, asked, actual, matches):
+        assert rds.engine_version_matches(asked, actual) is matches
+
+    def test_defaults_match_a_default_cluster(self):
+        assert rds.immutable_conflicts(params(), described()) == []
+        assert rds.cluster_modifications(params(), described()) == {}
+        assert rds.tag_changes(params(), described()) == ({}, [])
+
+    @pytest.mark.parametrize(
+        "option, value",
+        [
+            ("engine", "aurora-mysql"),
+            ("storage_encrypted", False),
+            ("kms_key_id", "9999"),
+            ("master_username", "admin"),
+            ("database_name", "other"),
+            ("db_subnet_group_name", "public"),
+            ("master_user_secret_kms_key_id", "9999"),
+        ],
+    )
+    def test_each_immutable_option_is_named(self, option, value):
+        problems = rds.immutable_conflicts(params(**{option: value}), described())
+        assert len(problems) == 1 and problems[0].startswith(f"{option} cannot be changed")
+
+    def test_same_values_in_other_forms_are_not_conflicts(self):
+        assert rds.immutable_conflicts(params(kms_key_id="1111-2222", master_user_secret_kms_key_id=KEY_ARN, db_subnet_group_name="private"), described()) == []
+        # DBSubnetGroup is a dict in some responses.
+        assert rds.immutable_conflicts(params(db_subnet_group_name="private"), described(DBSubnetGroup={"DBSubnetGroupName": "private"})) == []
+        # An alias is compared through the ARN it resolves to.
+        aliases = params(kms_key_id="alias/db", master_user_secret_kms_key_id="alias/aws/secretsmanager")
+        assert rds.immutable_conflicts(aliases, described(), {"kms_key_id": KEY_ARN, "master_user_secret_kms_key_id": KEY_ARN}) == []
+        assert len(rds.immutable_conflicts(aliases, described(), {"kms_key_id": KEY_ARN, "master_user_secret_kms_key_id": "other"})) == 1
+
+    def test_secret_key_only_checked_once_the_secret_is_managed(self):
+        self_managed = described(MasterUserSecret=None)
+        assert rds.immutable_conflicts(params(master_user_secret_kms_key_id="9999"), self_managed) == []
+
+    def test_engine_version_upgrade_and_downgrade(self):
+        assert rds.cluster_modifications(params(engine_version="16"), described()) == {}
+        assert rds.cluster_modifications(params(engine_version="16.6"), described()) == {"EngineVersion": "16.6"}
+        assert rds.cluster_modifications(params(engine_version="17.2"), described()) == {"EngineVersion": "17.2", "AllowMajorVersionUpgrade": True}
+        assert rds.immutable_conflicts(params(engine_version="15"), described()) == ["engine_version cannot go down from '16.4' to '15'"]
+
+    def test_mutable_settings(self):
+        assert rds.cluster_modifications(params(vpc_security_group_ids=["sg-a", "sg-b", "sg-a"]), described()) == {}
+        assert rds.cluster_modifications(params(vpc_security_group_ids=["sg-c"]), described()) == {"VpcSecurityGroupIds": ["sg-c"]}
+        assert rds.cluster_modifications(params(deletion_protection=False), described()) == {"DeletionProtection": False}
+        assert rds.cluster_modifications(params(port=5433), described()) == {"Port": 5433}
+
+    def test_managed_password_never_asked_twice(self):
+        assert rds.cluster_modifications(params(manage_existing_master_password=True), described()) == {}
+        assert rds.password_problem(params(), described()) is None
+
+    def test_self_managed_password(self):
+        cluster = described(MasterUserSecret=None)
+        assert "manage_existing_master_password" in rds.password_problem(params(), cluster)
+        asked = params(manage_existing_master_password=True, master_user_secret_kms_key_id="k")
+        assert rds.password_problem(asked, cluster) is None
+        assert rds.cluster_modifications(asked, cluster) == {"ManageMasterUserPassword": True, "MasterUserSecretKmsKeyId": "k"}
+
+    def test_tags(self):
+        cluster = described(TagList=[{"Key": "app", "Value": "orders"}, {"Key": "aws:owner", "Value": "x"}, {"Key": "old", "Value": "1"}])
+        assert rds.tag_changes(params(tags={"app": "orders", "n": 1}), cluster) == ({"n": "1"}, ["old"])
+        assert rds.tag_changes(params(tags={"app": "shop"}, purge_tags=False), cluster) == ({"app": "shop"}, [])
+
+
+class TestInstancePlan:
+    def test_counts_not_renumbers(self):
+        instances = [instance(1), instance(3)]
+        assert rds.plan_instances(params(instance_count=2), "orders-db", instances) == {"create": [], "delete": [], "modify": {}}
+
+    def test_creates_lowest_free_numbers(self):
+        plan = rds.plan_instances(params(instance_count=3), "orders-db", [instance(2)])
+        assert plan["create"] == ["orders-db-instance-1", "orders-db-instance-3"]
+
+    def test_deletes_highest_first_and_ignores_foreign_and_deleting(self):
+        instances = [instance(1), instance(2), instance(10), instance(4, DBInstanceStatus="deleting"), {**instance(0), "DBInstanceIdentifier": "someone-else"}]
+        plan = rds.plan_instances(params(instance_count=1), "orders-db", instances)
+        assert plan["delete"] == ["orders-db-instance-10", "orders-db-instance-2"]
+        assert plan["create"] == [] and plan["modify"] == {}
+
+    def test_class_public_access_and_monitoring(self):
+        instances = [instance(1, DBInstanceClass="db.r6g.large", PubliclyAccessible=True), instance(2)]
+        plan = rds.plan_instances(params(instance_count=2, monitoring_interval=60, monitoring_role_arn="arn:role"), "orders-db", instances)
+        assert plan["modify"] == {
+            "orders-db-instance-1": {
+                "DBInstanceClass": "db.t4g.medium",
+                "PubliclyAccessible": False,
+                "MonitoringInterval": 60,
+                "MonitoringRoleArn": "arn:role",
+            },
+            "orders-db-instance-2": {"MonitoringInterval": 60, "MonitoringRoleArn": "arn:role"},
+        }
+
+    def test_instance_number_is_case_insensitive_and_strict(self):
+        assert rds.instance_number("Orders-DB", "orders-db-instance-7") == 7
+        assert rds.instance_number("orders-db", "orders-db-instance-07") is None
+        assert rds.instance_number("orders", "orders-db-instance-1") is None
+
+    def test_new_instances_are_private_and_unmonitored(self):
+        args = rds.instance_create_args(params(tags={"a": "b"}), described(), "orders-db-instance-2")
+        assert args["PubliclyAccessible"] is False and args["MonitoringInterval"] == 0 and "MonitoringRoleArn" not in args
+        assert args["Engine"] == "aurora-postgresql" and args["Tags"] == [{"Key": "a", "Value": "b"}]
+
+
+class TestNormalisation:
+    def test_create_args_ask_rds_to_manage_the_password(self):
+        args = rds.cluster_create_args(params(database_name="orders", vpc_security_group_ids=["sg-a"]))
+        assert args["ManageMasterUserPassword"] is True
+        assert "MasterUserPassword" not in args
+        assert args["StorageEncrypted"] is True and args["DeletionProtection"] is True
+        assert args["DatabaseName"] == "orders" and args["VpcSecurityGroupIds"] == ["sg-a"]
+        assert "KmsKeyId" not in args and "Port" not in args
+
+    def test_snake_cluster_keeps_aws_names_and_tags_as_dict(self):
+        result = rds.snake_cluster(described())
+        assert result["db_cluster_identifier"] == "orders-db"
+        assert result["db_cluster_arn"].endswith(":cluster:orders-db")
+        assert result["master_user_secret"] == {"secret_arn": SECRET_ARN, "secret_status": "active", "kms_key_id": KEY_ARN}
+        assert result["tags"] == {"app": "orders"} and "tag_list" not in result
+        assert rds.snake_cluster(None) is None
+
+    def test_instance_summaries(self):
+        summaries = rds.instance_summaries(described(), [instance(2), instance(1)])
+        assert [(s["db_instance_identifier"], s["is_cluster_writer"]) for s in summaries] == [("orders-db-instance-1", True), ("orders-db-instance-2", False)]
+        assert rds.instance_summaries(None, [instance(1)]) == []
+
+    def test_readiness(self):
+        assert rds.cluster_ready(described(), [instance(1)]) is None
+        assert "cluster status" in rds.cluster_ready(described(Status="modifying"), [])
+        assert "secret" in rds.cluster_ready(described(MasterUserSecret={"SecretStatus": "creating"}), [])
+        assert "orders-db-instance-1" in rds.cluster_ready(described(), [instance(1, DBInstanceStatus="creating")])
+
+    def test_predicted_diff_changes_only_what_changes(self):
+        cluster, instances = described(), [instance(1)]
+        before = rds.compared_settings(cluster, instances)
+        after = rds.predicted_settings(params(tags={"app": "orders", "team": "core"}, instance_count=2), cluster, instances)
+        assert {key for key in before if before[key] != after[key]} == {"tags", "instances"}
+        assert after["tags"] == {"app": "orders", "team": "core"}
+        assert list(after["instances"]) == ["orders-db-instance-1", "orders-db-instance-2"]
+
+    def test_predicted_diff_for_a_new_cluster(self):
+        after = rds.predicted_settings(params(db_cluster_identifier="New-DB"), None, [])
+        assert after["db_cluster_identifier"] == "new-db"
+        assert after["manage_master_user_password"] is True and after["storage_encrypted"] is True
+        assert list(after["instances"]) == ["new-db-instance-1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The manager against a fake RDS client
+# ---------------------------------------------------------------------------------------------
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+class FakeRDS:
+    """Just enough RDS: state in dicts, every call recorded, optional one-off failures."""
+
+    def __init__(self, cluster=None, instances=None):
+        self.cluster = copy.deepcopy(cluster)
+        self.instances = {item["DBInstanceIdentifier"]: copy.deepcopy(item) for item in instances or []}
+        self.calls: List[str] = []
+        self.lose_next_create_response = False
+        self.throttle: Dict[str, int] = {}
+        self.created_elsewhere = False
+
+    def _throttled(self, name):
+        """Reject the call, as AWS does under load, before anything is applied."""
+        if self.throttle.get(name):
+            self.throttle[name] -= 1
+            self.calls.append(name + " (throttled)")
+            raise client_error("Throttling" if name.startswith("Describe") else "ThrottlingException")
+
+    def _record(self, name):
+        self.calls.append(name)
+
+    def describe_db_clusters(self, DBClusterIdentifier):
+        self._throttled("DescribeDBClusters")
+        self._record("DescribeDBClusters")
+        if self.cluster is None:
+            raise client_error("DBClusterNotFoundFault", 404)
+        members = [{"DBInstanceIdentifier": key, "IsClusterWriter": index == 0} for index, key in enumerate(sorted(self.instances))]
+        return {"DBClusters": [dict(copy.deepcopy(self.cluster), DBClusterMembers=members)]}
+
+    def describe_db_instances(self, DBInstanceIdentifier):
+        self._record("DescribeDBInstances")
+        if DBInstanceIdentifier not in self.instances:
+            raise client_error("DBInstanceNotFound", 404)
+        return {"DBInstances": [copy.deepcopy(self.instances[DBInstanceIdentifier])]}
+
+    def get_paginator(self, name):
+        fake = self
+
+        class Paginator:
+            def paginate(self, Filters):
+                fake._record("DescribeDBInstances")
+
+                class Pages:
+                    def build_full_result(self):
+                        return {"DBInstances": copy.deepcopy(list(fake.instances.values()))}
+
+                return Pages()
+
+        return Paginator()
+
+    def create_db_cluster(self, **args):
+        self._throttled("CreateDBCluster")
+        self._record("CreateDBCluster")
+        if self.created_elsewhere:
+            self.cluster = described(DBClusterIdentifier=args["DBClusterIdentifier"], Status="creating")
+        if self.cluster is not None:
+            raise client_error("DBClusterAlreadyExistsFault")
+        self.cluster = described(
+            DBClusterIdentifier=args["DBClusterIdentifier"],
+            DeletionProtection=args["DeletionProtection"],
+            TagList=args.get("Tags", []),
+        )
+        if self.lose_next_create_response:
+            self.lose_next_create_response = False
+            raise client_error("InternalFailure", 500)
+        return {"DBCluster": copy.deepcopy(self.cluster)}
+
+    def create_db_instance(self, **args):
+        self._record("CreateDBInstance")
+        identifier = args["DBInstanceIdentifier"]
+        self.instances[identifier] = instance(int(identifier.rsplit("-", 1)[1]), DBInstanceClass=args["DBInstanceClass"])
+        return {"DBInstance": copy.deepcopy(self.instances[identifier])}
+
+    def modify_db_cluster(self, DBClusterIdentifier, ApplyImmediately, **changes):
+        self._record("ModifyDBCluster")
+        if "DeletionProtection" in changes:
+            self.cluster["DeletionProtection"] = changes["DeletionProtection"]
+
+    def delete_db_instance(self, DBInstanceIdentifier, SkipFinalSnapshot):
+        self._record("DeleteDBInstance")
+        self.instances.pop(DBInstanceIdentifier)
+
+    def delete_db_cluster(self, DBClusterIdentifier, **args):
+        self._record("DeleteDBCluster")
+        assert not self.instances, "RDS refuses to delete a cluster with members"
+        self.cluster = None
+
+
+class FakeModule:
+    def __init__(self, client, check_mode=False, diff=False, **overrides):
+        self.params = params(**overrides)
+        self.check_mode = check_mode
+        self._diff = diff
+        self._client = client
+
+    def client(self, service, retry_decorator=None, config=None):
+        assert service == "rds", "the manager talks to RDS only (never Secrets Manager)"
+        # Retries come from our policy only: botocore's own would resend a create whose response was lost.
+        assert isinstance(config, botocore.config.Config) and retry_decorator is common.aws_retry
+        # The real wrapper: calls made without aws_retry=True would not be retried, and fail the tests below.
+        return RetryingBotoClientWrapper(self._client, retry_decorator)
+
+
+READS = {"DescribeDBClusters", "DescribeDBInstances"}
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch):
+    monkeypatch.setattr(common.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(cloud.time, "sleep", lambda seconds: None)
+
+
+class TestManager:
+    def test_check_mode_on_fresh_account_writes_nothing(self):
+        fake = FakeRDS()
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, diff=True)).run()
+        assert set(fake.calls) <= READS
+        assert result["changed"] is True and result["would_create"] is True and result["cluster"] is None
+        assert result["diff"]["before"] == {}
+
+    def test_check_mode_on_existing_cluster_writes_nothing(self):
+        fake = FakeRDS(described(), [instance(1)])
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, instance_count=3, deletion_protection=False)).run()
+        assert set(fake.calls) <= READS and result["changed"] is True
+
+    def test_lost_create_response_is_adopted_not_repeated(self):
+        fake = FakeRDS()
+        fake.lose_next_create_response = True
+        result = rds.AuroraManagedSecretManager(FakeModule(fake)).run()
+        assert fake.calls.count("CreateDBCluster") == 1
+        assert fake.calls.count("CreateDBInstance") == 1
+        assert result["cluster"]["db_cluster_identifier"] == "orders-db"
+
+    def test_cluster_created_concurrently_is_adopted(self):
+        fake = FakeRDS()
+        fake.created_elsewhere = True
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, wait=False)).run()
+        assert result["changed"] is True and result["cluster"]["db_cluster_identifier"] == "orders-db"
+        assert fake.calls.count("CreateDBCluster") == 1 and fake.calls.count("CreateDBInstance") == 1
+
+    def test_throttled_calls_are_retried_and_create_happens_once(self):
+        fake = FakeRDS()
+        fake.throttle = {"DescribeDBClusters": 2, "CreateDBCluster": 2}
+        result = rds.AuroraManagedSecretManager(FakeModule(fake)).run()
+        assert fake.calls.count("CreateDBCluster (throttled)") == 2
+        assert fake.calls.count("CreateDBCluster") == 1
+        assert result["changed"] is True and result["instances"][0]["db_instance_identifier"] == "orders-db-instance-1"
+
+    def test_unchanged_cluster_gets_no_write(self):
+        fake = FakeRDS(described(), [instance(1)])
+        result = rds.AuroraManagedSecretManager(FakeModule(fake)).run()
+        assert set(fake.calls) <= READS and result["changed"] is False
+
+    def test_immutable_change_fails_before_any_write(self):
+        fake = FakeRDS(described(), [instance(1)])
+        with pytest.raises(EcsRdsError, match="master_username cannot be changed"):
+            rds.AuroraManagedSecretManager(FakeModule(fake, master_username="admin", deletion_protection=False)).run()
+        assert set(fake.calls) <= READS
+
+    def test_absent_protected_without_explicit_false_fails(self):
+        fake = FakeRDS(described(), [instance(1)])
+        with pytest.raises(EcsRdsError, match="deletion_protection"):
+            rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", skip_final_snapshot=True)).run()
+        assert set(fake.calls) <= READS
+
+    def test_absent_without_snapshot_choice_fails_before_any_call(self):
+        fake = FakeRDS(described(), [instance(1)])
+        with pytest.raises(EcsRdsError, match="final snapshot"):
+            rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deletion_protection=False)).run()
+        assert fake.calls == []
+
+    def test_absent_unprotects_then_deletes_instances_then_cluster(self):
+        fake = FakeRDS(described(), [instance(1), instance(2)])
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deletion_protection=False, skip_final_snapshot=True)).run()
+        writes = [call for call in fake.calls if call not in READS]
+        assert writes == ["ModifyDBCluster", "DeleteDBInstance", "DeleteDBInstance", "DeleteDBCluster"]
+        assert result["changed"] is True and result["cluster"] is None
+
+    def test_wait_timeout_names_what_is_pending(self):
+        fake = FakeRDS(described(Status="modifying"), [instance(1)])
+        module = FakeModule(fake, wait_timeout=0)
+        with pytest.raises(EcsRdsError, match="Timed out.*cluster status 'modifying'"):
+            rds.AuroraManagedSecretManager(module).run()
