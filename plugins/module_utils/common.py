@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, Optional, TypeVar
 
 try:
-    import botocore
+    import botocore.config
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:  # handled by AnsibleAWSModule
     pass
@@ -24,19 +24,38 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 T = TypeVar("T")
 
-# Codes AWSRetry does not retry on its own but that mean "rejected, try again later".
-EXTRA_RETRY_CODES = [
-    "ThrottlingException",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "PriorRequestNotComplete",
-    "ServerException",
-    "SlowDown",
-]
+# Codes that prove AWS refused a request without acting on it: always safe to send again.
+THROTTLING_CODES = frozenset(
+    (
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "PriorRequestNotComplete",
+        "SlowDown",
+    )
+)
 
-aws_retry = AWSRetry.jittered_backoff(retries=10, delay=1, backoff=2.0, max_delay=20, catch_extra_error_codes=EXTRA_RETRY_CODES)
+# For reads and idempotent writes: AWSRetry's own list (throttling and 5xx) plus the throttling
+# codes it does not know, ECS's, Secrets Manager's, CloudWatch Logs' and KMS's among them.
+aws_retry = AWSRetry.jittered_backoff(
+    retries=10, delay=1, backoff=2.0, max_delay=20, catch_extra_error_codes=sorted(THROTTLING_CODES | {"ServerException"})
+)
+
+
+class _RejectedOnlyRetry(AWSRetry):
+    """Retries only what AWS refused outright. After a 5xx a create without a client token may
+    already have been applied; create_or_adopt describes before sending it again."""
+
+    @staticmethod
+    def found(response_code: str, catch_extra_error_codes: Any = None) -> bool:
+        return response_code in THROTTLING_CODES
+
+
+create_retry = _RejectedOnlyRetry.jittered_backoff(retries=10, delay=1, backoff=2.0, max_delay=20)
 
 # Error codes after which a write may or may not have been applied by AWS.
 _OUTCOME_UNKNOWN_CODES = {"InternalFailure", "InternalError", "ServiceUnavailable", "Unavailable", "ServerException"}
@@ -79,8 +98,9 @@ def create_or_adopt(
 ) -> T:
     """Run a create call that AWS does not make idempotent, without ever creating twice.
 
-    When the outcome of an attempt is unknown (lost response, 5xx), look for what it would have
-    created before sending it again; adopt it when it is there.
+    ``create`` is called without ``aws_retry``: throttling is resent here, and when the outcome of
+    an attempt is unknown (lost response, 5xx), what it would have created is looked for before
+    sending it again, and adopted when it is there.
     """
     last_error: Optional[BaseException] = None
     for attempt in range(attempts):
@@ -90,7 +110,7 @@ def create_or_adopt(
             if existing is not None:
                 return existing
         try:
-            return create()
+            return create_retry(create)()
         except (ClientError, BotoCoreError) as exc:
             if not outcome_unknown(exc):
                 raise EcsRdsError(message=f"Failed to {what}", exception=exc)

@@ -21,7 +21,6 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     EcsRdsError,
     create_or_adopt,
@@ -44,21 +43,6 @@ _RESERVED_TAG_PREFIX = "aws:"
 
 # What DescribeTaskDefinition answers for a family or revision that does not exist (or is malformed).
 _NOT_FOUND_CODES = {"ClientException", "InvalidParameterException"}
-
-# Only rejections that prove the write was not applied: AWSRetry would also resend after a 5xx,
-# which for a call without a client token could register a second revision. Those outcomes go to
-# create_or_adopt, which looks before sending again.
-_THROTTLING_CODES = ["ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"]
-
-
-class _RejectedOnlyRetry(AWSRetry):
-    @staticmethod
-    def found(response_code, catch_extra_error_codes=None):
-        return response_code in (catch_extra_error_codes or [])
-
-
-write_retry = _RejectedOnlyRetry.jittered_backoff(retries=10, delay=1, backoff=2.0, max_delay=20, catch_extra_error_codes=_THROTTLING_CODES)
-
 
 # ---------------------------------------------------------------------------------------------
 # Validation of what the caller asked for (pure, runs before any AWS call)
@@ -429,7 +413,7 @@ def register_task_definition(client: Any, request: Dict[str, Any], allowed: Froz
     wanted = normalise(request, allowed)
 
     def create() -> Tuple[Dict[str, Any], Dict[str, str]]:
-        response = write_retry(client.register_task_definition)(**request)
+        response = client.register_task_definition(**request)
         return response["taskDefinition"], tags_to_dict(response.get("tags"))
 
     def find_existing() -> Optional[Tuple[Dict[str, Any], Dict[str, str]]]:

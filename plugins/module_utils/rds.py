@@ -20,7 +20,6 @@ except ImportError:  # handled by AnsibleAWSModule
     pass
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
@@ -44,37 +43,6 @@ IMMUTABLE_OPTIONS = ("engine", "storage_encrypted", "kms_key_id", "master_userna
 _CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault", "DBClusterNotFound")
 _INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 _GONE_STATUSES = ("deleting",)
-
-# Error codes that mean AWS refused the request without acting on it.
-_REJECTED_CODES = frozenset(
-    (
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "PriorRequestNotComplete",
-        "SlowDown",
-    )
-)
-
-
-class _RejectedOnlyRetry(AWSRetry):
-    """Retries only requests AWS refused outright.
-
-    aws_retry also resends after a 5xx, where a create may already have been applied; for a create
-    without a client token that decision belongs to create_or_adopt, which describes first.
-    """
-
-    @staticmethod
-    def found(response_code: str, catch_extra_error_codes: Any = None) -> bool:
-        return response_code in _REJECTED_CODES
-
-
-_create_retry = _RejectedOnlyRetry.jittered_backoff(retries=10, delay=1, backoff=2.0, max_delay=20)
-
 
 # ---------------------------------------------------------------------------------------------
 # Pure logic: validation, normalisation and comparison
@@ -511,7 +479,7 @@ class AuroraCluster:
         # "already exists" answer means an earlier attempt (or a concurrent run) got there first.
         def _create() -> Dict[str, Any]:
             try:
-                return _create_retry(self.client.create_db_cluster)(**args)["DBCluster"]
+                return self.client.create_db_cluster(**args)["DBCluster"]
             except ClientError as exc:
                 existing = self.describe() if error_code(exc) == "DBClusterAlreadyExistsFault" else None
                 if existing is None:
@@ -525,7 +493,7 @@ class AuroraCluster:
 
         def _create() -> Dict[str, Any]:
             try:
-                return _create_retry(self.client.create_db_instance)(**args)["DBInstance"]
+                return self.client.create_db_instance(**args)["DBInstance"]
             except ClientError as exc:
                 existing = self.describe_instance(identifier) if error_code(exc) == "DBInstanceAlreadyExists" else None
                 if existing is None:

@@ -1,0 +1,106 @@
+"""The shared retry, adopt-before-recreate and polling helpers."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from ansible_collections.ecsrds.connect.plugins.module_utils import common
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "CreateThing")
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch):
+    monkeypatch.setattr(common.time, "sleep", lambda _seconds: None)
+    # AWSRetry sleeps through its own module's time.sleep.
+    from ansible_collections.amazon.aws.plugins.module_utils import cloud
+
+    monkeypatch.setattr(cloud.time, "sleep", lambda _seconds: None)
+
+
+def test_throttled_create_is_resent_without_describing():
+    answers = [client_error("ThrottlingException"), client_error("ThrottlingException"), "created"]
+    looked = []
+
+    def create():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert common.create_or_adopt(create, lambda: looked.append(1), "create thing") == "created"
+    assert looked == []
+
+
+@pytest.mark.parametrize("lost", [client_error("InternalFailure", 500), EndpointConnectionError(endpoint_url="http://127.0.0.1:1")])
+def test_lost_response_is_adopted_instead_of_created_twice(lost):
+    created = []
+
+    def create():
+        created.append(1)
+        raise lost
+
+    adopted = common.create_or_adopt(create, lambda: "the one created by the first attempt", "create thing")
+    assert adopted == "the one created by the first attempt"
+    assert created == [1]
+
+
+def test_lost_response_with_nothing_created_is_sent_again():
+    answers = [client_error("ServiceUnavailable", 503), "created"]
+
+    def create():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert common.create_or_adopt(create, lambda: None, "create thing") == "created"
+
+
+def test_refusal_is_reported_at_once_with_the_action():
+    calls = []
+
+    def create():
+        calls.append(1)
+        raise client_error("InvalidParameterValue")
+
+    with pytest.raises(common.EcsRdsError, match="Failed to create thing"):
+        common.create_or_adopt(create, lambda: None, "create thing")
+    assert calls == [1]
+
+
+def test_unknown_outcomes_give_up_after_the_attempts():
+    def create():
+        raise client_error("InternalFailure", 500)
+
+    with pytest.raises(common.EcsRdsError, match="after 3 attempts"):
+        common.create_or_adopt(create, lambda: None, "create thing", attempts=3)
+
+
+def test_wait_for_returns_the_first_result_and_times_out_clearly():
+    now = [0.0]
+    answers = [None, None, "ready"]
+    assert common.wait_for(lambda: answers.pop(0), 60, "thing", clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s)) == "ready"
+    with pytest.raises(common.EcsRdsError, match="Timed out after 10 seconds waiting for cluster x"):
+        common.wait_for(lambda: None, 10, "cluster x", clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+
+
+def test_throttling_exception_is_retried_by_the_shared_policy():
+    answers = [client_error("ThrottlingException"), "ok"]
+
+    @common.aws_retry
+    def describe():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert describe() == "ok"
+
+
+def test_tag_lists_of_either_casing_become_dicts():
+    assert common.tags_to_dict([{"Key": "a", "Value": "1"}, {"key": "b", "value": "2"}]) == {"a": "1", "b": "2"}
+    assert common.tags_to_dict(None) == {}
