@@ -566,6 +566,26 @@ def resolve_kms_aliases(module: Any, params: Dict[str, Any]) -> Dict[str, str]:
     return resolved
 
 
+def is_aws_managed_key(key_metadata: Dict[str, Any], aliases: List[str]) -> bool:
+    """AWS reserves the alias/aws/ prefix for its own keys, so such an alias settles it even where
+    KeyManager says otherwise (moto reports aws/secretsmanager as a customer key)."""
+    return key_metadata.get("KeyManager") == "AWS" or any(alias.startswith("alias/aws/") for alias in aliases)
+
+
+def secret_key_manager(module: Any, key_id: str) -> str:
+    """'AWS' or 'CUSTOMER' for the key that encrypts the managed secret: a customer-managed key
+    needs kms:Decrypt on the execution role, the aws/secretsmanager key does not."""
+    kms = connect(module, "kms")
+    try:
+        metadata = kms.describe_key(KeyId=key_id, aws_retry=True)["KeyMetadata"]
+        aliases: List[str] = []
+        if metadata.get("KeyManager") != "AWS":
+            aliases = [alias["AliasName"] for alias in kms.list_aliases(KeyId=metadata["KeyId"], aws_retry=True).get("Aliases", [])]
+    except (ClientError, BotoCoreError) as exc:
+        raise EcsRdsError(message=f"Failed to describe KMS key {key_id} of the master user secret", exception=exc)
+    return "AWS" if is_aws_managed_key(metadata, aliases) else "CUSTOMER"
+
+
 # ---------------------------------------------------------------------------------------------
 # The job: ensure present / absent
 # ---------------------------------------------------------------------------------------------
@@ -592,9 +612,13 @@ class AuroraManagedSecretManager:
         instances: List[Dict[str, Any]],
         would_create: bool = False,
     ) -> Dict[str, Any]:
+        snake = snake_cluster(cluster)
+        secret = (snake or {}).get("master_user_secret") or {}
+        if secret.get("kms_key_id") and self.params["state"] == "present":
+            secret["kms_key_manager"] = secret_key_manager(self.module, secret["kms_key_id"])
         result: Dict[str, Any] = {
             "changed": changed,
-            "cluster": snake_cluster(cluster),
+            "cluster": snake,
             "instances": instance_summaries(cluster, instances),
             "would_create": would_create,
         }

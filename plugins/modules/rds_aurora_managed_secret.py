@@ -252,6 +252,13 @@ cluster:
         kms_key_id:
           description: KMS key encrypting the secret.
           type: str
+        kms_key_manager:
+          description:
+            - C(AWS) for the AWS managed C(aws/secretsmanager) key, C(CUSTOMER) for a customer managed key.
+            - Only a customer managed key needs C(kms:Decrypt) on the ECS task execution role.
+          type: str
+          returned: when the cluster has a managed secret and I(state=present)
+          sample: AWS
     tags:
       description: Cluster tags.
       type: dict

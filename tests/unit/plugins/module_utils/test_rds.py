@@ -375,15 +375,35 @@ class FakeRDS:
         self.cluster = None
 
 
+class FakeKMS:
+    """The key of the managed secret: AWS managed unless a test says otherwise."""
+
+    def __init__(self, key_manager="AWS", aliases=()):
+        self.key_manager = key_manager
+        self.aliases = list(aliases)
+        self.calls: List[str] = []
+
+    def describe_key(self, KeyId):
+        self.calls.append("DescribeKey")
+        return {"KeyMetadata": {"KeyId": KeyId.rsplit("/", 1)[-1], "Arn": KeyId, "KeyManager": self.key_manager}}
+
+    def list_aliases(self, KeyId):
+        self.calls.append("ListAliases")
+        return {"Aliases": [{"AliasName": alias} for alias in self.aliases]}
+
+
 class FakeModule:
-    def __init__(self, client, check_mode=False, diff=False, **overrides):
+    def __init__(self, client, check_mode=False, diff=False, kms=None, **overrides):
         self.params = params(**overrides)
         self.check_mode = check_mode
         self._diff = diff
         self._client = client
+        self._kms = kms or FakeKMS()
 
     def client(self, service, retry_decorator=None, config=None):
-        assert service == "rds", "the manager talks to RDS only (never Secrets Manager)"
+        assert service in ("rds", "kms"), "the manager talks to RDS (and KMS for key facts), never Secrets Manager"
+        if service == "kms":
+            return RetryingBotoClientWrapper(self._kms, retry_decorator)
         # Retries come from our policy only: botocore's own would resend a create whose response was lost.
         assert isinstance(config, botocore.config.Config) and retry_decorator is common.aws_retry
         # The real wrapper: calls made without aws_retry=True would not be retried, and fail the tests below.
@@ -470,3 +490,28 @@ class TestManager:
         module = FakeModule(fake, wait_timeout=0)
         with pytest.raises(EcsRdsError, match="Timed out.*cluster status 'modifying'"):
             rds.AuroraManagedSecretManager(module).run()
+
+
+@pytest.mark.parametrize(
+    "kms, expected",
+    [
+        (FakeKMS("AWS"), "AWS"),
+        (FakeKMS("CUSTOMER", ["alias/aws/secretsmanager"]), "AWS"),
+        (FakeKMS("CUSTOMER", ["alias/orders"]), "CUSTOMER"),
+    ],
+)
+def test_result_says_who_manages_the_secret_key(kms, expected):
+    module = FakeModule(FakeRDS(), kms=kms)
+    result = rds.AuroraManagedSecretManager(module).run()
+    assert result["cluster"]["master_user_secret"]["kms_key_manager"] == expected
+    assert kms.calls[0] == "DescribeKey"
+
+
+def test_aws_managed_key_is_recognised_by_key_manager_or_reserved_alias():
+    from ansible_collections.ecsrds.connect.plugins.module_utils.rds import is_aws_managed_key
+
+    assert is_aws_managed_key({"KeyManager": "AWS"}, [])
+    # moto says CUSTOMER for aws/secretsmanager; the reserved alias prefix still identifies it.
+    assert is_aws_managed_key({"KeyManager": "CUSTOMER"}, ["alias/aws/secretsmanager"])
+    assert not is_aws_managed_key({"KeyManager": "CUSTOMER"}, ["alias/orders-db-secret"])
+    assert not is_aws_managed_key({"KeyManager": "CUSTOMER"}, [])
