@@ -1,0 +1,235 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ecs_service_deploy
+short_description: Move an ECS service onto a task definition revision and wait for the rollout
+version_added: 1.0.0
+description:
+  - Points one Amazon ECS service at a task definition revision with a forced new deployment when the
+    service does not run that revision yet, then waits for the rollout.
+  - Only the service's task definition changes; desired count, network configuration, load balancers
+    and every other setting are left as they are.
+  - A re-run with the service already on the revision does not redeploy, and a run interrupted after
+    the revision was registered but before the service moved deploys on the next run.
+  - While waiting, stopped tasks of the new deployment are inspected; when one stopped with a known
+    error (no route to Secrets Manager, the execution role may not read the secret or decrypt its key,
+    the image cannot be pulled), the module fails at once with the reason and the fix.
+  - Without I(task_definition) and I(restore_from_tag) nothing changes and the module reports the
+    service and the revision it runs (with that revision's tags).
+options:
+  cluster:
+    description: Name or ARN of the ECS cluster.
+    type: str
+    required: true
+  service:
+    description: Name or ARN of the ECS service.
+    type: str
+    required: true
+  task_definition:
+    description:
+      - Task definition revision to deploy, as an ARN or C(family:revision).
+      - Mutually exclusive with I(restore_from_tag).
+    type: str
+  restore_from_tag:
+    description:
+      - Key of a tag on the revision the service runs now whose value is the ARN of the revision to go
+        back to (for example C(ecsrds.connect/original-task-definition)).
+      - When the running revision has no such tag the service is left where it is.
+      - Mutually exclusive with I(task_definition).
+    type: str
+  deregister_tagged:
+    description:
+      - After the service moved, deregister every ACTIVE revision of the family the service ran at the
+        start that carries all of these tags, except the revision the service runs afterwards and
+        revisions other services of the cluster run.
+      - Used with I(restore_from_tag) to remove the revisions a deployment tool registered.
+      - Ignored when I(task_definition) is given.
+    type: dict
+  force_new_deployment:
+    description: Redeploy even when the service already runs I(task_definition).
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait until the rollout completed (the primary deployment's rolloutState is C(COMPLETED), or,
+        for services without one, every desired task runs in a single deployment).
+      - Also waits when the service was already on the revision, so an interrupted run can be resumed.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for the rollout.
+    type: int
+    default: 900
+author:
+  - ecsrds.connect maintainers (@ecsrds)
+notes:
+  - ECS only reports a FAILED rollout with the deployment circuit breaker or alarms; without them a
+    crash-looping deployment stays IN_PROGRESS until I(wait_timeout), unless a stopped task's reason
+    is a known one.
+attributes:
+  check_mode:
+    support: full
+    description: No write call; C(changed) and C(deployed) predict what a real run would do.
+  diff_mode:
+    support: full
+    description: Before and after task definition of the service.
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Deploy the revision that reads the database credentials from Secrets Manager
+  ecsrds.connect.ecs_service_deploy:
+    cluster: demo-ecs-cluster
+    service: demo-ecs-service
+    task_definition: "{{ taskdef.task_definition_arn }}"
+    wait_timeout: 600
+
+- name: Look up the revision a service runs and its tags
+  ecsrds.connect.ecs_service_deploy:
+    cluster: demo-ecs-cluster
+    service: demo-ecs-service
+  register: current
+
+- name: Put the service back on the revision it ran before and remove the revisions we registered
+  ecsrds.connect.ecs_service_deploy:
+    cluster: demo-ecs-cluster
+    service: demo-ecs-service
+    restore_from_tag: ecsrds.connect/original-task-definition
+    deregister_tagged:
+      ecsrds.connect/managed: "true"
+"""
+
+RETURN = r"""
+deployed:
+  description: Whether a new deployment was started (or would be, in check mode).
+  returned: always
+  type: bool
+  sample: true
+rollout_state:
+  description:
+    - State of the service's current rollout at the end, C(COMPLETED), C(IN_PROGRESS) or C(FAILED)
+      (for services without a rolloutState, C(COMPLETED) once every desired task runs in one deployment).
+    - In check mode, the state before the predicted deployment.
+  returned: always
+  type: str
+  sample: COMPLETED
+previous_task_definition_arn:
+  description: The revision the service ran before the module ran.
+  returned: always
+  type: str
+  sample: arn:aws:ecs:us-east-1:123456789012:task-definition/demo-ecs-task:1
+service:
+  description: The service after the module ran (before the change in check mode), in snake_case.
+  returned: always
+  type: dict
+  contains:
+    service_name:
+      description: Service name.
+      type: str
+    service_arn:
+      description: Service ARN.
+      type: str
+    cluster_arn:
+      description: Cluster ARN.
+      type: str
+    task_definition:
+      description: ARN of the revision the service runs.
+      type: str
+    desired_count:
+      description: Desired number of tasks.
+      type: int
+    running_count:
+      description: Running tasks.
+      type: int
+    deployments:
+      description: The service's deployments, snake_case (id, status, task_definition, rollout_state...).
+      type: list
+      elements: dict
+    tags:
+      description: Service tags as a dict.
+      type: dict
+  sample:
+    service_name: demo-ecs-service
+    task_definition: arn:aws:ecs:us-east-1:123456789012:task-definition/demo-ecs-task:2
+    desired_count: 2
+    running_count: 2
+running_task_definition:
+  description:
+    - The revision the service runs at the end (in check mode, at the start), snake_case, with C(tags)
+      as a dict.
+    - Only when I(task_definition) is not given (look-up or restore).
+  returned: when task_definition is not given
+  type: dict
+  sample:
+    task_definition_arn: arn:aws:ecs:us-east-1:123456789012:task-definition/demo-ecs-task:2
+    family: demo-ecs-task
+    revision: 2
+    execution_role_arn: arn:aws:iam::123456789012:role/ecsTaskExecutionRole
+    tags:
+      ecsrds.connect/managed: "true"
+deregistered_task_definition_arns:
+  description: Revisions deregistered (or that would be, in check mode) because of I(deregister_tagged).
+  returned: always
+  type: list
+  elements: str
+  sample: [arn:aws:ecs:us-east-1:123456789012:task-definition/demo-ecs-task:2]
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import ServiceDeployer
+
+
+def main() -> None:
+    argument_spec = dict(
+        cluster=dict(type="str", required=True),
+        service=dict(type="str", required=True),
+        task_definition=dict(type="str"),
+        restore_from_tag=dict(type="str"),
+        deregister_tagged=dict(type="dict"),
+        force_new_deployment=dict(type="bool", default=False),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=900),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[("task_definition", "restore_from_tag")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["wait_timeout"] < 0:
+        module.fail_json(msg="wait_timeout must be zero or more seconds")
+    if params["deregister_tagged"] is not None:
+        params["deregister_tagged"] = {str(key): str(value) for key, value in params["deregister_tagged"].items()}
+
+    deployer = ServiceDeployer(connect(module, "ecs"), module.region, module.check_mode)
+    try:
+        result = deployer.run(
+            cluster=params["cluster"],
+            service_name=params["service"],
+            task_definition=params["task_definition"],
+            restore_from_tag=params["restore_from_tag"],
+            deregister_tagged=None if params["task_definition"] else params["deregister_tagged"],
+            force=params["force_new_deployment"],
+            wait=params["wait"],
+            wait_timeout=params["wait_timeout"],
+        )
+    except EcsRdsError as e:
+        module.fail_json_aws_error(e)
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""roles/service against moto: two services sharing the database and an execution role.
+
+Check mode on a fresh account (no secret yet) and with a secret, apply, an idempotent re-run with
+no write call, teardown back to the original revisions; plus the policy the role derives from its
+inputs (KMS key forms, policy name).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from sandbox import write_calls
+
+_SPEC = importlib.util.spec_from_file_location("demo_environment", Path(__file__).resolve().parents[1] / "demo" / "environment.py")
+demo_environment = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(demo_environment)
+
+PASSWORD = "Sup3r-S3cret-Pa55word-never-printed"
+ENDPOINT = "demo-rds-aurora-postgres.cluster-c1a2b3.us-east-1.rds.amazonaws.com"
+POLICY = "ecsrds-connect-demo-rds-aurora-postgres"
+MANAGED = "ecsrds.connect/managed"
+ORIGINAL = "ecsrds.connect/original-task-definition"
+WORKER = "demo-worker"
+WORKER_FAMILY = "demo-worker-task"
+
+
+def _role_play(role_vars, tasks_from="main", check=False):
+    tasks = [
+        {"name": "apply role", "ansible.builtin.include_role": {"name": "ecsrds.connect.service", "tasks_from": tasks_from}},
+    ]
+    if tasks_from == "main":
+        tasks.append({"name": "results", "ansible.builtin.debug": {"var": "service__results"}})
+    return [{
+        "hosts": "localhost",
+        "gather_facts": False,
+        "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}},
+        "vars": role_vars,
+        "tasks": tasks,
+    }]
+
+
+def _environment(moto):
+    env = demo_environment.build_demo_environment(moto.client)
+    ecs = moto.client("ecs")
+    worker_td = ecs.register_task_definition(
+        family=WORKER_FAMILY,
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        executionRoleArn=env["execution_role_arn"],
+        containerDefinitions=[{
+            "name": "worker", "image": "public.ecr.aws/docker/library/busybox:latest", "essential": True, "memory": 512,
+            "command": ["sh", "-c", "sleep 3600"],
+            "environment": [{"name": "QUEUE", "value": "jobs"}],
+        }],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=env["cluster"], serviceName=WORKER, taskDefinition=worker_td, desiredCount=1, launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": env["subnet_ids"], "securityGroups": [env["service_security_group_id"]]}},
+    )
+    secret_arn = moto.client("secretsmanager").create_secret(
+        Name="rds!cluster-8f14e45f-ceea-467f-a8f2-aaaaaaaaaaaa",
+        SecretString=json.dumps({"username": "postgres", "password": PASSWORD}),
+    )["ARN"]
+    env.update(worker_task_definition_arn=worker_td, secret_arn=secret_arn)
+    return env
+
+
+def _vars(env, **overrides):
+    values = {
+        "service_ecs_cluster": env["cluster"],
+        "service_ecs_services": [env["service"], {"name": WORKER, "container_name": "worker"}],
+        "service_secret_arn": env["secret_arn"],
+        "service_db_endpoint": ENDPOINT,
+        "service_db_port": 5432,
+        "service_db_cluster_identifier": "demo-rds-aurora-postgres",
+        "service_tags": {"team": "payments"},
+    }
+    values.update(overrides)
+    return values
+
+
+def _container(ecs, arn, name):
+    definition = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+    container = next(c for c in definition["taskDefinition"]["containerDefinitions"] if c["name"] == name)
+    return definition, container
+
+
+def test_two_services_share_the_database(moto, play):
+    env = _environment(moto)
+    ecs, iam = moto.client("ecs"), moto.client("iam")
+    originals = {env["service"]: env["task_definition_arn"], WORKER: env["worker_task_definition_arn"]}
+
+    # Check mode on a fresh account: no secret, no endpoint yet. Completes, plans, writes nothing.
+    moto.start_recording()
+    fresh = play(_role_play(_vars(env, service_secret_arn=None, service_db_endpoint=None)), check=True)
+    planned = play(_role_play(_vars(env)), check=True)
+    calls = moto.stop_recording()
+    assert fresh.rc == 0, fresh.stdout
+    assert planned.rc == 0, planned.stdout
+    assert write_calls(calls) == []
+    assert fresh.changed > 0 and planned.changed > 0
+    assert fresh.result("results")["service__results"] == [
+        {"service": name, "task_definition_arn": None, "previous_task_definition_arn": originals[name], "revision": None, "deployed": True}
+        for name in (env["service"], WORKER)
+    ]
+    assert [r["deployed"] for r in planned.result("results")["service__results"]] == [True, True]
+
+    # Apply. The grant is in place before any service moves.
+    moto.start_recording()
+    run = play(_role_play(_vars(env)))
+    writes = [c.operation for c in write_calls(moto.stop_recording())]
+    assert run.rc == 0, run.stdout
+    assert writes.index("PutRolePolicy") < writes.index("UpdateService")
+    assert writes.count("PutRolePolicy") == 1 and writes.count("UpdateService") == 2
+    assert PASSWORD not in run.stdout + run.stderr
+    results = {r["service"]: r for r in run.result("results")["service__results"]}
+    assert set(results) == {env["service"], WORKER}
+    for name, result in results.items():
+        assert result["deployed"] is True
+        assert result["previous_task_definition_arn"] == originals[name]
+        assert result["revision"] == 2
+        service = ecs.describe_services(cluster=env["cluster"], services=[name])["services"][0]
+        assert service["taskDefinition"] == result["task_definition_arn"]
+
+    # The grant: one inline policy on the shared execution role, exactly this secret.
+    assert iam.list_role_policies(RoleName="ecsTaskExecutionRole")["PolicyNames"] == [POLICY]
+    document = iam.get_role_policy(RoleName="ecsTaskExecutionRole", PolicyName=POLICY)["PolicyDocument"]
+    assert document == {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "ReadDatabaseSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [env["secret_arn"]]}],
+    }
+    attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName="ecsTaskExecutionRole")["AttachedPolicies"]]
+    assert not any("SecretsManager" in arn for arn in attached)
+
+    # The app's revision: variables added, everything else kept, tagged as ours with the original.
+    definition, app = _container(ecs, results[env["service"]]["task_definition_arn"], "app")
+    original, original_app = _container(ecs, originals[env["service"]], "app")
+    assert {e["name"]: e["value"] for e in app["environment"]} == {
+        "DATABASE_URL": f"jdbc:postgresql://{ENDPOINT}:5432/postgres", "DATABASE_DRIVER_CLASS": "org.postgresql.Driver"}
+    assert sorted(app["secrets"], key=lambda s: s["name"]) == [
+        {"name": "DATABASE_PASSWORD", "valueFrom": f"{env['secret_arn']}:password::"},
+        {"name": "DATABASE_USERNAME", "valueFrom": f"{env['secret_arn']}:username::"},
+    ]
+    for key in ("image", "portMappings", "logConfiguration", "essential", "memory"):
+        assert app[key] == original_app[key], key
+    for key in ("executionRoleArn", "cpu", "memory", "networkMode", "requiresCompatibilities", "family"):
+        assert definition["taskDefinition"][key] == original["taskDefinition"][key], key
+    tags = {t["key"]: t["value"] for t in definition["tags"]}
+    assert tags == {MANAGED: "true", ORIGINAL: originals[env["service"]], "team": "payments"}
+
+    # The worker's own container got them, and kept its own variable and command.
+    worker_definition, worker = _container(ecs, results[WORKER]["task_definition_arn"], "worker")
+    assert {e["name"]: e["value"] for e in worker["environment"]}["QUEUE"] == "jobs"
+    assert "DATABASE_URL" in {e["name"] for e in worker["environment"]}
+    assert worker["command"] == ["sh", "-c", "sleep 3600"]
+    assert {t["key"]: t["value"] for t in worker_definition["tags"]}[ORIGINAL] == originals[WORKER]
+
+    # Re-run: nothing changes, not one write call.
+    moto.start_recording()
+    again = play(_role_play(_vars(env)))
+    calls = moto.stop_recording()
+    assert again.rc == 0, again.stdout
+    assert again.changed == 0
+    assert write_calls(calls) == []
+    assert [r["deployed"] for r in again.result("results")["service__results"]] == [False, False]
+    # Each service described once: the look-up showed it on its revision with the rollout done.
+    assert [c.operation for c in calls if c.service == "ecs"].count("DescribeServices") == 2
+    assert PASSWORD not in again.stdout
+
+    # Teardown: planned first (no write), then original revisions back, ours deregistered, the
+    # grant gone; then nothing left to do.
+    moto.start_recording()
+    planned_down = play(_role_play(_vars(env), tasks_from="teardown"), check=True)
+    assert write_calls(moto.stop_recording()) == []
+    assert planned_down.rc == 0 and planned_down.changed > 0, planned_down.stdout
+    down = play(_role_play(_vars(env, service_ecs_services=[env["service"], WORKER]), tasks_from="teardown"))
+    assert down.rc == 0, down.stdout
+    for name, original_arn in originals.items():
+        assert ecs.describe_services(cluster=env["cluster"], services=[name])["services"][0]["taskDefinition"] == original_arn
+        ours = ecs.describe_task_definition(taskDefinition=results[name]["task_definition_arn"])["taskDefinition"]
+        assert ours["status"] == "INACTIVE"
+        assert ecs.describe_task_definition(taskDefinition=original_arn)["taskDefinition"]["status"] == "ACTIVE"
+    assert iam.list_role_policies(RoleName="ecsTaskExecutionRole")["PolicyNames"] == []
+
+    down_again = play(_role_play(_vars(env), tasks_from="teardown"))
+    assert down_again.rc == 0 and down_again.changed == 0, down_again.stdout
+
+
+def _derived_play(**role_vars):
+    """One play that only evaluates the role's derived values (the validation step, no AWS call)."""
+    base = {
+        "service_ecs_cluster": "c",
+        "service_ecs_services": ["svc"],
+        "service_secret_arn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!cluster-1234-AbCdEf",
+        "service_db_endpoint": "db.example",
+    }
+    base.update(role_vars)
+    return {
+        "hosts": "localhost",
+        "gather_facts": False,
+        "vars": base,
+        "tasks": [
+            {"name": "validate", "ansible.builtin.include_role": {"name": "ecsrds.connect.service", "tasks_from": "validate", "public": True,
+                                                                  "apply": {"ignore_errors": True}}},
+            {"name": "derived", "ansible.builtin.debug": {"msg": {
+                "policy": "{{ service__policy_document | default(none) }}",
+                "name": "{{ service_execution_role_policy_name | default(none) }}",
+                "url": "{{ service__database_url | default(none) }}"}}},
+        ],
+    }
+
+
+def test_policy_follows_the_key_and_inputs_are_checked(play):
+    key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    key_arn = f"arn:aws:kms:eu-west-1:111122223333:key/{key_id}"
+    cases = [
+        {"service_secret_kms_key_id": key_id},
+        {"service_secret_kms_key_id": key_arn, "service_database_url_format": "jdbc:postgresql://{endpoint}:{port}/{database}?ssl=true",
+         "service_db_name": "app"},
+        {"service_secret_kms_key_id": "alias/aws/secretsmanager"},
+        {"service_secret_kms_key_id": "alias/my-key"},
+        {"service_ecs_services": ["svc", {"name": "svc"}], "service_secret_arn": None},
+    ]
+    run = play([_derived_play(**case) for case in cases])
+    validations = [t for t in run.tasks if t.name.endswith("Refuse inputs that cannot work, before any AWS call")]
+    derived = [t.result["msg"] for t in run.tasks if t.name == "derived"]
+    assert [v.failed for v in validations] == [False, False, False, True, True]
+
+    decrypt = {"Sid": "DecryptDatabaseSecret", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],
+               "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}}
+    for case in derived[:2]:
+        assert case["policy"]["Statement"][1] == decrypt
+        assert case["policy"]["Statement"][0]["Resource"] == [cases[0].get("service_secret_arn") or
+                                                              "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!cluster-1234-AbCdEf"]
+    assert len(derived[2]["policy"]["Statement"]) == 1
+    # Without a cluster identifier the policy is named after the secret, in characters IAM accepts.
+    assert derived[0]["name"] == "ecsrds-connect-rds-cluster-1234-AbCdEf"
+    assert derived[0]["url"] == "jdbc:postgresql://db.example:5432/postgres"
+    assert derived[1]["url"] == "jdbc:postgresql://db.example:5432/app?ssl=true"
+    assert "not an alias" in validations[3].result["msg"]
+    assert "names a service twice" in validations[4].result["msg"]
+    assert "service_secret_arn and service_db_endpoint are required" in validations[4].result["msg"]
+
+
+def test_a_run_killed_after_registering_deploys_on_the_next_run(moto, play):
+    env = _environment(moto)
+    ecs = moto.client("ecs")
+    role_vars = _vars(env)
+    # The role's first steps only, as if the run had been killed before the rollouts.
+    steps = [{"name": step, "ansible.builtin.include_role": {"name": "ecsrds.connect.service", "tasks_from": step, "public": True}}
+             for step in ("current", "grant", "task_definitions")]
+    killed = play([{"hosts": "localhost", "gather_facts": False, "vars": role_vars,
+                    "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}}, "tasks": steps}])
+    assert killed.rc == 0, killed.stdout
+    registered = ecs.list_task_definitions(familyPrefix="demo-ecs-task")["taskDefinitionArns"]
+    assert ecs.describe_services(cluster=env["cluster"], services=[env["service"]])["services"][0]["taskDefinition"] == env["task_definition_arn"]
+
+    run = play(_role_play(role_vars))
+    assert run.rc == 0, run.stdout
+    results = {r["service"]: r for r in run.result("results")["service__results"]}
+    assert results[env["service"]]["deployed"] is True
+    assert results[env["service"]]["task_definition_arn"] == registered[-1]
+    service = ecs.describe_services(cluster=env["cluster"], services=[env["service"]])["services"][0]
+    assert service["taskDefinition"] == registered[-1]
