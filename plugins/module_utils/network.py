@@ -1,0 +1,664 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""VPC plumbing between an ECS service in private subnets and Secrets Manager: the interface
+endpoint, its security group rule, the VPC DNS attributes private DNS depends on, and the NAT test
+that decides whether an endpoint is needed at all.
+
+Pure functions (planning, rule matching) are kept apart from :class:`NetworkClient` so they can be
+unit-tested without AWS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # handled by AnsibleAWSModule
+    pass
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, error_code, tags_to_dict, wait_for
+
+MANAGED_TAG_KEY = "ecsrds.connect/managed-by"
+ENDPOINT_RULE_DESCRIPTION = "ecsrds.connect: HTTPS from the ECS service to the Secrets Manager endpoint"
+_GONE_STATES = {"deleted", "deleting", "failed", "rejected", "expired"}
+
+
+def secretsmanager_service_name(region: str) -> str:
+    return f"com.amazonaws.{region}.secretsmanager"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure logic
+
+
+def one_subnet_per_az(subnets: Sequence[Dict[str, Any]]) -> List[str]:
+    """AWS takes at most one endpoint subnet per Availability Zone: keep the first of each zone, in
+    the order the caller gave them."""
+    chosen: Dict[str, str] = {}
+    for subnet in subnets:
+        chosen.setdefault(subnet["AvailabilityZone"], subnet["SubnetId"])
+    return list(chosen.values())
+
+
+def route_table_for(subnet: Dict[str, Any], route_tables: Sequence[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The table a subnet uses: its explicit association, else the VPC's main table."""
+    main = None
+    for table in route_tables:
+        for assoc in table.get("Associations", []):
+            if assoc.get("SubnetId") == subnet["SubnetId"]:
+                return table
+            if assoc.get("Main"):
+                main = table
+    return main
+
+
+def has_nat_route(table: Optional[Dict[str, Any]]) -> bool:
+    """A default route through a NAT gateway (or NAT instance) reaches Secrets Manager without an endpoint."""
+    if not table:
+        return False
+    for route in table.get("Routes", []):
+        if route.get("DestinationCidrBlock") != "0.0.0.0/0" or route.get("State", "active") != "active":
+            continue
+        if route.get("NatGatewayId") or route.get("InstanceId"):
+            return True
+    return False
+
+
+def all_subnets_use_nat(subnets: Sequence[Dict[str, Any]], route_tables: Sequence[Dict[str, Any]]) -> bool:
+    return bool(subnets) and all(has_nat_route(route_table_for(subnet, route_tables)) for subnet in subnets)
+
+
+def _covers_port(permission: Dict[str, Any], port: int) -> bool:
+    if permission.get("IpProtocol") == "-1":
+        return True
+    if permission.get("IpProtocol") not in ("tcp", "6"):
+        return False
+    return permission.get("FromPort", 0) <= port <= permission.get("ToPort", 65535)
+
+
+def _cidr_contains(outer: str, inner: str) -> bool:
+    try:
+        return ipaddress.ip_network(inner, strict=False).subnet_of(ipaddress.ip_network(outer, strict=False))
+    except (TypeError, ValueError):
+        return False
+
+
+def source_allowed(
+    groups: Sequence[Dict[str, Any]], port: int, source_group_id: Optional[str] = None, source_cidrs: Sequence[str] = ()
+) -> bool:
+    """True when one of ``groups`` lets ``port`` in from the source group, or from CIDR ranges that
+    contain every one of ``source_cidrs`` (the ranges the source's traffic comes from)."""
+    for group in groups:
+        for permission in group.get("IpPermissions", []):
+            if not _covers_port(permission, port):
+                continue
+            if source_group_id and any(pair.get("GroupId") == source_group_id for pair in permission.get("UserIdGroupPairs", [])):
+                return True
+            if source_cidrs:
+                ranges = [r["CidrIp"] for r in permission.get("IpRanges", [])]
+                if all(any(_cidr_contains(outer, inner) for outer in ranges) for inner in source_cidrs):
+                    return True
+    return False
+
+
+def missing_ingress(
+    groups: Sequence[Dict[str, Any]],
+    port: int,
+    source_group_ids: Sequence[str],
+    source_cidrs: Sequence[str],
+    subnet_cidrs: Sequence[str] = (),
+) -> Tuple[List[str], List[str]]:
+    """Source groups and CIDRs that ``groups`` do not yet let in on ``port``.
+
+    A source group counts as allowed when a CIDR rule covers all of ``subnet_cidrs`` (the subnets its
+    tasks run in): that is how the walk-through's endpoint, open to 10.0.0.0/16, was reached.
+    """
+    groups_missing = [g for g in source_group_ids if not source_allowed(groups, port, source_group_id=g, source_cidrs=subnet_cidrs)]
+    cidrs_missing = [c for c in source_cidrs if not source_allowed(groups, port, source_cidrs=[c])]
+    return groups_missing, cidrs_missing
+
+
+def ingress_permission(port: int, group_ids: Sequence[str], cidrs: Sequence[str], description: str) -> Dict[str, Any]:
+    permission: Dict[str, Any] = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+    if group_ids:
+        permission["UserIdGroupPairs"] = [{"GroupId": g, "Description": description} for g in group_ids]
+    if cidrs:
+        permission["IpRanges"] = [{"CidrIp": c, "Description": description} for c in cidrs]
+    return permission
+
+
+def permissions_with_description(group: Dict[str, Any], description: str) -> List[Dict[str, Any]]:
+    """The parts of a group's ingress rules that carry ``description``, shaped for a revoke call."""
+    result = []
+    for permission in group.get("IpPermissions", []):
+        # The description rides along: AWS ignores it when matching, moto needs it.
+        pairs = [{"GroupId": p["GroupId"], "Description": description} for p in permission.get("UserIdGroupPairs", []) if p.get("Description") == description]
+        ranges = [{"CidrIp": r["CidrIp"], "Description": description} for r in permission.get("IpRanges", []) if r.get("Description") == description]
+        if pairs or ranges:
+            item = {k: permission[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in permission}
+            if pairs:
+                item["UserIdGroupPairs"] = pairs
+            if ranges:
+                item["IpRanges"] = ranges
+            result.append(item)
+    return result
+
+
+def endpoint_summary(endpoint: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    if not endpoint:
+        return None
+    return {
+        "vpc_endpoint_id": endpoint.get("VpcEndpointId"),
+        "vpc_endpoint_type": endpoint.get("VpcEndpointType"),
+        "service_name": endpoint.get("ServiceName"),
+        "vpc_id": endpoint.get("VpcId"),
+        "state": endpoint.get("State"),
+        "subnet_ids": sorted(endpoint.get("SubnetIds", [])),
+        "security_group_ids": sorted(g["GroupId"] for g in endpoint.get("Groups", [])),
+        "private_dns_enabled": bool(endpoint.get("PrivateDnsEnabled")),
+        "dns_entries": [{"dns_name": d.get("DnsName"), "hosted_zone_id": d.get("HostedZoneId")} for d in endpoint.get("DnsEntries", [])],
+        "tags": tags_to_dict(endpoint.get("Tags")),
+    }
+
+
+def missing_tags(resource: Dict[str, Any], wanted: Dict[str, str]) -> Dict[str, str]:
+    """Tags to set on a resource we created so it carries ``wanted`` (others' tags are kept)."""
+    current = tags_to_dict(resource.get("Tags"))
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
+def is_ours(resource: Dict[str, Any]) -> bool:
+    return MANAGED_TAG_KEY in tags_to_dict(resource.get("Tags"))
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS calls
+
+
+class NetworkClient:
+    """Small typed wrappers over the EC2 calls this area makes; every one retried, every failure
+    raised as EcsRdsError naming what was being done."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def _call(self, what: str, method: str, **kwargs: Any) -> Dict[str, Any]:
+        try:
+            return getattr(self.client, method)(aws_retry=True, **kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+
+    def _paged(self, what: str, method: str, key: str, **kwargs: Any) -> List[Dict[str, Any]]:
+        items: List[Dict[str, Any]] = []
+        while True:
+            page = self._call(what, method, **kwargs)
+            items.extend(page.get(key, []))
+            token = page.get("NextToken")
+            if not token:
+                return items
+            kwargs["NextToken"] = token
+
+    # reads
+    def subnets(self, subnet_ids: Sequence[str]) -> List[Dict[str, Any]]:
+        found = self._paged("describe subnets", "describe_subnets", "Subnets", SubnetIds=list(subnet_ids))
+        order = {subnet_id: index for index, subnet_id in enumerate(subnet_ids)}
+        return sorted(found, key=lambda s: order.get(s["SubnetId"], len(order)))
+
+    def route_tables(self, vpc_id: str) -> List[Dict[str, Any]]:
+        return self._paged("describe route tables", "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+
+    def vpc_dns(self, vpc_id: str) -> Dict[str, bool]:
+        result = {}
+        for attribute, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames")):
+            response = self._call(f"describe {attribute} of VPC {vpc_id}", "describe_vpc_attribute", VpcId=vpc_id, Attribute=attribute)
+            result[attribute] = bool(response.get(key, {}).get("Value"))
+        return result
+
+    def endpoints(self, vpc_id: str, service_name: str) -> List[Dict[str, Any]]:
+        found = self._paged(
+            "describe VPC endpoints",
+            "describe_vpc_endpoints",
+            "VpcEndpoints",
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "service-name", "Values": [service_name]}],
+        )
+        return [e for e in found if str(e.get("State", "")).lower() not in _GONE_STATES and e.get("VpcEndpointType", "Interface") == "Interface"]
+
+    def endpoint(self, endpoint_id: str) -> Optional[Dict[str, Any]]:
+        found = self._paged("describe VPC endpoint", "describe_vpc_endpoints", "VpcEndpoints", VpcEndpointIds=[endpoint_id])
+        return found[0] if found else None
+
+    def security_groups(self, group_ids: Sequence[str] = (), vpc_id: Optional[str] = None, name: Optional[str] = None) -> List[Dict[str, Any]]:
+        kwargs: Dict[str, Any] = {}
+        if group_ids:
+            kwargs["GroupIds"] = list(group_ids)
+        filters = []
+        if vpc_id:
+            filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+        if name:
+            filters.append({"Name": "group-name", "Values": [name]})
+        if filters:
+            kwargs["Filters"] = filters
+        return self._paged("describe security groups", "describe_security_groups", "SecurityGroups", **kwargs)
+
+    # writes
+    def enable_vpc_dns(self, vpc_id: str, attribute: str) -> None:
+        key = attribute[0].upper() + attribute[1:]
+        self._call(f"turn on {attribute} for VPC {vpc_id}", "modify_vpc_attribute", VpcId=vpc_id, **{key: {"Value": True}})
+
+    def create_security_group(self, name: str, description: str, vpc_id: str, tags: Dict[str, str]) -> str:
+        spec = [{"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+        try:
+            return self.client.create_security_group(
+                aws_retry=True, GroupName=name, Description=description, VpcId=vpc_id, TagSpecifications=spec
+            )["GroupId"]
+        except ClientError as exc:
+            # A retry after a lost response finds the group the first attempt made: adopt it (the
+            # caller described the VPC just before and the name was free).
+            if error_code(exc) == "InvalidGroup.Duplicate":
+                found = self.security_groups(vpc_id=vpc_id, name=name)
+                if found:
+                    return found[0]["GroupId"]
+            raise EcsRdsError(message=f"Failed to create security group {name}", exception=exc)
+        except BotoCoreError as exc:
+            raise EcsRdsError(message=f"Failed to create security group {name}", exception=exc)
+
+    def authorize_ingress(self, group_id: str, permission: Dict[str, Any]) -> None:
+        self._call(f"authorize ingress on security group {group_id}", "authorize_security_group_ingress", GroupId=group_id, IpPermissions=[permission])
+
+    def revoke_ingress(self, group_id: str, permissions: List[Dict[str, Any]]) -> None:
+        self._call(f"revoke ingress on security group {group_id}", "revoke_security_group_ingress", GroupId=group_id, IpPermissions=permissions)
+
+    def tag(self, resource_id: str, tags: Dict[str, str]) -> None:
+        self._call(f"tag {resource_id}", "create_tags", Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def delete_security_group(self, group_id: str) -> None:
+        self._call(f"delete security group {group_id}", "delete_security_group", GroupId=group_id)
+
+    def create_endpoint(self, vpc_id: str, service_name: str, subnet_ids: List[str], group_ids: List[str], tags: Dict[str, str], token: str) -> Dict[str, Any]:
+        spec = [{"ResourceType": "vpc-endpoint", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+        response = self._call(
+            f"create VPC endpoint for {service_name}",
+            "create_vpc_endpoint",
+            VpcEndpointType="Interface",
+            VpcId=vpc_id,
+            ServiceName=service_name,
+            SubnetIds=subnet_ids,
+            SecurityGroupIds=group_ids,
+            PrivateDnsEnabled=True,
+            TagSpecifications=spec,
+            ClientToken=token,
+        )
+        return response["VpcEndpoint"]
+
+    def modify_endpoint(self, endpoint_id: str, **changes: Any) -> None:
+        self._call(f"modify VPC endpoint {endpoint_id}", "modify_vpc_endpoint", VpcEndpointId=endpoint_id, **changes)
+
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        response = self._call(f"delete VPC endpoint {endpoint_id}", "delete_vpc_endpoints", VpcEndpointIds=[endpoint_id])
+        if response.get("Unsuccessful"):
+            error = response["Unsuccessful"][0].get("Error", {})
+            raise EcsRdsError(message=f"Failed to delete VPC endpoint {endpoint_id}: {error.get('Message', error)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The job
+
+
+class SecretsManagerEndpoint:
+    """Ensure (or remove) the Secrets Manager interface endpoint an ECS service in private subnets
+    needs, reusing one that already exists in the VPC."""
+
+    def __init__(self, net: NetworkClient, region: str, params: Dict[str, Any], check_mode: bool) -> None:
+        self.net = net
+        self.params = params
+        self.check_mode = check_mode
+        self.service_name = secretsmanager_service_name(region)
+        self.changed = False
+        self.actions: List[str] = []
+
+    def _do(self, action: str, write: Any, *args: Any, **kwargs: Any) -> Any:
+        """Record a change; send it only outside check mode."""
+        self.changed = True
+        self.actions.append(action)
+        if self.check_mode:
+            return None
+        return write(*args, **kwargs)
+
+    def _subnets_and_vpc(self) -> Tuple[List[Dict[str, Any]], str]:
+        subnet_ids = self.params["subnet_ids"]
+        subnets = self.net.subnets(subnet_ids)
+        vpcs = {s["VpcId"] for s in subnets}
+        if len(vpcs) != 1:
+            raise EcsRdsError(message=f"subnet_ids must all be in one VPC; they are in {sorted(vpcs)}")
+        vpc_id = vpcs.pop()
+        if self.params.get("vpc_id") and self.params["vpc_id"] != vpc_id:
+            raise EcsRdsError(message=f"subnet_ids are in VPC {vpc_id}, not in vpc_id {self.params['vpc_id']}")
+        return subnets, vpc_id
+
+    def present(self) -> Dict[str, Any]:
+        subnets, vpc_id = self._subnets_and_vpc()
+        result: Dict[str, Any] = {"vpc_id": vpc_id, "service_name": self.service_name, "skipped": False, "skip_reason": None}
+        endpoints = self.net.endpoints(vpc_id, self.service_name)
+        if not endpoints and self.params["skip_when_nat"] and all_subnets_use_nat(subnets, self.net.route_tables(vpc_id)):
+            result.update(skipped=True, skip_reason="every subnet routes 0.0.0.0/0 through a NAT gateway", endpoint=None, security_group_id=None)
+            return result
+
+        self._ensure_vpc_dns(vpc_id)
+        subnet_cidrs = [s["CidrBlock"] for s in subnets]
+        before = endpoint_summary(endpoints[0]) if endpoints else None
+        if endpoints:
+            endpoint = endpoints[0]
+            group_ids = [g["GroupId"] for g in endpoint.get("Groups", [])]
+            group_id = self._ensure_ingress_on_existing(group_ids, subnet_cidrs)
+            self._ensure_endpoint_settings(endpoint, subnets)
+            endpoint_id = endpoint["VpcEndpointId"]
+        else:
+            group_id = self._ensure_endpoint_group(vpc_id, subnet_cidrs)
+            endpoint_id = None
+            created = self._do(
+                f"create endpoint {self.service_name}",
+                self.net.create_endpoint,
+                vpc_id,
+                self.service_name,
+                one_subnet_per_az(subnets),
+                [group_id],
+                self._tags(self.params.get("name")),
+                # One token per run: a retried create after a lost response returns the same endpoint,
+                # while a later run (say after a teardown) is not answered with a deleted one.
+                self.params.get("client_token") or str(uuid.uuid4()),
+            )
+            if created:
+                endpoint_id = created["VpcEndpointId"]
+        endpoint = self.net.endpoint(endpoint_id) if endpoint_id and self.changed and not self.check_mode else (endpoints[0] if endpoints else None)
+        after = endpoint_summary(endpoint) if endpoint else self._planned(vpc_id, subnets, group_id)
+        result.update(endpoint=endpoint_summary(endpoint), security_group_id=group_id, would_create=not endpoints and self.check_mode)
+        result["diff"] = {"before": before or {}, "after": after}
+        return result
+
+    def _planned(self, vpc_id: str, subnets: List[Dict[str, Any]], group_id: Optional[str]) -> Dict[str, Any]:
+        return {
+            "vpc_endpoint_id": None,
+            "service_name": self.service_name,
+            "vpc_id": vpc_id,
+            "subnet_ids": sorted(one_subnet_per_az(subnets)),
+            "security_group_ids": [group_id],
+            "private_dns_enabled": True,
+        }
+
+    def _tags(self, name: Optional[str]) -> Dict[str, str]:
+        tags = dict(self.params.get("tags") or {})
+        if name:
+            tags.setdefault("Name", name)
+        tags[MANAGED_TAG_KEY] = self.params["managed_by"]
+        return tags
+
+    def _ensure_vpc_dns(self, vpc_id: str) -> None:
+        off = [attribute for attribute, value in self.net.vpc_dns(vpc_id).items() if not value]
+        if not off:
+            return
+        if not self.params["manage_vpc_dns"]:
+            raise EcsRdsError(
+                message=(
+                    f"Private DNS for the Secrets Manager endpoint needs {' and '.join(off)} on VPC {vpc_id}; "
+                    "turn them on or set manage_vpc_dns=true"
+                )
+            )
+        # enableDnsHostnames can only be turned on once enableDnsSupport is.
+        for attribute in ("enableDnsSupport", "enableDnsHostnames"):
+            if attribute in off:
+                self._do(f"turn on {attribute} for {vpc_id}", self.net.enable_vpc_dns, vpc_id, attribute)
+
+    def _sources(self) -> Tuple[List[str], List[str]]:
+        return list(self.params.get("source_security_group_ids") or []), list(self.params.get("source_cidrs") or [])
+
+    def _ensure_ingress(self, groups: List[Dict[str, Any]], target_id: Optional[str], subnet_cidrs: List[str]) -> None:
+        group_sources, cidr_sources = self._sources()
+        need_groups, need_cidrs = missing_ingress(groups, 443, group_sources, cidr_sources, subnet_cidrs)
+        if need_groups or need_cidrs:
+            permission = ingress_permission(443, need_groups, need_cidrs, self.params["rule_description"])
+            self._do(f"allow 443 on {target_id or 'the new security group'} from {need_groups + need_cidrs}", self.net.authorize_ingress, target_id, permission)
+
+    def _ensure_endpoint_group(self, vpc_id: str, subnet_cidrs: List[str]) -> Optional[str]:
+        group_sources, cidr_sources = self._sources()
+        return ensure_group_ingress(
+            self,
+            self.net,
+            name=self.params["security_group_name"],
+            vpc_id=vpc_id,
+            description=self.params["security_group_description"],
+            tags=self._tags(self.params["security_group_name"]),
+            port=443,
+            group_sources=group_sources,
+            cidr_sources=cidr_sources,
+            rule_description=self.params["rule_description"],
+            subnet_cidrs=subnet_cidrs,
+        )["GroupId"]
+
+    def _ensure_ingress_on_existing(self, group_ids: List[str], subnet_cidrs: List[str]) -> Optional[str]:
+        if not group_ids:
+            raise EcsRdsError(message="The existing Secrets Manager endpoint has no security group to allow 443 on")
+        groups = self.net.security_groups(group_ids=group_ids)
+        # Add the rule to the first group: any of the endpoint's groups admits the traffic.
+        self._ensure_ingress(groups, group_ids[0], subnet_cidrs)
+        return group_ids[0]
+
+    def _ensure_endpoint_settings(self, endpoint: Dict[str, Any], subnets: List[Dict[str, Any]]) -> None:
+        endpoint_id = endpoint["VpcEndpointId"]
+        changes: Dict[str, Any] = {}
+        if not endpoint.get("PrivateDnsEnabled"):
+            changes["PrivateDnsEnabled"] = True
+        covered = {s["AvailabilityZone"] for s in subnets if s["SubnetId"] in set(endpoint.get("SubnetIds", []))}
+        add = one_subnet_per_az([s for s in subnets if s["AvailabilityZone"] not in covered and s["SubnetId"] not in endpoint.get("SubnetIds", [])])
+        # An endpoint subnet the service does not use may still sit in a zone we need; AWS then
+        # refuses a second one there, so only zones with no endpoint subnet at all are added.
+        add = [s for s in add if not self._zone_has_endpoint_subnet(s, subnets, endpoint)]
+        if add:
+            changes["AddSubnetIds"] = add
+        if changes:
+            self._do(f"update endpoint {endpoint_id}: {sorted(changes)}", self.net.modify_endpoint, endpoint_id, **changes)
+        wanted = self._tags(self.params.get("name"))
+        if tags_to_dict(endpoint.get("Tags")).get(MANAGED_TAG_KEY) == wanted[MANAGED_TAG_KEY]:
+            add = missing_tags(endpoint, wanted)
+            if add:
+                self._do(f"tag {endpoint_id} with {sorted(add)}", self.net.tag, endpoint_id, add)
+
+    def _zone_has_endpoint_subnet(self, subnet_id: str, subnets: List[Dict[str, Any]], endpoint: Dict[str, Any]) -> bool:
+        zone = next(s["AvailabilityZone"] for s in subnets if s["SubnetId"] == subnet_id)
+        unknown = [s for s in endpoint.get("SubnetIds", []) if s not in {x["SubnetId"] for x in subnets}]
+        if not unknown:
+            return False
+        return any(s["AvailabilityZone"] == zone for s in self.net.subnets(unknown))
+
+    def absent(self) -> Dict[str, Any]:
+        """Remove what ``present`` created: our endpoint and security group (tagged), and our 443
+        rule (by description) from an endpoint we reused."""
+        if self.params.get("vpc_id"):
+            vpc_id = self.params["vpc_id"]
+        else:
+            vpc_id = self._subnets_and_vpc()[1]
+        endpoints = self.net.endpoints(vpc_id, self.service_name)
+        deleted = []
+        for endpoint in endpoints:
+            if is_ours(endpoint):
+                self._do(f"delete endpoint {endpoint['VpcEndpointId']}", self.net.delete_endpoint, endpoint["VpcEndpointId"])
+                deleted.append(endpoint["VpcEndpointId"])
+            else:
+                for group in self.net.security_groups(group_ids=[g["GroupId"] for g in endpoint.get("Groups", [])]):
+                    ours = permissions_with_description(group, self.params["rule_description"])
+                    if ours:
+                        self._do(f"revoke our rules on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], ours)
+        if deleted and not self.check_mode and self.params["wait"]:
+            # The endpoint's network interfaces hold the group until the endpoint is gone.
+            for endpoint_id in deleted:
+                wait_for(
+                    lambda eid=endpoint_id: True if (self.net.endpoint(eid) or {}).get("State", "deleted").lower() in _GONE_STATES else None,
+                    self.params["wait_timeout"],
+                    f"VPC endpoint {endpoint_id} to be deleted",
+                )
+        for group in self.net.security_groups(vpc_id=vpc_id, name=self.params["security_group_name"]):
+            if is_ours(group):
+                self._do(f"delete security group {group['GroupId']}", self.net.delete_security_group, group["GroupId"])
+        return {"vpc_id": vpc_id, "service_name": self.service_name, "endpoint": None, "deleted_endpoint_ids": deleted, "skipped": False}
+
+
+def ensure_group_ingress(
+    job: Any,
+    net: NetworkClient,
+    name: str,
+    vpc_id: str,
+    description: str,
+    tags: Dict[str, str],
+    port: int,
+    group_sources: List[str],
+    cidr_sources: List[str],
+    rule_description: str,
+    subnet_cidrs: Sequence[str] = (),
+) -> Dict[str, Any]:
+    """Find the group by name in the VPC or create it, then add the sources it does not admit on
+    ``port`` yet. Returns the group as described (``GroupId`` None when check mode would create it)."""
+    groups = net.security_groups(vpc_id=vpc_id, name=name)
+    if groups:
+        group = groups[0]
+        # Tags follow the inputs only on a group we created; someone else's group keeps its own.
+        if tags_to_dict(group.get("Tags")).get(MANAGED_TAG_KEY) == tags.get(MANAGED_TAG_KEY):
+            add = missing_tags(group, tags)
+            if add:
+                job._do(f"tag {group['GroupId']} with {sorted(add)}", net.tag, group["GroupId"], add)
+    else:
+        group_id = job._do(f"create security group {name} in {vpc_id}", net.create_security_group, name, description, vpc_id, tags)
+        group = {"GroupId": group_id, "GroupName": name, "VpcId": vpc_id, "Description": description, "IpPermissions": [],
+                 "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    need_groups, need_cidrs = missing_ingress([group], port, group_sources, cidr_sources, subnet_cidrs)
+    if need_groups or need_cidrs:
+        permission = ingress_permission(port, need_groups, need_cidrs, rule_description)
+        job._do(f"allow {port} on {group['GroupId'] or name} from {', '.join(need_groups + need_cidrs)}", net.authorize_ingress, group["GroupId"], permission)
+        group = dict(group, IpPermissions=list(group.get("IpPermissions", [])) + [permission])
+    return group
+
+
+def group_summary(group: Optional[Dict[str, Any]], port: int) -> Optional[Dict[str, Any]]:
+    if not group:
+        return None
+    sources = []
+    for permission in group.get("IpPermissions", []):
+        if not _covers_port(permission, port):
+            continue
+        sources += [{"group_id": p["GroupId"], "description": p.get("Description")} for p in permission.get("UserIdGroupPairs", [])]
+        sources += [{"cidr_ip": r["CidrIp"], "description": r.get("Description")} for r in permission.get("IpRanges", [])]
+    return {
+        "group_id": group.get("GroupId"),
+        "group_name": group.get("GroupName"),
+        "vpc_id": group.get("VpcId"),
+        "description": group.get("Description"),
+        "port": port,
+        "ingress_sources": sources,
+        "tags": tags_to_dict(group.get("Tags")),
+    }
+
+
+class SecurityGroupIngress:
+    """A security group (found by name in the VPC, created when missing) that admits a port from
+    given sources; rules are only added. ``absent`` deletes the group when it carries our tag and
+    otherwise revokes only the rules carrying our description."""
+
+    def __init__(self, net: NetworkClient, params: Dict[str, Any], check_mode: bool) -> None:
+        self.net = net
+        self.params = params
+        self.check_mode = check_mode
+        self.changed = False
+        self.actions: List[str] = []
+
+    _do = SecretsManagerEndpoint._do
+
+    def present(self) -> Dict[str, Any]:
+        p = self.params
+        tags = dict(p.get("tags") or {})
+        tags.setdefault("Name", p["name"])
+        tags[MANAGED_TAG_KEY] = p["managed_by"]
+        before_groups = self.net.security_groups(vpc_id=p["vpc_id"], name=p["name"])
+        before = group_summary(before_groups[0], p["port"]) if before_groups else None
+        group = ensure_group_ingress(
+            self, _Prefetched(self.net, before_groups), p["name"], p["vpc_id"], p["description"], tags, p["port"],
+            list(p.get("source_security_group_ids") or []), list(p.get("source_cidrs") or []), p["rule_description"],
+        )
+        if self.changed and not self.check_mode:
+            group = self.net.security_groups(group_ids=[group["GroupId"]])[0]
+        after = group_summary(group, p["port"])
+        return {
+            "group_id": group["GroupId"],
+            "security_group": after if group["GroupId"] else None,
+            "would_create": self.check_mode and not before_groups,
+            "diff": {"before": before or {}, "after": after},
+        }
+
+    def absent(self) -> Dict[str, Any]:
+        p = self.params
+        deleted = []
+        for group in self.net.security_groups(vpc_id=p["vpc_id"], name=p["name"]):
+            if tags_to_dict(group.get("Tags")).get(MANAGED_TAG_KEY) == p["managed_by"]:
+                self._do(f"delete security group {group['GroupId']}", self.net.delete_security_group, group["GroupId"])
+                deleted.append(group["GroupId"])
+            else:
+                ours = permissions_with_description(group, p["rule_description"])
+                if ours:
+                    self._do(f"revoke our rules on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], ours)
+        return {"group_id": None, "security_group": None, "deleted_group_ids": deleted}
+
+
+class _Prefetched:
+    """The client, with the one describe ``present`` already made served again without a call."""
+
+    def __init__(self, net: NetworkClient, groups: List[Dict[str, Any]]) -> None:
+        self._net = net
+        self._groups = groups
+
+    def security_groups(self, **_kwargs: Any) -> List[Dict[str, Any]]:
+        return self._groups
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._net, name)
+
+
+def run_security_group_ingress(net: NetworkClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], List[str]]:
+    job = SecurityGroupIngress(net, params, check_mode)
+    result = job.absent() if params["state"] == "absent" else job.present()
+    return job.changed, result, job.actions
+
+
+def validate_ingress_params(params: Dict[str, Any]) -> Optional[str]:
+    if params["state"] == "present" and not (params.get("source_security_group_ids") or params.get("source_cidrs")):
+        return "source_security_group_ids or source_cidrs is required with state=present"
+    if not 0 < params["port"] < 65536:
+        return f"port must be between 1 and 65535, got {params['port']}"
+    for cidr in params.get("source_cidrs") or []:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            return f"source_cidrs: {cidr!r} is not a CIDR block"
+    return None
+
+
+def run_endpoint(net: NetworkClient, region: str, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], List[str]]:
+    job = SecretsManagerEndpoint(net, region, params, check_mode)
+    result = job.absent() if params["state"] == "absent" else job.present()
+    return job.changed, result, job.actions
+
+
+def validate_endpoint_params(params: Dict[str, Any]) -> Optional[str]:
+    """A message naming the offending option, or None."""
+    if params["state"] != "absent" and not params.get("subnet_ids"):
+        return "subnet_ids is required unless state=absent"
+    if params["state"] == "absent" and not (params.get("vpc_id") or params.get("subnet_ids")):
+        return "state=absent needs vpc_id or subnet_ids"
+    if params["state"] == "present" and not (params.get("source_security_group_ids") or params.get("source_cidrs")):
+        return "source_security_group_ids or source_cidrs is required: the endpoint must let the service in on 443"
+    for cidr in params.get("source_cidrs") or []:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            return f"source_cidrs: {cidr!r} is not a CIDR block"
+    return None

@@ -1,0 +1,285 @@
+"""The AWS environment the original walk-through started from, built with boto3 on a moto server.
+
+Before the database existed the article had: the VPC ``demo-service-vpc`` (10.0.0.0/16) with two
+private subnets and no NAT gateway, the interface endpoints a Fargate task in such subnets needs to
+pull its image and ship logs (ECR api/dkr, CloudWatch Logs, S3 gateway) but none for Secrets
+Manager, the service security group ``demo-ecs-service-sg`` (8080 and 443 from the VPC), the ECS
+cluster ``demo-ecs-cluster`` running ``demo-ecs-service`` (two Fargate tasks, no public IP) and the
+execution role ``ecsTaskExecutionRole`` with only AmazonECSTaskExecutionRolePolicy.
+
+Usage as a script (the endpoint must be a loopback moto server)::
+
+    python tests/demo/environment.py --endpoint http://127.0.0.1:5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+REGION = "us-east-1"
+VPC_NAME = "demo-service-vpc"
+VPC_CIDR = "10.0.0.0/16"
+PRIVATE_SUBNETS = (("demo-service-private-a", "10.0.1.0/24", "us-east-1a"), ("demo-service-private-b", "10.0.2.0/24", "us-east-1b"))
+SERVICE_SG_NAME = "demo-ecs-service-sg"
+CLUSTER = "demo-ecs-cluster"
+SERVICE = "demo-ecs-service"
+FAMILY = "demo-ecs-task"
+CONTAINER = "app"
+IMAGE = "public.ecr.aws/docker/library/amazoncorretto:17"
+LOG_GROUP = "/ecs/demo-ecs-task"
+EXECUTION_ROLE = "ecsTaskExecutionRole"
+EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+# What a Fargate task in a subnet without NAT needs before any secret is involved.
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs")
+TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+ClientFactory = Callable[[str], Any]
+
+
+def _name_tags(resource_type: str, name: str) -> List[Dict[str, Any]]:
+    return [{"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": name}]}]
+
+
+def _find_vpc(ec2: Any) -> Optional[str]:
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [VPC_NAME]}])["Vpcs"]
+    return vpcs[0]["VpcId"] if vpcs else None
+
+
+def _ensure_vpc(ec2: Any) -> str:
+    vpc_id = _find_vpc(ec2)
+    if vpc_id is None:
+        vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=_name_tags("vpc", VPC_NAME))["Vpc"]["VpcId"]
+    # One attribute per request: that is how the API takes them.
+    for attribute, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames")):
+        if not ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)[key]["Value"]:
+            ec2.modify_vpc_attribute(VpcId=vpc_id, **{key: {"Value": True}})
+    return vpc_id
+
+
+def _ensure_subnets(ec2: Any, vpc_id: str) -> List[str]:
+    existing = {
+        subnet["CidrBlock"]: subnet["SubnetId"]
+        for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    }
+    subnet_ids = []
+    for name, cidr, zone in PRIVATE_SUBNETS:
+        subnet_id = existing.get(cidr)
+        if subnet_id is None:
+            subnet_id = ec2.create_subnet(
+                VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone, TagSpecifications=_name_tags("subnet", name)
+            )["Subnet"]["SubnetId"]
+        subnet_ids.append(subnet_id)
+    return subnet_ids
+
+
+def _ensure_private_route_table(ec2: Any, vpc_id: str, subnet_ids: List[str]) -> str:
+    """A route table with only the local route (and the S3 prefix-list route added by the gateway
+    endpoint): no NAT gateway, no internet gateway."""
+    name = "demo-service-private-rt"
+    tables = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "tag:Name", "Values": [name]}]
+    )["RouteTables"]
+    if tables:
+        table = tables[0]
+    else:
+        table = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=_name_tags("route-table", name))["RouteTable"]
+    associated = {assoc.get("SubnetId") for assoc in table.get("Associations", [])}
+    for subnet_id in subnet_ids:
+        if subnet_id not in associated:
+            ec2.associate_route_table(RouteTableId=table["RouteTableId"], SubnetId=subnet_id)
+    return table["RouteTableId"]
+
+
+def _ensure_service_sg(ec2: Any, vpc_id: str) -> str:
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [SERVICE_SG_NAME]}]
+    )["SecurityGroups"]
+    if groups:
+        return groups[0]["GroupId"]
+    group_id = ec2.create_security_group(
+        GroupName=SERVICE_SG_NAME,
+        Description="demo ECS service: app port and HTTPS for interface endpoints",
+        VpcId=vpc_id,
+        TagSpecifications=_name_tags("security-group", SERVICE_SG_NAME),
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": VPC_CIDR, "Description": description}]}
+            for port, description in ((8080, "app from the VPC"), (443, "HTTPS to interface endpoints from the VPC"))
+        ],
+    )
+    return group_id
+
+
+def _ensure_endpoints(ec2: Any, vpc_id: str, subnet_ids: List[str], route_table_id: str, sg_id: str) -> Dict[str, str]:
+    existing = {
+        endpoint["ServiceName"]: endpoint["VpcEndpointId"]
+        for endpoint in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
+        if endpoint.get("State", "").lower() not in ("deleted", "deleting")
+    }
+    result = {}
+    for short in INTERFACE_ENDPOINTS:
+        service_name = f"com.amazonaws.{REGION}.{short}"
+        if service_name not in existing:
+            existing[service_name] = ec2.create_vpc_endpoint(
+                VpcEndpointType="Interface",
+                VpcId=vpc_id,
+                ServiceName=service_name,
+                SubnetIds=subnet_ids,
+                SecurityGroupIds=[sg_id],
+                PrivateDnsEnabled=True,
+                TagSpecifications=_name_tags("vpc-endpoint", f"demo-ecs-{short.replace('.', '-')}-eni"),
+            )["VpcEndpoint"]["VpcEndpointId"]
+        result[short] = existing[service_name]
+    s3 = f"com.amazonaws.{REGION}.s3"
+    if s3 not in existing:
+        existing[s3] = ec2.create_vpc_endpoint(
+            VpcEndpointType="Gateway",
+            VpcId=vpc_id,
+            ServiceName=s3,
+            RouteTableIds=[route_table_id],
+            TagSpecifications=_name_tags("vpc-endpoint", "demo-ecs-s3-gateway"),
+        )["VpcEndpoint"]["VpcEndpointId"]
+    result["s3"] = existing[s3]
+    return result
+
+
+def _ensure_execution_role(iam: Any) -> Dict[str, Any]:
+    try:
+        arn = iam.get_role(RoleName=EXECUTION_ROLE)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=EXECUTION_ROLE, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))["Role"]["Arn"]
+    attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=EXECUTION_ROLE)["AttachedPolicies"]]
+    if EXECUTION_POLICY_ARN not in attached:
+        try:
+            iam.attach_role_policy(RoleName=EXECUTION_ROLE, PolicyArn=EXECUTION_POLICY_ARN)
+            attached.append(EXECUTION_POLICY_ARN)
+        except iam.exceptions.NoSuchEntityException:
+            # moto only knows AWS managed policies with MOTO_IAM_LOAD_MANAGED_POLICIES=true; a
+            # look-alike customer policy would be a lie about the starting point, so none is made.
+            pass
+    return {"arn": arn, "policy_arns": attached}
+
+
+def _ensure_log_group(logs: Any) -> str:
+    found = logs.describe_log_groups(logGroupNamePrefix=LOG_GROUP)["logGroups"]
+    if not any(group["logGroupName"] == LOG_GROUP for group in found):
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    return LOG_GROUP
+
+
+def _ensure_task_definition(ecs: Any, execution_role_arn: str) -> str:
+    try:
+        return ecs.describe_task_definition(taskDefinition=FAMILY)["taskDefinition"]["taskDefinitionArn"]
+    except ecs.exceptions.ClientException:
+        pass
+    return ecs.register_task_definition(
+        family=FAMILY,
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="512",
+        memory="1024",
+        executionRoleArn=execution_role_arn,
+        containerDefinitions=[
+            {
+                "name": CONTAINER,
+                "image": IMAGE,
+                "essential": True,
+                "memory": 1024,
+                "portMappings": [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {"awslogs-group": LOG_GROUP, "awslogs-region": REGION, "awslogs-stream-prefix": "ecs"},
+                },
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def _ensure_service(ecs: Any, task_definition_arn: str, subnet_ids: List[str], sg_id: str) -> str:
+    if not any(c["clusterName"] == CLUSTER and c["status"] == "ACTIVE" for c in ecs.describe_clusters(clusters=[CLUSTER])["clusters"]):
+        ecs.create_cluster(clusterName=CLUSTER)
+    services = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"]
+    if any(s["status"] == "ACTIVE" for s in services):
+        return SERVICE
+    ecs.create_service(
+        cluster=CLUSTER,
+        serviceName=SERVICE,
+        taskDefinition=task_definition_arn,
+        desiredCount=2,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {"subnets": subnet_ids, "securityGroups": [sg_id], "assignPublicIp": "DISABLED"}
+        },
+    )
+    return SERVICE
+
+
+def build_demo_environment(client_factory: ClientFactory) -> Dict[str, Any]:
+    """Create (or find) the walk-through's starting point and return its ids and names."""
+    ec2 = client_factory("ec2")
+    vpc_id = _ensure_vpc(ec2)
+    subnet_ids = _ensure_subnets(ec2, vpc_id)
+    route_table_id = _ensure_private_route_table(ec2, vpc_id, subnet_ids)
+    sg_id = _ensure_service_sg(ec2, vpc_id)
+    endpoints = _ensure_endpoints(ec2, vpc_id, subnet_ids, route_table_id, sg_id)
+    role = _ensure_execution_role(client_factory("iam"))
+    log_group = _ensure_log_group(client_factory("logs"))
+    ecs = client_factory("ecs")
+    task_definition_arn = _ensure_task_definition(ecs, role["arn"])
+    service = _ensure_service(ecs, task_definition_arn, subnet_ids, sg_id)
+    return {
+        "region": REGION,
+        "vpc_id": vpc_id,
+        "vpc_name": VPC_NAME,
+        "vpc_cidr": VPC_CIDR,
+        "subnet_ids": subnet_ids,
+        "route_table_id": route_table_id,
+        "service_security_group_id": sg_id,
+        "vpc_endpoint_ids": endpoints,
+        "cluster": CLUSTER,
+        "service": SERVICE,
+        "family": FAMILY,
+        "container": CONTAINER,
+        "task_definition_arn": task_definition_arn,
+        "execution_role_name": EXECUTION_ROLE,
+        "execution_role_arn": role["arn"],
+        "execution_role_policy_arns": role["policy_arns"],
+        "log_group": log_group,
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--endpoint", required=True, help="loopback moto server URL, e.g. http://127.0.0.1:5000")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+    from sandbox import assert_loopback  # noqa: E402  (the harness's guard, shared with the tests)
+
+    assert_loopback(args.endpoint)
+    import boto3
+
+    def factory(service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=args.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    print(json.dumps(build_demo_environment(factory), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

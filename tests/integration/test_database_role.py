@@ -1,0 +1,89 @@
+"""roles/database on the walk-through's private subnets (tests/demo/environment.py) on moto."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+_SPEC = importlib.util.spec_from_file_location("demo_environment", Path(__file__).resolve().parents[1] / "demo" / "environment.py")
+demo_environment = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(demo_environment)
+
+CLUSTER = "demo-rds-aurora-postgres"
+FACTS = ["database__endpoint", "database__port", "database__secret_arn", "database__secret_kms_key_id", "database__name", "database__cluster"]
+
+
+def role_play(role_vars, tasks_from=None):
+    include = {"name": "ecsrds.connect.database"}
+    if tasks_from:
+        include["tasks_from"] = tasks_from
+    tasks = [{"name": "Apply the database role", "ansible.builtin.include_role": include}]
+    if not tasks_from:
+        tasks.append({"name": "Published facts", "ansible.builtin.debug": {"msg": {f: f"{{{{ {f} }}}}" for f in FACTS}}})
+    return [{
+        "name": "database role",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}},
+        "vars": role_vars,
+        "tasks": tasks,
+    }]
+
+
+def role_task(run, name):
+    return next(t.result for t in run.tasks if t.name == f"ecsrds.connect.database : {name}")
+
+
+def test_check_apply_rerun_and_teardown(moto, play):
+    env = demo_environment.build_demo_environment(moto.client)
+    ec2, rds = moto.client("ec2"), moto.client("rds")
+    db_sg = ec2.create_security_group(GroupName="demo-rds-sg", Description="db", VpcId=env["vpc_id"])["GroupId"]
+    role_vars = {"database_subnet_ids": env["subnet_ids"], "database_security_group_ids": [db_sg],
+                 "database_tags": {"app": "demo"}, "database_wait_timeout": 120}
+
+    moto.start_recording()
+    planned = play(role_play(role_vars), check=True)
+    calls = moto.stop_recording()
+    assert planned.rc == 0, planned.stdout[-3000:]
+    assert [c.operation for c in calls if c.is_write] == []
+    assert role_task(planned, "Ensure the Aurora PostgreSQL cluster and its writer")["would_create"] is True
+    assert planned.result("Published facts")["msg"] == {
+        "database__endpoint": None, "database__port": 5432, "database__secret_arn": None,
+        "database__secret_kms_key_id": None, "database__name": "postgres", "database__cluster": None}
+
+    applied = play(role_play(role_vars))
+    assert applied.rc == 0, applied.stdout[-3000:]
+    facts = applied.result("Published facts")["msg"]
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]
+    assert cluster["Engine"] == "aurora-postgresql" and cluster["DeletionProtection"] is True
+    assert cluster["DBSubnetGroup"] == f"{CLUSTER}-subnets"
+    assert [g["VpcSecurityGroupId"] for g in cluster["VpcSecurityGroups"]] == [db_sg]
+    assert cluster["DatabaseName"] == "postgres" and cluster["Port"] == 5432
+    assert [m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"] if m["IsClusterWriter"]] == [f"{CLUSTER}-instance-1"]
+    group = rds.describe_db_subnet_groups(DBSubnetGroupName=f"{CLUSTER}-subnets")["DBSubnetGroups"][0]
+    assert sorted(s["SubnetIdentifier"] for s in group["Subnets"]) == sorted(env["subnet_ids"])
+    assert facts["database__endpoint"] == cluster["Endpoint"]
+    assert facts["database__port"] == 5432 and facts["database__name"] == "postgres"
+    assert facts["database__secret_arn"] == cluster["MasterUserSecret"]["SecretArn"]
+    assert ":secret:rds!cluster" in facts["database__secret_arn"]
+    assert facts["database__secret_kms_key_id"] == cluster["MasterUserSecret"].get("KmsKeyId")
+    assert facts["database__cluster"]["db_cluster_identifier"] == CLUSTER
+
+    moto.start_recording()
+    again = play(role_play(role_vars))
+    calls = moto.stop_recording()
+    assert again.rc == 0 and again.changed == 0, [t.name for t in again.tasks if t.changed]
+    assert [c.operation for c in calls if c.is_write] == []
+
+    refused = play(role_play({}, tasks_from="teardown"))
+    assert refused.rc != 0
+    assert "database_teardown_confirm_delete: true" in role_task(refused, "Explain a refused deletion")["msg"]
+    assert rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["DeletionProtection"] is True
+
+    password = json.loads(moto.client("secretsmanager").get_secret_value(SecretId=facts["database__secret_arn"])["SecretString"])["password"]
+    for run in (planned, applied, again, refused):
+        assert password not in run.stdout and password not in run.stderr
+
+    gone = play(role_play({"database_teardown_confirm_delete": True, "database_wait_timeout": 120}, tasks_from="teardown"))
+    assert gone.rc == 0, gone.stdout[-3000:]
+    assert rds.describe_db_clusters()["DBClusters"] == []
+    assert rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
