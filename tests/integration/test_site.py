@@ -1,0 +1,147 @@
+"""site.yml and teardown.yml end to end on the demo environment, against moto."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import REPO_ROOT, write_calls
+
+sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
+from environment import build_demo_environment  # noqa: E402
+
+SITE = REPO_ROOT / "site.yml"
+TEARDOWN = REPO_ROOT / "playbooks" / "teardown.yml"
+
+
+def demo_vars(moto, **overrides):
+    import yaml
+
+    variables = yaml.safe_load((REPO_ROOT / "playbooks" / "vars" / "demo.yml").read_text())
+    variables["ecsrds_aws_endpoint_url"] = moto.endpoint
+    variables.update(overrides)
+    return variables
+
+
+def snapshot(moto, facts):
+    """The AWS state teardown must give back: resources by id, and what the service runs."""
+    ec2, ecs, iam, rds = moto.client("ec2"), moto.client("ecs"), moto.client("iam"), moto.client("rds")
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    service = ecs.describe_services(cluster=facts["cluster"], services=[facts["service"]])["services"][0]
+    role = facts["execution_role_arn"].rsplit("/", 1)[-1]
+    return {
+        "security_groups": sorted((g["GroupId"], json.dumps(g["IpPermissions"], sort_keys=True)) for g in groups),
+        # moto lists deleted endpoints with State "deleted".
+        "vpc_endpoints": sorted(e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"] if e["State"].lower() != "deleted"),
+        "clusters": [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]],
+        "subnet_groups": [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]],
+        "service_task_definition": service["taskDefinition"],
+        "role_policies": iam.list_role_policies(RoleName=role)["PolicyNames"],
+        "role_attached_policies": iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"],
+        "active_task_definitions": ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"],
+    }
+
+
+@pytest.fixture
+def demo(moto):
+    return build_demo_environment(moto.client)
+
+
+def test_check_mode_on_a_fresh_environment_writes_nothing(moto, play, demo):
+    moto.start_recording()
+    run = play(SITE, extra_vars=demo_vars(moto), check=True)
+    calls = moto.stop_recording()
+    assert run.rc == 0, run.stdout[-3000:]
+    assert write_calls(calls) == []
+    assert run.changed > 0, "check mode must predict the changes a real run would make"
+
+
+def test_site_converges_is_idempotent_and_teardown_restores(moto, play, demo):
+    before = snapshot(moto, demo)
+
+    first = play(SITE, extra_vars=demo_vars(moto))
+    assert first.rc == 0, first.stdout[-4000:]
+
+    ec2, ecs, iam, rds = moto.client("ec2"), moto.client("ecs"), moto.client("iam"), moto.client("rds")
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="demo-rds-aurora-postgres")["DBClusters"][0]
+    secret_arn = cluster["MasterUserSecret"]["SecretArn"]
+    assert cluster["Engine"] == "aurora-postgresql" and cluster["StorageEncrypted"]
+    writer = rds.describe_db_instances(DBInstanceIdentifier=cluster["DBClusterMembers"][0]["DBInstanceIdentifier"])["DBInstances"][0]
+    assert writer["PubliclyAccessible"] is False
+
+    # 5432 from the service's security group, other rules untouched.
+    db_sg = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["demo-rds-sg"]}])["SecurityGroups"][0]
+    assert [g["VpcSecurityGroupId"] for g in cluster["VpcSecurityGroups"]] == [db_sg["GroupId"]]
+    rules = [(r["FromPort"], p["GroupId"]) for r in db_sg["IpPermissions"] for p in r.get("UserIdGroupPairs", [])]
+    assert rules == [(5432, demo["service_security_group_id"])]
+
+    # The Secrets Manager endpoint in both private subnets with private DNS.
+    endpoints = [e for e in ec2.describe_vpc_endpoints()["VpcEndpoints"] if e["ServiceName"] == "com.amazonaws.us-east-1.secretsmanager"]
+    assert len(endpoints) == 1
+    assert sorted(endpoints[0]["SubnetIds"]) == sorted(demo["subnet_ids"]) and endpoints[0]["PrivateDnsEnabled"]
+
+    # Least privilege on the execution role: exactly GetSecretValue on exactly this secret.
+    role = demo["execution_role_arn"].rsplit("/", 1)[-1]
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    assert len(names) == 1
+    document = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
+    statements = document["Statement"]
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] in (
+        [("Allow", "secretsmanager:GetSecretValue", secret_arn)],
+        [("Allow", ["secretsmanager:GetSecretValue"], secret_arn)],
+        [("Allow", "secretsmanager:GetSecretValue", [secret_arn])],
+        [("Allow", ["secretsmanager:GetSecretValue"], [secret_arn])],
+    )
+    # Nothing attached, in particular never SecretsManagerReadWrite.
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == before["role_attached_policies"]
+
+    # The service runs a new revision with the variables, everything else of the old one kept.
+    service = ecs.describe_services(cluster="demo-ecs-cluster", services=["demo-ecs-service"])["services"][0]
+    assert service["taskDefinition"] != before["service_task_definition"]
+    new = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    old = ecs.describe_task_definition(taskDefinition=before["service_task_definition"])["taskDefinition"]
+    app_new = next(c for c in new["containerDefinitions"] if c["name"] == "app")
+    app_old = next(c for c in old["containerDefinitions"] if c["name"] == "app")
+    env = {e["name"]: e["value"] for e in app_new["environment"]}
+    assert env["DATABASE_URL"] == f"jdbc:postgresql://{cluster['Endpoint']}:5432/postgres"
+    assert env["DATABASE_DRIVER_CLASS"] == "org.postgresql.Driver"
+    assert {s["name"]: s["valueFrom"] for s in app_new["secrets"]} == {
+        "DATABASE_USERNAME": f"{secret_arn}:username::",
+        "DATABASE_PASSWORD": f"{secret_arn}:password::",
+    }
+    for field in ("image", "portMappings", "logConfiguration", "memory"):
+        assert app_new.get(field) == app_old.get(field), field
+    for field in ("executionRoleArn", "networkMode", "cpu", "memory", "requiresCompatibilities", "family"):
+        assert new.get(field) == old.get(field), field
+
+    # A second run changes nothing and writes nothing; neither does --check on the converged state.
+    moto.start_recording()
+    second = play(SITE, extra_vars=demo_vars(moto))
+    calls = moto.stop_recording()
+    assert second.rc == 0, second.stdout[-3000:]
+    assert second.changed == 0, [t.name for t in second.tasks if t.changed]
+    assert write_calls(calls) == []
+
+    moto.start_recording()
+    check = play(SITE, extra_vars=demo_vars(moto), check=True)
+    calls = moto.stop_recording()
+    assert check.rc == 0 and check.changed == 0
+    assert write_calls(calls) == []
+
+    # The secret's value never appears in anything Ansible printed.
+    secret_value = moto.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    password = json.loads(secret_value)["password"]
+    for run in (first, second, check):
+        assert password not in run.stdout and password not in run.stderr
+
+    teardown = play(TEARDOWN, extra_vars=demo_vars(moto, ecsrds_teardown_confirm_delete=True))
+    assert teardown.rc == 0, teardown.stdout[-4000:]
+    after = snapshot(moto, demo)
+    assert after == before
+    # Only deregistered revisions remain as history.
+    inactive = ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"]
+    assert service["taskDefinition"] in inactive
+
