@@ -657,12 +657,12 @@ class AuroraManagedSecretManager:
         if self.module.check_mode:
             return self._result(changed, before, after, cluster, instances)
         if not changed:
-            # Reads only: an earlier run with wait=false may have left the cluster still creating.
-            if self.params["wait"]:
+            # An earlier run with wait=false may have left the cluster still creating.
+            if self.params["wait"] and cluster_ready(cluster, instances) is not None:
                 cluster, instances = self._wait_ready()
             return self._result(False, before, after, cluster, instances)
 
-        if self.params["wait"]:
+        if self.params["wait"] and cluster_ready(cluster, instances) is not None:
             # RDS refuses changes while a cluster is still creating or modifying.
             self._wait_ready()
         if changes:

@@ -459,6 +459,8 @@ class TestManager:
         fake = FakeRDS(described(), [instance(1)])
         result = rds.AuroraManagedSecretManager(FakeModule(fake)).run()
         assert set(fake.calls) <= READS and result["changed"] is False
+        # A cluster that is already available is described once, not again by the wait.
+        assert sorted(fake.calls) == ["DescribeDBClusters", "DescribeDBInstances"]
 
     def test_immutable_change_fails_before_any_write(self):
         fake = FakeRDS(described(), [instance(1)])
