@@ -278,6 +278,16 @@ def plan_container(
     return ContainerPlan(index, env_before, secrets_before, env_after, secrets_after, tags_before, tags_after)
 
 
+def with_origin_tag(
+    tags: Optional[Mapping[str, str]], origin_tag: Optional[str], base: Mapping[str, Any], base_tags: Mapping[str, str]
+) -> Optional[Dict[str, str]]:
+    """``tags`` plus ``origin_tag`` = the base revision's ARN, unless the base already carries it
+    (then the first revision of the line stays recorded) or the caller set it."""
+    if not origin_tag or origin_tag in base_tags or origin_tag in (tags or {}):
+        return None if tags is None else dict(tags)
+    return dict(tags or {}, **{origin_tag: base["taskDefinitionArn"]})
+
+
 def register_parameters(service_model: Any) -> FrozenSet[str]:
     """The fields RegisterTaskDefinition takes, from the botocore model so new ones are kept."""
     return frozenset(service_model.operation_model("RegisterTaskDefinition").input_shape.members)
@@ -441,6 +451,7 @@ class TaskDefinitionEnv:
         family: Optional[str] = None,
         task_definition: Optional[str] = None,
         tags: Optional[Mapping[str, str]] = None,
+        origin_tag: Optional[str] = None,
     ) -> Dict[str, Any]:
         option, reference = ("task_definition", task_definition) if task_definition else ("family", family)
         found = describe_task_definition(self.client, reference)
@@ -453,7 +464,12 @@ class TaskDefinitionEnv:
                 message=f"task_definition {task_definition!r} belongs to family {base.get('family')!r}, not to family {family!r}"
             )
 
-        plan = plan_container(base, base_tags, container_name, request, tags)
+        plan = plan_container(base, base_tags, container_name, request, with_origin_tag(tags, origin_tag, base, base_tags))
+        if plan.changed and plan.secrets_after and not base.get("executionRoleArn"):
+            raise EcsRdsError(
+                message=f"task definition {base['taskDefinitionArn']} has no execution role (executionRoleArn): "
+                "ECS fetches secrets with it. Add an execution role to the task definition, then run again"
+            )
         result: Dict[str, Any] = {
             "changed": plan.changed,
             "family": base["family"],

@@ -90,6 +90,13 @@ options:
         this module registers. A difference in tags alone also registers a new revision.
       - Tags of the base revision are always carried over; keys with the reserved C(aws:) prefix are not.
     type: dict
+  origin_tag:
+    description:
+      - A tag key under which the new revision records the ARN of the revision it was based on.
+      - When the base revision already carries this tag, its value is kept, so a line of revisions
+        built on each other keeps pointing at the first one, for example to roll back to it later.
+      - An explicit value for the same key in O(tags) wins.
+    type: str
   state:
     description:
       - Only V(present) is supported; revisions are never deregistered.
@@ -138,6 +145,8 @@ EXAMPLES = r"""
       API_TOKEN: arn:aws:secretsmanager:us-east-1:123456789012:secret:api-token-AbCdEf
       FEATURE_FLAGS: /web/feature-flags
       SIGNING_KEY: arn:aws:ssm:us-east-1:123456789012:parameter/web/signing-key
+    # Remember the revision the service ran before the first change, to roll back to it later.
+    origin_tag: rollback-to
 
 - name: Make the plain environment exactly this, dropping every other plain variable
   ecsrds.connect.ecs_taskdef_secret_env:
@@ -229,6 +238,7 @@ def main() -> None:
         purge_environment=dict(type="bool", default=False),
         purge_secrets=dict(type="bool", default=False),
         tags=dict(type="dict"),
+        origin_tag=dict(type="str"),
         state=dict(type="str", default="present", choices=["present"]),
     )
     module = AnsibleAWSModule(
@@ -254,6 +264,7 @@ def main() -> None:
             family=params["family"],
             task_definition=params["task_definition"],
             tags=tags,
+            origin_tag=params["origin_tag"],
         )
     except EcsRdsError as e:
         module.fail_json_aws_error(e)

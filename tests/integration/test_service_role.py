@@ -167,8 +167,11 @@ def test_two_services_share_the_database(moto, play):
     assert again.changed == 0
     assert write_calls(calls) == []
     assert [r["deployed"] for r in again.result("results")["service__results"]] == [False, False]
-    # Each service described once: the look-up showed it on its revision with the rollout done.
-    assert [c.operation for c in calls if c.service == "ecs"].count("DescribeServices") == 2
+    # One look-up for both services (it showed them on their revisions with the rollout done),
+    # and each service's revision described once.
+    ecs_reads = [c.operation for c in calls if c.service == "ecs"]
+    assert ecs_reads.count("DescribeServices") == 1
+    assert ecs_reads.count("DescribeTaskDefinition") == 2
     assert PASSWORD not in again.stdout
 
     # Teardown: planned first (no write), then original revisions back, ours deregistered, the

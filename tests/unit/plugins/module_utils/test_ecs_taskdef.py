@@ -415,3 +415,34 @@ def test_a_malformed_value_from_is_not_repeated_in_the_error():
     with pytest.raises(EcsRdsError) as err:
         build_request(secrets={"DB_PASSWORD": "pasted value: hunter2!"})
     assert "hunter2" not in str(err.value) and "'DB_PASSWORD'" in str(err.value)
+
+
+def test_origin_tag_records_the_base_once_and_explicit_tags_win():
+    from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import with_origin_tag
+
+    base = {"taskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/web:3"}
+    assert with_origin_tag({"a": "1"}, "origin", base, {}) == {"a": "1", "origin": base["taskDefinitionArn"]}
+    assert with_origin_tag(None, "origin", base, {}) == {"origin": base["taskDefinitionArn"]}
+    # A base that already records its origin keeps it: the first revision of the line stays.
+    assert with_origin_tag({"a": "1"}, "origin", base, {"origin": "arn:...:web:1"}) == {"a": "1"}
+    assert with_origin_tag({"origin": "mine"}, "origin", base, {}) == {"origin": "mine"}
+    assert with_origin_tag(None, None, base, {}) is None
+
+
+def test_origin_tag_is_written_once_along_a_line_of_revisions():
+    ecs = FakeEcs()
+    first = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "1"}), family="web", origin_tag="origin")
+    assert first["task_definition"]["tags"]["origin"].endswith("web:1")
+    second = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "2"}), family="web", origin_tag="origin")
+    assert second["revision"] == 3 and second["task_definition"]["tags"]["origin"].endswith("web:1")
+    again = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "2"}), family="web", origin_tag="origin")
+    assert not again["changed"] and ecs.register_calls == 2
+
+
+def test_secrets_without_an_execution_role_fail_before_registering():
+    ecs = FakeEcs()
+    del ecs.revisions[0]["executionRoleArn"]
+    request = build_request(secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", secret_keys={"DB_PASSWORD": "password"})
+    with pytest.raises(EcsRdsError, match=r"no execution role \(executionRoleArn\)"):
+        TaskDefinitionEnv(ecs).ensure("app", request, family="web")
+    assert ecs.register_calls == 0
