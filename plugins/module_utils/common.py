@@ -76,6 +76,19 @@ def connect(module: Any, service: str) -> Any:
     return module.client(service, retry_decorator=aws_retry, config=config)
 
 
+def call(client: Any, method: str, what: str, not_found: Iterable[str] = (), **kwargs: Any) -> Any:
+    """One AWS call with our retry policy. A failure becomes EcsRdsError("Failed to <what>"); an
+    error code listed in ``not_found`` means the resource is not there and gives None."""
+    try:
+        return getattr(client, method)(aws_retry=True, **kwargs)
+    except ClientError as exc:
+        if error_code(exc) in not_found:
+            return None
+        raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+    except BotoCoreError as exc:
+        raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+
+
 def error_code(exc: BaseException) -> Optional[str]:
     if isinstance(exc, ClientError):
         return exc.response.get("Error", {}).get("Code")

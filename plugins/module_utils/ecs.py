@@ -14,17 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:  # handled by AnsibleAWSModule
-    pass
-
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     EcsRdsError,
+    call,
     create_or_adopt,
-    error_code,
     tags_to_dict,
 )
 
@@ -406,14 +401,11 @@ def task_definition_result(task_definition: Mapping[str, Any], tags: Mapping[str
 
 def describe_task_definition(client: Any, reference: str) -> Optional[Tuple[Dict[str, Any], Dict[str, str]]]:
     """The revision (a family means its latest ACTIVE one) and its tags, or None when there is none."""
-    try:
-        response = client.describe_task_definition(taskDefinition=reference, include=["TAGS"], aws_retry=True)
-    except ClientError as exc:
-        if error_code(exc) in _NOT_FOUND_CODES:
-            return None
-        raise EcsRdsError(message=f"Failed to describe task definition {reference}", exception=exc)
-    except BotoCoreError as exc:
-        raise EcsRdsError(message=f"Failed to describe task definition {reference}", exception=exc)
+    response = call(
+        client, "describe_task_definition", f"describe task definition {reference}", _NOT_FOUND_CODES, taskDefinition=reference, include=["TAGS"]
+    )
+    if response is None:
+        return None
     return response["taskDefinition"], tags_to_dict(response.get("tags"))
 
 

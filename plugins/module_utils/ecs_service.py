@@ -21,7 +21,7 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, tags_to_dict, wait_for
 
 # ---------------------------------------------------------------------------------------------
 # Stopped-task diagnosis
@@ -208,10 +208,7 @@ class ServiceDeployer:
         self.poll_delay = poll_delay
 
     def _call(self, what: str, method: str, **kwargs: Any) -> Dict[str, Any]:
-        try:
-            return getattr(self.client, method)(aws_retry=True, **kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+        return call(self.client, method, what, **kwargs)
 
     def _list(self, what: str, operation: str, result_key: str, **kwargs: Any) -> List[str]:
         """Every page of a List call, retried as a whole (paginators do not take aws_retry)."""

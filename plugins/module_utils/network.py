@@ -20,7 +20,7 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, error_code, tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call, error_code, tags_to_dict, wait_for
 
 MANAGED_TAG_KEY = "ecsrds.connect/managed-by"
 ENDPOINT_RULE_DESCRIPTION = "ecsrds.connect: HTTPS from the ECS service to the Secrets Manager endpoint"
@@ -187,10 +187,7 @@ class NetworkClient:
         self.client = client
 
     def _call(self, what: str, method: str, **kwargs: Any) -> Dict[str, Any]:
-        try:
-            return getattr(self.client, method)(aws_retry=True, **kwargs)
-        except (BotoCoreError, ClientError) as exc:
-            raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+        return call(self.client, method, what, **kwargs)
 
     def _paged(self, what: str, method: str, key: str, **kwargs: Any) -> List[Dict[str, Any]]:
         items: List[Dict[str, Any]] = []

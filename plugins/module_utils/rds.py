@@ -25,6 +25,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     EcsRdsError,
     aws_retry,
+    call,
     connect,
     create_or_adopt,
     error_code,
@@ -438,14 +439,10 @@ class AuroraCluster:
         self.cluster_id = cluster_id
 
     def describe(self) -> Optional[Dict[str, Any]]:
-        try:
-            clusters = self.client.describe_db_clusters(DBClusterIdentifier=self.cluster_id, aws_retry=True)["DBClusters"]
-        except ClientError as exc:
-            if error_code(exc) in _CLUSTER_NOT_FOUND:
-                return None
-            raise EcsRdsError(message=f"Failed to describe DB cluster {self.cluster_id}", exception=exc)
-        except BotoCoreError as exc:
-            raise EcsRdsError(message=f"Failed to describe DB cluster {self.cluster_id}", exception=exc)
+        response = call(
+            self.client, "describe_db_clusters", f"describe DB cluster {self.cluster_id}", _CLUSTER_NOT_FOUND, DBClusterIdentifier=self.cluster_id
+        )
+        clusters = (response or {}).get("DBClusters") or []
         return clusters[0] if clusters else None
 
     def instances(self) -> List[Dict[str, Any]]:
@@ -463,14 +460,8 @@ class AuroraCluster:
         return [item for item in found if (item.get("DBClusterIdentifier") or "").lower() == self.cluster_id.lower()]
 
     def describe_instance(self, identifier: str) -> Optional[Dict[str, Any]]:
-        try:
-            found = self.client.describe_db_instances(DBInstanceIdentifier=identifier, aws_retry=True)["DBInstances"]
-        except ClientError as exc:
-            if error_code(exc) in _INSTANCE_NOT_FOUND:
-                return None
-            raise EcsRdsError(message=f"Failed to describe DB instance {identifier}", exception=exc)
-        except BotoCoreError as exc:
-            raise EcsRdsError(message=f"Failed to describe DB instance {identifier}", exception=exc)
+        response = call(self.client, "describe_db_instances", f"describe DB instance {identifier}", _INSTANCE_NOT_FOUND, DBInstanceIdentifier=identifier)
+        found = (response or {}).get("DBInstances") or []
         return found[0] if found else None
 
     def create(self, args: Dict[str, Any]) -> Dict[str, Any]:

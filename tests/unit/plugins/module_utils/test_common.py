@@ -104,3 +104,25 @@ def test_throttling_exception_is_retried_by_the_shared_policy():
 def test_tag_lists_of_either_casing_become_dicts():
     assert common.tags_to_dict([{"Key": "a", "Value": "1"}, {"key": "b", "value": "2"}]) == {"a": "1", "b": "2"}
     assert common.tags_to_dict(None) == {}
+
+
+class _Client:
+    def __init__(self, error=None):
+        self.error = error
+        self.kwargs = None
+
+    def describe_thing(self, aws_retry=False, **kwargs):
+        assert aws_retry, "every call goes through the shared retry policy"
+        self.kwargs = kwargs
+        if self.error:
+            raise self.error
+        return {"Thing": kwargs}
+
+
+def test_call_retries_maps_not_found_to_none_and_names_the_action():
+    assert common.call(_Client(), "describe_thing", "describe thing", Name="x") == {"Thing": {"Name": "x"}}
+    assert common.call(_Client(client_error("ThingNotFound")), "describe_thing", "describe thing", ("ThingNotFound",)) is None
+    with pytest.raises(common.EcsRdsError, match="Failed to describe thing x"):
+        common.call(_Client(client_error("AccessDenied")), "describe_thing", "describe thing x", ("ThingNotFound",))
+    with pytest.raises(common.EcsRdsError, match="Failed to describe thing"):
+        common.call(_Client(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")), "describe_thing", "describe thing")
