@@ -145,3 +145,19 @@ def test_site_converges_is_idempotent_and_teardown_restores(moto, play, demo):
     inactive = ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"]
     assert service["taskDefinition"] in inactive
 
+
+
+def test_bad_inputs_stop_before_any_aws_call(moto, play):
+    # Only a name that cannot resolve stands in for a remote endpoint: nothing may leave this machine.
+    cases = {
+        "ecsrds_aws_endpoint_url": (demo_vars(moto, ecsrds_aws_endpoint_url="http://remote-aws.invalid"), "must point at a server on this machine"),
+        "ecsrds_ecs_cluster": ({k: v for k, v in demo_vars(moto).items() if k != "ecsrds_ecs_cluster"}, "ecsrds_ecs_cluster"),
+        "ecsrds_db_ingress_source": (demo_vars(moto, ecsrds_db_ingress_source="everyone"), "ecsrds_db_ingress_source"),
+    }
+    moto.start_recording()
+    for option, (variables, message) in cases.items():
+        run = play(SITE, extra_vars=variables)
+        assert run.rc != 0, option
+        failed = [task for task in run.tasks if task.failed]
+        assert failed and message in failed[0].result.get("msg", ""), (option, failed[0].result if failed else run.stdout[-2000:])
+    assert moto.stop_recording() == []
