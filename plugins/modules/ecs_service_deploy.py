@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: ecs_service_deploy
 short_description: Move an ECS service onto a task definition revision and wait for the rollout
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Points one Amazon ECS service at a task definition revision with a forced new deployment when the
     service does not run that revision yet, then waits for the rollout.

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: security_group_ingress
 short_description: Security group that admits one port from given security groups or CIDR ranges, adding rules only
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Finds the security group O(name) in O(vpc_id), creating it (tagged) when missing, and adds an inbound
     TCP rule on O(port) for each source in O(source_security_group_ids) and O(source_cidrs) that no

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: vpc_secretsmanager_endpoint
 short_description: Secrets Manager interface VPC endpoint that an ECS service in private subnets can reach
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Makes sure tasks in O(subnet_ids) can reach AWS Secrets Manager without a NAT gateway, which is what
     ECS needs to inject a secret (otherwise the task stops with C(ResourceInitializationError ... There is

@@ -39,7 +39,7 @@ def main() -> int:
             print(first.stdout[-3000:])
             return 1
         timings = []
-        for _ in range(args.runs):
+        for _run in range(args.runs):
             server.start_recording()
             started = time.monotonic()
             run = run_playbook(server.endpoint, REPO_ROOT / "site.yml", extra_vars=variables)

@@ -269,7 +269,7 @@ def run_playbook(
         if diff:
             command.append("--diff")
         command += list(extra_args)
-        proc = subprocess.run(command, env=ansible_env(endpoint), capture_output=True, text=True, cwd=str(REPO_ROOT), timeout=900)
+        proc = subprocess.run(command, env=ansible_env(endpoint), capture_output=True, text=True, cwd=str(REPO_ROOT), timeout=900, check=False)
     return _parse_json_callback(proc)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -144,7 +143,6 @@ def test_site_converges_is_idempotent_and_teardown_restores(moto, play, demo):
     # Only deregistered revisions remain as history.
     inactive = ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"]
     assert service["taskDefinition"] in inactive
-
 
 
 def test_bad_inputs_stop_before_any_aws_call(moto, play):

@@ -192,7 +192,7 @@ class FakeEcs:
 
     @property
     def writes(self):
-        return [name for name, _ in self.calls if name in ("update_service", "deregister_task_definition")]
+        return [name for name, _kwargs in self.calls if name in ("update_service", "deregister_task_definition")]
 
 
 TD1 = "arn:aws:ecs:us-east-1:1:task-definition/app:1"
@@ -233,7 +233,7 @@ class TestDeployer:
         again = ServiceDeployer(ecs, "us-east-1", check_mode=False).run("c", "svc", task_definition=TD2)
         assert not again["changed"] and not again["deployed"]
         # The no-op path: one describe, reused as the first look of the wait.
-        assert [name for name, _ in ecs.calls] == ["describe_services"]
+        assert [name for name, _kwargs in ecs.calls] == ["describe_services"]
 
     def test_force_redeploys_the_same_revision(self):
         ecs = _fake(current=TD2)
@@ -249,7 +249,10 @@ class TestDeployer:
         assert "to the task EXECUTION role ecsTaskExecutionRole" in error.value.message
 
     def test_timeout_mentions_the_last_unknown_stop_reason(self):
-        stopped = [{"taskArn": "t1", "group": "service:svc", "taskDefinitionArn": TD2, "startedBy": "ecs-svc/2", "stoppedReason": "Essential container in task exited"}]
+        stopped = [{
+            "taskArn": "t1", "group": "service:svc", "taskDefinitionArn": TD2, "startedBy": "ecs-svc/2",
+            "stoppedReason": "Essential container in task exited",
+        }]
         ecs = _fake(stopped=stopped, rollout="IN_PROGRESS")
         with pytest.raises(EcsRdsError, match="Timed out.*last stopped task reason: Essential container"):
             ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run("c", "svc", task_definition=TD2, wait_timeout=0)

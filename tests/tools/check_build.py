@@ -1,0 +1,162 @@
+"""`make build-check`: the Galaxy tarball is complete, installs, runs, and galaxy-importer accepts it.
+
+1. `ansible-galaxy collection build` into build/dist/; the tarball holds what a user needs and
+   none of the local toolchain (build_ignore in galaxy.yml).
+2. `ansible-galaxy collection install <tarball> --no-deps` into build/install/ (amazon.aws and
+   community.aws come from the `ansible` package, as on a user's controller).
+3. From that install only: `ansible-playbook ecsrds.connect.site --syntax-check`, then a
+   `--check` run of ecsrds.connect.site against a moto server on 127.0.0.1 holding the demo's
+   starting environment (it must predict changes and fail nothing).
+4. galaxy-importer (its own venv, offline, tests/tools/galaxy-importer.cfg) imports the tarball;
+   any ERROR or WARNING line it prints fails the check.
+
+Usage: .venv/bin/python tests/tools/check_build.py --importer-python .venv-importer/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "build"
+DIST = BUILD / "dist"
+INSTALL = BUILD / "install"
+IMPORTER_DEPS = BUILD / "importer-deps"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests" / "demo"))
+
+from environment import build_demo_environment  # noqa: E402  pylint: disable=wrong-import-position
+from sandbox import MotoServer, safe_aws_env  # noqa: E402  pylint: disable=wrong-import-position
+
+# What a user of the tarball needs; a missing one means build_ignore went too far.
+REQUIRED = (
+    "MANIFEST.json", "FILES.json", "README.md", "LICENSE", "requirements.txt", "CHANGELOG.rst",
+    "changelogs/changelog.yaml", "meta/runtime.yml", "meta/execution-environment.yml",
+    "playbooks/site.yml",
+)
+# Local toolchain and generated output that must never ship.
+FORBIDDEN = re.compile(r"(^|/)(\.venv[^/]*|\.ansible|\.git|\.pytest_cache|__pycache__|build|tests/output)(/|$)|\.pyc$|\.tar\.gz$")
+RECAP = re.compile(r"^\S+\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    proc = subprocess.run(cmd, text=True, capture_output=True, check=False, **kwargs)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
+    return proc
+
+
+def build() -> Path:
+    shutil.rmtree(DIST, ignore_errors=True)
+    run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(DIST), str(REPO)])
+    (tarball,) = DIST.glob("ecsrds-connect-*.tar.gz")
+    with tarfile.open(tarball) as tar:
+        names = [m.name for m in tar.getmembers()]
+    problems = [f"missing {name}" for name in REQUIRED if name not in names]
+    problems += [f"ships {name}" for name in names if FORBIDDEN.search(name)]
+    for folder in ("plugins/modules", "roles"):
+        if not any(n.startswith(folder + "/") for n in names):
+            problems.append(f"missing {folder}/")
+    if problems:
+        raise SystemExit(f"{tarball.name}: " + "; ".join(problems[:20]) + ("; ..." if len(problems) > 20 else ""))
+    print(f"{tarball.name}: {len(names)} entries, {tarball.stat().st_size // 1024} KiB")
+    return tarball
+
+
+def installed_env() -> dict[str, str]:
+    """Ansible sees our collection only in build/install (not the checkout's link)."""
+    env = dict(os.environ)
+    env.pop("ANSIBLE_CONFIG", None)
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(INSTALL), ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
+    return env
+
+
+def install(tarball: Path, workdir: str) -> None:
+    shutil.rmtree(INSTALL, ignore_errors=True)
+    env = installed_env()
+    run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "--no-deps", "-p", str(INSTALL)], cwd=workdir, env=env)
+    listed = json.loads(run([str(BIN / "ansible-galaxy"), "collection", "list", "ecsrds.connect", "--format", "json"],
+                            cwd=workdir, env=env).stdout)
+    paths = [path for path, collections in listed.items() if "ecsrds.connect" in collections]
+    if paths != [str(INSTALL / "ansible_collections")]:
+        raise SystemExit(f"ecsrds.connect should come only from {INSTALL}, found in {paths}")
+
+
+def run_installed_playbook(workdir: str) -> None:
+    installed = INSTALL / "ansible_collections" / "ecsrds" / "connect"
+    playbook = [str(BIN / "ansible-playbook"), "ecsrds.connect.site", "-e", f"@{installed / 'playbooks' / 'vars' / 'demo.yml'}"]
+    run([*playbook, "--syntax-check"], cwd=workdir, env=installed_env())
+    server = MotoServer()
+    try:
+        build_demo_environment(server.client)
+        env = safe_aws_env(server.endpoint, installed_env())
+        env["ANSIBLE_PYTHON_INTERPRETER"] = sys.executable
+        proc = run([*playbook, "--check", "-e", json.dumps({"ecsrds_aws_endpoint_url": server.endpoint})], cwd=workdir, env=env)
+    finally:
+        server.stop()
+    recap = RECAP.findall(proc.stdout)
+    changed = sum(int(row[1]) for row in recap)
+    failed = sum(int(row[2]) + int(row[3]) for row in recap)
+    if not recap or failed or not changed:
+        raise SystemExit(f"--check run of the installed ecsrds.connect.site: changed={changed} failed={failed}\n{proc.stdout[-4000:]}")
+    print(f"installed ecsrds.connect.site: --syntax-check ok, --check against moto predicts changed={changed}")
+
+
+def importer_deps() -> Path:
+    """The importer resets ANSIBLE_COLLECTIONS_PATH to its own temporary tree, so amazon.aws (our doc
+    fragments, the modules ansible-lint resolves) is offered on PYTHONPATH, where Ansible's collection
+    loader also looks."""
+    source = Path(sysconfig.get_paths()["purelib"]) / "ansible_collections"
+    shutil.rmtree(IMPORTER_DEPS, ignore_errors=True)
+    for name in ("amazon/aws", "community/aws"):
+        link = IMPORTER_DEPS / "ansible_collections" / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(source / name, target_is_directory=True)
+    return IMPORTER_DEPS
+
+
+def galaxy_importer(tarball: Path, importer_python: Path, workdir: str) -> None:
+    env = dict(os.environ)
+    env.pop("ANSIBLE_CONFIG", None)
+    env.update(
+        GALAXY_IMPORTER_CONFIG=str(REPO / "tests" / "tools" / "galaxy-importer.cfg"),
+        # The importer calls ansible-doc, ansible-lint and flake8 by name.
+        PATH=f"{importer_python.parent}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONPATH=str(importer_deps()),
+        ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "tmp"),
+    )
+    proc = run([str(importer_python), "-m", "galaxy_importer.main", str(tarball)], cwd=workdir, env=env)
+    output = proc.stdout + proc.stderr
+    print(output)
+    findings = [line for line in output.splitlines() if line.startswith(("ERROR", "WARNING"))]
+    if findings or "Importer processing completed successfully" not in output:
+        raise SystemExit("galaxy-importer did not accept the tarball cleanly:\n" + "\n".join(findings))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--importer-python", type=Path, required=True, help="python of the venv holding galaxy-importer")
+    args = parser.parse_args()
+    tarball = build()
+    with tempfile.TemporaryDirectory(prefix="ecsrds-build-check-") as workdir:
+        install(tarball, workdir)
+        run_installed_playbook(workdir)
+        galaxy_importer(tarball, args.importer_python.absolute(), workdir)
+    print(f"build-check: {tarball.relative_to(REPO)} builds, installs, runs from the install, and imports cleanly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
