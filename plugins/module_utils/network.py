@@ -631,6 +631,10 @@ def validate_ingress_params(params: Dict[str, Any]) -> Optional[str]:
         return "source_security_group_ids or source_cidrs is required with state=present"
     if not 0 < params["port"] < 65536:
         return f"port must be between 1 and 65535, got {params['port']}"
+    return source_cidrs_problem(params)
+
+
+def source_cidrs_problem(params: Dict[str, Any]) -> Optional[str]:
     for cidr in params.get("source_cidrs") or []:
         try:
             ipaddress.ip_network(cidr, strict=False)
@@ -653,9 +657,4 @@ def validate_endpoint_params(params: Dict[str, Any]) -> Optional[str]:
         return "state=absent needs vpc_id or subnet_ids"
     if params["state"] == "present" and not (params.get("source_security_group_ids") or params.get("source_cidrs")):
         return "source_security_group_ids or source_cidrs is required: the endpoint must let the service in on 443"
-    for cidr in params.get("source_cidrs") or []:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            return f"source_cidrs: {cidr!r} is not a CIDR block"
-    return None
+    return source_cidrs_problem(params)

@@ -494,16 +494,12 @@ class AuroraCluster:
         return create_or_adopt(_create, lambda: self.describe_instance(identifier), f"create DB instance {identifier}")
 
     def modify(self, changes: Dict[str, Any]) -> None:
-        try:
-            self.client.modify_db_cluster(DBClusterIdentifier=self.cluster_id, ApplyImmediately=True, aws_retry=True, **changes)
-        except (ClientError, BotoCoreError) as exc:
-            raise EcsRdsError(message=f"Failed to modify DB cluster {self.cluster_id} ({', '.join(sorted(changes))})", exception=exc)
+        what = f"modify DB cluster {self.cluster_id} ({', '.join(sorted(changes))})"
+        call(self.client, "modify_db_cluster", what, DBClusterIdentifier=self.cluster_id, ApplyImmediately=True, **changes)
 
     def modify_instance(self, identifier: str, changes: Dict[str, Any]) -> None:
-        try:
-            self.client.modify_db_instance(DBInstanceIdentifier=identifier, ApplyImmediately=True, aws_retry=True, **changes)
-        except (ClientError, BotoCoreError) as exc:
-            raise EcsRdsError(message=f"Failed to modify DB instance {identifier} ({', '.join(sorted(changes))})", exception=exc)
+        what = f"modify DB instance {identifier} ({', '.join(sorted(changes))})"
+        call(self.client, "modify_db_instance", what, DBInstanceIdentifier=identifier, ApplyImmediately=True, **changes)
 
     def set_tags(self, arn: str, to_set: Dict[str, str], to_unset: List[str]) -> None:
         try:
@@ -518,27 +514,16 @@ class AuroraCluster:
     def delete_instance(self, identifier: str) -> None:
         # Data lives in the cluster volume, covered by the cluster's own final snapshot choice; an
         # Aurora instance has nothing of its own to snapshot.
-        try:
-            self.client.delete_db_instance(DBInstanceIdentifier=identifier, SkipFinalSnapshot=True, aws_retry=True)
-        except ClientError as exc:
-            if error_code(exc) in _INSTANCE_NOT_FOUND:
-                return
-            raise EcsRdsError(message=f"Failed to delete DB instance {identifier}", exception=exc)
-        except BotoCoreError as exc:
-            raise EcsRdsError(message=f"Failed to delete DB instance {identifier}", exception=exc)
+        call(
+            self.client, "delete_db_instance", f"delete DB instance {identifier}", _INSTANCE_NOT_FOUND,
+            DBInstanceIdentifier=identifier, SkipFinalSnapshot=True,
+        )
 
     def delete(self, skip_final_snapshot: bool, final_snapshot_identifier: Optional[str]) -> None:
         args: Dict[str, Any] = {"SkipFinalSnapshot": bool(skip_final_snapshot)}
         if not skip_final_snapshot:
             args["FinalDBSnapshotIdentifier"] = final_snapshot_identifier
-        try:
-            self.client.delete_db_cluster(DBClusterIdentifier=self.cluster_id, aws_retry=True, **args)
-        except ClientError as exc:
-            if error_code(exc) in _CLUSTER_NOT_FOUND:
-                return
-            raise EcsRdsError(message=f"Failed to delete DB cluster {self.cluster_id}", exception=exc)
-        except BotoCoreError as exc:
-            raise EcsRdsError(message=f"Failed to delete DB cluster {self.cluster_id}", exception=exc)
+        call(self.client, "delete_db_cluster", f"delete DB cluster {self.cluster_id}", _CLUSTER_NOT_FOUND, DBClusterIdentifier=self.cluster_id, **args)
 
 
 def resolve_kms_aliases(module: Any, params: Dict[str, Any]) -> Dict[str, str]:

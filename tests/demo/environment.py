@@ -246,7 +246,7 @@ def build_demo_environment(client_factory: ClientFactory) -> Dict[str, Any]:
         "service_security_group_id": sg_id,
         "vpc_endpoint_ids": endpoints,
         "cluster": CLUSTER,
-        "service": SERVICE,
+        "service": service,
         "family": FAMILY,
         "container": CONTAINER,
         "task_definition_arn": task_definition_arn,
@@ -263,21 +263,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-    from sandbox import assert_loopback  # noqa: E402  (the harness's guard, shared with the tests)
+    from sandbox import loopback_client  # noqa: E402  (the harness's loopback-only client, shared with the tests)
 
-    assert_loopback(args.endpoint)
-    import boto3
-
-    def factory(service: str) -> Any:
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=args.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    print(json.dumps(build_demo_environment(factory), indent=2))
+    print(json.dumps(build_demo_environment(lambda service: loopback_client(args.endpoint, service)), indent=2))
     return 0
 
 

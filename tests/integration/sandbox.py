@@ -154,15 +154,21 @@ class MotoServer:
         Path(self._recording.name).unlink(missing_ok=True)
 
     def client(self, service: str) -> Any:
-        import boto3
+        return loopback_client(self.endpoint, service)
 
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+
+def loopback_client(endpoint: str, service: str) -> Any:
+    """A boto3 client for the moto server at ``endpoint``, with fake credentials; loopback only."""
+    import boto3
+
+    assert_loopback(endpoint)
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _parse_recorded(line: str) -> Optional[Call]:
