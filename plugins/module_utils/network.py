@@ -305,15 +305,14 @@ class NetworkClient:
 # The job
 
 
-class SecretsManagerEndpoint:
-    """Ensure (or remove) the Secrets Manager interface endpoint an ECS service in private subnets
-    needs, reusing one that already exists in the VPC."""
+class _NetworkJob:
+    """What both network modules do alike: record (and outside check mode send) each write, tag
+    what they create, and let sources in on a port, adding only the missing rules."""
 
-    def __init__(self, net: NetworkClient, region: str, params: Dict[str, Any], check_mode: bool) -> None:
+    def __init__(self, net: NetworkClient, params: Dict[str, Any], check_mode: bool) -> None:
         self.net = net
         self.params = params
         self.check_mode = check_mode
-        self.service_name = secretsmanager_service_name(region)
         self.changed = False
         self.actions: List[str] = []
 
@@ -324,6 +323,63 @@ class SecretsManagerEndpoint:
         if self.check_mode:
             return None
         return write(*args, **kwargs)
+
+    def _tags(self, name: Optional[str]) -> Dict[str, str]:
+        tags = dict(self.params.get("tags") or {})
+        if name:
+            tags.setdefault("Name", name)
+        tags[MANAGED_TAG_KEY] = self.params["managed_by"]
+        return tags
+
+    def _sources(self) -> Tuple[List[str], List[str]]:
+        return list(self.params.get("source_security_group_ids") or []), list(self.params.get("source_cidrs") or [])
+
+    def _admit(self, groups: List[Dict[str, Any]], target_id: Optional[str], port: int, subnet_cidrs: Sequence[str]) -> Optional[Dict[str, Any]]:
+        """Add to ``target_id`` a rule for the sources ``groups`` do not let in on ``port`` yet; the rule added, or None."""
+        group_sources, cidr_sources = self._sources()
+        need_groups, need_cidrs = missing_ingress(groups, port, group_sources, cidr_sources, subnet_cidrs)
+        if not (need_groups or need_cidrs):
+            return None
+        permission = ingress_permission(port, need_groups, need_cidrs, self.params["rule_description"])
+        self._do(f"allow {port} on {target_id or 'the new security group'} from {', '.join(need_groups + need_cidrs)}",
+                 self.net.authorize_ingress, target_id, permission)
+        return permission
+
+    def _ensure_group(
+        self, found: List[Dict[str, Any]], name: str, vpc_id: str, description: str, port: int, subnet_cidrs: Sequence[str] = ()
+    ) -> Dict[str, Any]:
+        """The group ``found`` by name in the VPC (created when missing) letting the sources in on
+        ``port``. Returns it as described (``GroupId`` None when check mode would create it)."""
+        tags = self._tags(name)
+        if found:
+            group = found[0]
+            # Tags follow the inputs only on a group we created; someone else's group keeps its own.
+            if tags_to_dict(group.get("Tags")).get(MANAGED_TAG_KEY) == tags[MANAGED_TAG_KEY]:
+                add = missing_tags(group, tags)
+                if add:
+                    self._do(f"tag {group['GroupId']} with {sorted(add)}", self.net.tag, group["GroupId"], add)
+        else:
+            group_id = self._do(f"create security group {name} in {vpc_id}", self.net.create_security_group, name, description, vpc_id, tags)
+            group = {"GroupId": group_id, "GroupName": name, "VpcId": vpc_id, "Description": description, "IpPermissions": [],
+                     "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        permission = self._admit([group], group["GroupId"], port, subnet_cidrs)
+        if permission:
+            group = dict(group, IpPermissions=list(group.get("IpPermissions", [])) + [permission])
+        return group
+
+    def _revoke_ours(self, group: Dict[str, Any]) -> None:
+        ours = permissions_with_description(group, self.params["rule_description"])
+        if ours:
+            self._do(f"revoke our rules on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], ours)
+
+
+class SecretsManagerEndpoint(_NetworkJob):
+    """Ensure (or remove) the Secrets Manager interface endpoint an ECS service in private subnets
+    needs, reusing one that already exists in the VPC."""
+
+    def __init__(self, net: NetworkClient, region: str, params: Dict[str, Any], check_mode: bool) -> None:
+        super().__init__(net, params, check_mode)
+        self.service_name = secretsmanager_service_name(region)
 
     def _subnets_and_vpc(self) -> Tuple[List[Dict[str, Any]], str]:
         subnet_ids = self.params["subnet_ids"]
@@ -386,13 +442,6 @@ class SecretsManagerEndpoint:
             "private_dns_enabled": True,
         }
 
-    def _tags(self, name: Optional[str]) -> Dict[str, str]:
-        tags = dict(self.params.get("tags") or {})
-        if name:
-            tags.setdefault("Name", name)
-        tags[MANAGED_TAG_KEY] = self.params["managed_by"]
-        return tags
-
     def _ensure_vpc_dns(self, vpc_id: str) -> None:
         off = [attribute for attribute, value in self.net.vpc_dns(vpc_id).items() if not value]
         if not off:
@@ -409,38 +458,17 @@ class SecretsManagerEndpoint:
             if attribute in off:
                 self._do(f"turn on {attribute} for {vpc_id}", self.net.enable_vpc_dns, vpc_id, attribute)
 
-    def _sources(self) -> Tuple[List[str], List[str]]:
-        return list(self.params.get("source_security_group_ids") or []), list(self.params.get("source_cidrs") or [])
-
-    def _ensure_ingress(self, groups: List[Dict[str, Any]], target_id: Optional[str], subnet_cidrs: List[str]) -> None:
-        group_sources, cidr_sources = self._sources()
-        need_groups, need_cidrs = missing_ingress(groups, 443, group_sources, cidr_sources, subnet_cidrs)
-        if need_groups or need_cidrs:
-            permission = ingress_permission(443, need_groups, need_cidrs, self.params["rule_description"])
-            self._do(f"allow 443 on {target_id or 'the new security group'} from {need_groups + need_cidrs}", self.net.authorize_ingress, target_id, permission)
-
     def _ensure_endpoint_group(self, vpc_id: str, subnet_cidrs: List[str]) -> Optional[str]:
-        group_sources, cidr_sources = self._sources()
-        return ensure_group_ingress(
-            self,
-            self.net,
-            name=self.params["security_group_name"],
-            vpc_id=vpc_id,
-            description=self.params["security_group_description"],
-            tags=self._tags(self.params["security_group_name"]),
-            port=443,
-            group_sources=group_sources,
-            cidr_sources=cidr_sources,
-            rule_description=self.params["rule_description"],
-            subnet_cidrs=subnet_cidrs,
-        )["GroupId"]
+        name = self.params["security_group_name"]
+        found = self.net.security_groups(vpc_id=vpc_id, name=name)
+        return self._ensure_group(found, name, vpc_id, self.params["security_group_description"], 443, subnet_cidrs)["GroupId"]
 
     def _ensure_ingress_on_existing(self, group_ids: List[str], subnet_cidrs: List[str]) -> Optional[str]:
         if not group_ids:
             raise EcsRdsError(message="The existing Secrets Manager endpoint has no security group to allow 443 on")
         groups = self.net.security_groups(group_ids=group_ids)
         # Add the rule to the first group: any of the endpoint's groups admits the traffic.
-        self._ensure_ingress(groups, group_ids[0], subnet_cidrs)
+        self._admit(groups, group_ids[0], 443, subnet_cidrs)
         return group_ids[0]
 
     def _ensure_endpoint_settings(self, endpoint: Dict[str, Any], subnets: List[Dict[str, Any]]) -> None:
@@ -485,9 +513,7 @@ class SecretsManagerEndpoint:
                 deleted.append(endpoint["VpcEndpointId"])
             else:
                 for group in self.net.security_groups(group_ids=[g["GroupId"] for g in endpoint.get("Groups", [])]):
-                    ours = permissions_with_description(group, self.params["rule_description"])
-                    if ours:
-                        self._do(f"revoke our rules on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], ours)
+                    self._revoke_ours(group)
         if deleted and not self.check_mode and self.params["wait"]:
             # The endpoint's network interfaces hold the group until the endpoint is gone.
             for endpoint_id in deleted:
@@ -500,41 +526,6 @@ class SecretsManagerEndpoint:
             if is_ours(group):
                 self._do(f"delete security group {group['GroupId']}", self.net.delete_security_group, group["GroupId"])
         return {"vpc_id": vpc_id, "service_name": self.service_name, "endpoint": None, "deleted_endpoint_ids": deleted, "skipped": False}
-
-
-def ensure_group_ingress(
-    job: Any,
-    net: NetworkClient,
-    name: str,
-    vpc_id: str,
-    description: str,
-    tags: Dict[str, str],
-    port: int,
-    group_sources: List[str],
-    cidr_sources: List[str],
-    rule_description: str,
-    subnet_cidrs: Sequence[str] = (),
-) -> Dict[str, Any]:
-    """Find the group by name in the VPC or create it, then add the sources it does not admit on
-    ``port`` yet. Returns the group as described (``GroupId`` None when check mode would create it)."""
-    groups = net.security_groups(vpc_id=vpc_id, name=name)
-    if groups:
-        group = groups[0]
-        # Tags follow the inputs only on a group we created; someone else's group keeps its own.
-        if tags_to_dict(group.get("Tags")).get(MANAGED_TAG_KEY) == tags.get(MANAGED_TAG_KEY):
-            add = missing_tags(group, tags)
-            if add:
-                job._do(f"tag {group['GroupId']} with {sorted(add)}", net.tag, group["GroupId"], add)
-    else:
-        group_id = job._do(f"create security group {name} in {vpc_id}", net.create_security_group, name, description, vpc_id, tags)
-        group = {"GroupId": group_id, "GroupName": name, "VpcId": vpc_id, "Description": description, "IpPermissions": [],
-                 "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-    need_groups, need_cidrs = missing_ingress([group], port, group_sources, cidr_sources, subnet_cidrs)
-    if need_groups or need_cidrs:
-        permission = ingress_permission(port, need_groups, need_cidrs, rule_description)
-        job._do(f"allow {port} on {group['GroupId'] or name} from {', '.join(need_groups + need_cidrs)}", net.authorize_ingress, group["GroupId"], permission)
-        group = dict(group, IpPermissions=list(group.get("IpPermissions", [])) + [permission])
-    return group
 
 
 def group_summary(group: Optional[Dict[str, Any]], port: int) -> Optional[Dict[str, Any]]:
@@ -557,31 +548,16 @@ def group_summary(group: Optional[Dict[str, Any]], port: int) -> Optional[Dict[s
     }
 
 
-class SecurityGroupIngress:
+class SecurityGroupIngress(_NetworkJob):
     """A security group (found by name in the VPC, created when missing) that admits a port from
     given sources; rules are only added. ``absent`` deletes the group when it carries our tag and
     otherwise revokes only the rules carrying our description."""
 
-    def __init__(self, net: NetworkClient, params: Dict[str, Any], check_mode: bool) -> None:
-        self.net = net
-        self.params = params
-        self.check_mode = check_mode
-        self.changed = False
-        self.actions: List[str] = []
-
-    _do = SecretsManagerEndpoint._do
-
     def present(self) -> Dict[str, Any]:
         p = self.params
-        tags = dict(p.get("tags") or {})
-        tags.setdefault("Name", p["name"])
-        tags[MANAGED_TAG_KEY] = p["managed_by"]
         before_groups = self.net.security_groups(vpc_id=p["vpc_id"], name=p["name"])
         before = group_summary(before_groups[0], p["port"]) if before_groups else None
-        group = ensure_group_ingress(
-            self, _Prefetched(self.net, before_groups), p["name"], p["vpc_id"], p["description"], tags, p["port"],
-            list(p.get("source_security_group_ids") or []), list(p.get("source_cidrs") or []), p["rule_description"],
-        )
+        group = self._ensure_group(before_groups, p["name"], p["vpc_id"], p["description"], p["port"])
         if self.changed and not self.check_mode:
             group = self.net.security_groups(group_ids=[group["GroupId"]])[0]
         after = group_summary(group, p["port"])
@@ -600,24 +576,8 @@ class SecurityGroupIngress:
                 self._do(f"delete security group {group['GroupId']}", self.net.delete_security_group, group["GroupId"])
                 deleted.append(group["GroupId"])
             else:
-                ours = permissions_with_description(group, p["rule_description"])
-                if ours:
-                    self._do(f"revoke our rules on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], ours)
+                self._revoke_ours(group)
         return {"group_id": None, "security_group": None, "deleted_group_ids": deleted}
-
-
-class _Prefetched:
-    """The client, with the one describe ``present`` already made served again without a call."""
-
-    def __init__(self, net: NetworkClient, groups: List[Dict[str, Any]]) -> None:
-        self._net = net
-        self._groups = groups
-
-    def security_groups(self, **_kwargs: Any) -> List[Dict[str, Any]]:
-        return self._groups
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._net, name)
 
 
 def run_security_group_ingress(net: NetworkClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], List[str]]:
