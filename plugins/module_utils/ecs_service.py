@@ -4,15 +4,18 @@
 """Moving an ECS service onto a task definition revision, waiting for the rollout, and telling
 the user what to fix when tasks of the new deployment stop with one of the classic errors.
 
-The pure parts (``diagnose_stopped_reason``, ``rollout_progress``, ``needs_deployment`` ...) are
-separate from :class:`ServiceDeployer`, which holds every AWS call.
+The pure parts (``diagnose_stopped_reason``, ``judge_deployment``, ``early_failure``,
+``needs_deployment`` ...) are separate from the classes that call AWS, one per job:
+:class:`ServiceReads` (describes and lists), :class:`RolloutWatcher` (follows one deployment) and
+:class:`ServiceDeployer` (the module's job: update, follow, deregister what a restore left unused).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -132,20 +135,123 @@ def primary_deployment(service: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
 
 
-def rollout_progress(service: Dict[str, Any]) -> Tuple[str, Optional[str]]:
-    """("COMPLETED" | "IN_PROGRESS" | "FAILED", reason) for the service's current rollout.
+def find_deployment(service: Dict[str, Any], deployment_id: Optional[str]) -> Optional[Dict[str, Any]]:
+    return next((d for d in service.get("deployments") or [] if deployment_id and d.get("id") == deployment_id), None)
 
-    Services without rolloutState (external or CODE_DEPLOY controllers, old deployments) count as
-    done once every desired task runs and no older deployment is left.
+
+def deployment_for_revision(service: Dict[str, Any], task_definition_arn: str) -> Optional[Dict[str, Any]]:
+    """The deployment that runs ``task_definition_arn``: the one naming it (PRIMARY first), else the
+    PRIMARY when the service itself runs it (the PRIMARY deployment always runs service.taskDefinition;
+    moto leaves the deployment's own field at the revision the service was created with)."""
+    deployments = service.get("deployments") or []
+    naming = [d for d in deployments if d.get("taskDefinition") == task_definition_arn]
+    naming.sort(key=lambda d: d.get("status") != "PRIMARY")
+    if naming:
+        return naming[0]
+    if service.get("taskDefinition") == task_definition_arn:
+        return primary_deployment(service)
+    return None
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    """Where one deployment stands.
+
+    ``state``: COMPLETED, IN_PROGRESS, FAILED (AWS gave up: rolloutState FAILED while it is still
+    PRIMARY) or ROLLED_BACK (no longer PRIMARY, or gone: AWS or someone else moved the service on).
+    ``rollout_state`` is the deployment's rolloutState as AWS reports it (None without one).
     """
-    primary = primary_deployment(service)
-    state = (primary or {}).get("rolloutState")
-    if state in ("COMPLETED", "FAILED"):
-        return state, (primary or {}).get("rolloutStateReason")
-    if state:
-        return "IN_PROGRESS", (primary or {}).get("rolloutStateReason")
+
+    state: str
+    rollout_state: Optional[str]
+    reason: Optional[str]
+    deployment: Optional[Dict[str, Any]]
+
+    @property
+    def settled(self) -> bool:
+        return self.state == "COMPLETED"
+
+    @property
+    def failed(self) -> bool:
+        return self.state in ("FAILED", "ROLLED_BACK")
+
+
+def judge_deployment(service: Dict[str, Any], deployment_id: Optional[str]) -> RolloutStatus:
+    """Judge only the deployment ``deployment_id`` of a described service.
+
+    Done when it is PRIMARY with rolloutState COMPLETED; a deployment without rolloutState (external
+    or CODE_DEPLOY controllers, old deployments) is done when it is the only one and every desired
+    task runs. A PRIMARY COMPLETED deployment of another id is no success: after a circuit-breaker
+    rollback AWS starts a new PRIMARY of the old revision that completes.
+    """
+    return _judge(service, find_deployment(service, deployment_id))
+
+
+def _judge(service: Dict[str, Any], deployment: Optional[Dict[str, Any]]) -> RolloutStatus:
+    if deployment is None:
+        return RolloutStatus("ROLLED_BACK", None, None, None)
+    rollout_state = deployment.get("rolloutState")
+    reason = deployment.get("rolloutStateReason")
+    if deployment.get("status") != "PRIMARY":
+        return RolloutStatus("ROLLED_BACK", rollout_state, reason, deployment)
+    if rollout_state in ("COMPLETED", "FAILED"):
+        return RolloutStatus(rollout_state, rollout_state, reason, deployment)
+    if rollout_state:
+        return RolloutStatus("IN_PROGRESS", rollout_state, reason, deployment)
     steady = service.get("runningCount") == service.get("desiredCount") and len(service.get("deployments") or []) <= 1
-    return ("COMPLETED" if steady else "IN_PROGRESS"), None
+    return RolloutStatus("COMPLETED" if steady else "IN_PROGRESS", None, None, deployment)
+
+
+def rollout_progress(service: Dict[str, Any]) -> Tuple[str, Optional[str]]:
+    """("COMPLETED" | "IN_PROGRESS" | "FAILED", reason) for the service's PRIMARY deployment."""
+    status = _judge(service, primary_deployment(service))
+    return ("IN_PROGRESS" if status.state == "ROLLED_BACK" else status.state), status.reason
+
+
+def describe_status(service: Dict[str, Any], status: RolloutStatus) -> str:
+    """The last state seen, in words, for a timeout or failure message."""
+    deployment = status.deployment
+    if deployment is None:
+        return f"the deployment is gone; the service runs {service.get('taskDefinition')}"
+    words = [str(deployment.get("status"))]
+    if status.rollout_state:
+        words.append(f"rolloutState {status.rollout_state}" + (f" ({status.reason})" if status.reason else ""))
+    running = deployment.get("runningCount", service.get("runningCount"))
+    desired = deployment.get("desiredCount", service.get("desiredCount"))
+    words.append(f"{running} of {desired} tasks running")
+    if deployment.get("failedTasks"):
+        words.append(f"{deployment['failedTasks']} failed tasks")
+    others = len(service.get("deployments") or []) - 1
+    if others > 0:
+        words.append(f"{others} other deployment(s)")
+    return ", ".join(words)
+
+
+def latest_events(service: Dict[str, Any], count: int = 3) -> List[str]:
+    """The newest service event messages (DescribeServices lists them newest first)."""
+    return [event.get("message", "") for event in (service.get("events") or [])[:count] if event.get("message")]
+
+
+def rollout_failure_message(service: Dict[str, Any], status: RolloutStatus, deployment_id: Optional[str], target: str) -> str:
+    name = service.get("serviceName")
+    if status.state == "FAILED":
+        message = f"Deployment {deployment_id} of {target} to service {name} failed: {status.reason or 'rolloutState FAILED'}"
+    else:
+        now_runs = service.get("taskDefinition")
+        primary = primary_deployment(service) or {}
+        if now_runs == target:
+            message = (
+                f"Deployment {deployment_id} of {target} to service {name} was replaced by deployment "
+                f"{primary.get('id')} of the same revision (someone else redeployed the service)"
+            )
+        else:
+            message = f"Deployment {deployment_id} of {target} to service {name} was rolled back to {now_runs}"
+        if status.reason:
+            message += f": {status.reason}"
+    events = latest_events(service)
+    if events:
+        message += "; latest service events: " + " | ".join(events)
+    return message
 
 
 def started_for_deployment(task: Dict[str, Any], service_name: str, task_definition_arn: str, deployment_id: Optional[str]) -> bool:
@@ -168,6 +274,64 @@ def stop_reasons(task: Dict[str, Any]) -> List[str]:
     reasons = [task.get("stoppedReason") or ""]
     reasons += [container.get("reason") or "" for container in task.get("containers") or []]
     return [reason for reason in reasons if reason]
+
+
+def _epoch(value: Any) -> Optional[float]:
+    """A task timestamp (datetime from botocore, or epoch seconds) as epoch seconds."""
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    return float(value)
+
+
+@dataclass(frozen=True)
+class StopFailure:
+    """A stopped task of the followed deployment and what its reason means (None: unknown reason)."""
+
+    task_arn: str
+    reason: str
+    diagnosis: Optional[StopDiagnosis]
+
+
+def classify_stopped_tasks(tasks: Sequence[Dict[str, Any]], region: Optional[str]) -> List[StopFailure]:
+    """One entry per stopped task with a reason, ordered by when it stopped; a known reason is
+    preferred over the task's other reasons."""
+    result = []
+    for task in sorted(tasks, key=lambda t: _epoch(t.get("stoppedAt")) or 0.0):
+        reasons = stop_reasons(task)
+        if not reasons:
+            continue
+        known = next(((r, d) for r, d in ((r, diagnose_stopped_reason(r, region)) for r in reasons) if d), None)
+        reason, diagnosis = known if known else (reasons[0], None)
+        result.append(StopFailure(task["taskArn"], reason, diagnosis))
+    return result
+
+
+def early_failure(tasks: Sequence[Dict[str, Any]], region: Optional[str], grace_until: Optional[float]) -> Optional[StopFailure]:
+    """The stopped task that proves the rollout cannot succeed, or None.
+
+    Without a grace (``grace_until`` None) the first task that stopped with a known reason is proof.
+    Right after the execution role's grant or the Secrets Manager endpoint changed, AWS may still be
+    applying the change (IAM is eventually consistent, a new endpoint is pending until available), so
+    a known reason alone does not fail the rollout; it does when it repeats: a task that stopped
+    with a known reason and was started after another task of the deployment had already stopped
+    with one (ECS's retry met the same wall), or one started after ``grace_until`` (epoch seconds).
+    A task without timestamps counts as started after the grace.
+    """
+    known = [failure for failure in classify_stopped_tasks(tasks, region) if failure.diagnosis]
+    if grace_until is None:
+        return known[0] if known else None
+    by_arn = {task["taskArn"]: task for task in tasks}
+    stops = [_epoch(by_arn[f.task_arn].get("stoppedAt")) for f in known]
+    for failure in known:
+        task = by_arn[failure.task_arn]
+        started = _epoch(task.get("createdAt") or task.get("startedAt") or task.get("stoppedAt"))
+        if started is None or started > grace_until:
+            return failure
+        if any(stopped is not None and stopped < started for stopped in stops):
+            return failure
+    return None
 
 
 def tags_match(tags: Dict[str, str], wanted: Dict[str, str]) -> bool:
@@ -198,14 +362,11 @@ def _chunks(items: List[str], size: int) -> Iterable[List[str]]:
 # ---------------------------------------------------------------------------------------------
 
 
-class ServiceDeployer:
-    """Every ECS call the ecs_service_deploy module makes."""
+class ServiceReads:
+    """The ECS reads: services, task definitions, stopped tasks, revisions in use."""
 
-    def __init__(self, client: Any, region: Optional[str], check_mode: bool, poll_delay: float = 10.0) -> None:
+    def __init__(self, client: Any) -> None:
         self.client = client
-        self.region = region
-        self.check_mode = check_mode
-        self.poll_delay = poll_delay
 
     def _call(self, what: str, method: str, **kwargs: Any) -> Dict[str, Any]:
         return call(self.client, method, what, **kwargs)
@@ -221,8 +382,6 @@ class ServiceDeployer:
             return every_page().get(result_key, [])
         except (ClientError, BotoCoreError) as exc:
             raise EcsRdsError(message=f"Failed to {what}", exception=exc)
-
-    # --- reads
 
     def describe_service(self, cluster: str, service: str) -> Dict[str, Any]:
         found = self.describe_services(cluster, [service])
@@ -247,25 +406,18 @@ class ServiceDeployer:
             return reference
         return self.describe_task_definition(reference)[0]["taskDefinitionArn"]
 
-    def stopped_task_failure(self, cluster: str, service: Dict[str, Any], task_definition_arn: str) -> Optional[Tuple[str, str, Optional[StopDiagnosis]]]:
-        """(task ARN, reason, diagnosis) of a stopped task of the current deployment, preferring one
-        with a known diagnosis; None when no such task stopped."""
-        name = service["serviceName"]
-        deployment_id = (primary_deployment(service) or {}).get("id")
-        arns = self._list(f"list stopped tasks of service {name}", "list_tasks", "taskArns", cluster=cluster, serviceName=name, desiredStatus="STOPPED")
-        fallback = None
+    def tasks_of_deployment(
+        self, cluster: str, service_name: str, task_definition_arn: str, deployment_id: Optional[str], status: str = "STOPPED"
+    ) -> List[Dict[str, Any]]:
+        """Tasks (``status`` RUNNING or STOPPED) of one deployment of ``task_definition_arn``."""
+        arns = self._list(
+            f"list {status.lower()} tasks of service {service_name}", "list_tasks", "taskArns", cluster=cluster, serviceName=service_name, desiredStatus=status
+        )
+        result = []
         for chunk in _chunks(arns, 100):
-            tasks = self._call(f"describe stopped tasks of service {name}", "describe_tasks", cluster=cluster, tasks=chunk).get("tasks", [])
-            for task in tasks:
-                if not started_for_deployment(task, name, task_definition_arn, deployment_id):
-                    continue
-                for reason in stop_reasons(task):
-                    diagnosis = diagnose_stopped_reason(reason, self.region)
-                    if diagnosis:
-                        return task["taskArn"], reason, diagnosis
-                if fallback is None and stop_reasons(task):
-                    fallback = (task["taskArn"], stop_reasons(task)[0], None)
-        return fallback
+            tasks = self._call(f"describe {status.lower()} tasks of service {service_name}", "describe_tasks", cluster=cluster, tasks=chunk).get("tasks", [])
+            result += [task for task in tasks if started_for_deployment(task, service_name, task_definition_arn, deployment_id)]
+        return result
 
     def task_definitions_in_use(self, cluster: str, other_than: str) -> Set[str]:
         """The revisions the cluster's other services run or still drain."""
@@ -287,6 +439,98 @@ class ServiceDeployer:
         arns = [arn for arn in arns if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family]
         return [arn for arn in arns if tags_match(self.describe_task_definition(arn)[1], wanted)]
 
+
+class RolloutWatcher:
+    """Follows one deployment until it completes, fails, is rolled back, or the time is up; fails
+    early when its stopped tasks prove it cannot succeed (see :func:`early_failure`)."""
+
+    def __init__(
+        self,
+        reads: ServiceReads,
+        region: Optional[str],
+        poll_delay: float = 10.0,
+        recent_change_grace: float = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.reads = reads
+        self.region = region
+        self.poll_delay = poll_delay
+        # The grace starts when the module does: right after the grant or endpoint changed.
+        self.grace_until = clock() + recent_change_grace if recent_change_grace > 0 else None
+
+    def wait(
+        self, cluster: str, service_name: str, deployment_id: Optional[str], target: str, timeout: float, known: Optional[Dict[str, Any]] = None
+    ) -> Tuple[Dict[str, Any], RolloutStatus]:
+        """The service and the deployment's status once it completed.
+
+        ``known`` is a description just taken, used for the first look instead of describing again.
+        """
+        fresh = [known] if known else []
+        last: Dict[str, Any] = {}
+
+        def check() -> Optional[Tuple[Dict[str, Any], RolloutStatus]]:
+            service = fresh.pop() if fresh else self.reads.describe_service(cluster, service_name)
+            status = judge_deployment(service, deployment_id)
+            last.update(service=service, status=status)
+            if status.settled:
+                return service, status
+            if status.failed:
+                raise EcsRdsError(
+                    message=rollout_failure_message(service, status, deployment_id, target),
+                    deployment_id=deployment_id,
+                    rollout_state=status.rollout_state,
+                )
+            stopped = self.reads.tasks_of_deployment(cluster, service_name, target, deployment_id)
+            failure = early_failure(stopped, self.region, self.grace_until)
+            if failure and failure.diagnosis:
+                raise EcsRdsError(
+                    message=(
+                        f"Deployment {deployment_id} of {target} to service {service_name} is failing: task {failure.task_arn} "
+                        f"stopped with: {failure.reason} -- {failure.diagnosis.message()}"
+                    ),
+                    deployment_id=deployment_id,
+                    rollout_state=status.rollout_state,
+                )
+            reasons = classify_stopped_tasks(stopped, self.region)
+            if reasons:
+                # A known reason seen within the grace is what the user most needs at a timeout.
+                latest = next((r for r in reversed(reasons) if r.diagnosis), reasons[-1])
+                last["stop_reason"] = latest.reason + (f" -- {latest.diagnosis.message()}" if latest.diagnosis else "")
+            return None
+
+        what = f"deployment {deployment_id} of {target} to service {service_name} to be PRIMARY with rolloutState COMPLETED"
+        try:
+            return wait_for(check, timeout, what, delay=self.poll_delay)
+        except EcsRdsError as exc:
+            if not exc.message.startswith("Timed out"):
+                raise
+            message = exc.message
+            if last.get("status"):
+                message += f"; last seen: {describe_status(last['service'], last['status'])}"
+            if last.get("stop_reason"):
+                message += f"; last stopped task reason: {last['stop_reason']}"
+            state = last["status"].rollout_state if last.get("status") else None
+            raise EcsRdsError(message=message, deployment_id=deployment_id, rollout_state=state)
+
+
+class ServiceDeployer(ServiceReads):
+    """The ecs_service_deploy job: move a service onto a revision, follow that deployment, and
+    deregister the revisions a restore leaves unused."""
+
+    def __init__(
+        self,
+        client: Any,
+        region: Optional[str],
+        check_mode: bool,
+        poll_delay: float = 10.0,
+        recent_change_grace: float = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(client)
+        self.region = region
+        self.check_mode = check_mode
+        self.watcher = RolloutWatcher(self, region, poll_delay, recent_change_grace, clock)
+
     # --- writes
 
     def update(self, cluster: str, service: str, task_definition_arn: str) -> Dict[str, Any]:
@@ -302,45 +546,6 @@ class ServiceDeployer:
 
     def deregister(self, arn: str) -> None:
         self._call(f"deregister task definition {arn}", "deregister_task_definition", taskDefinition=arn)
-
-    # --- wait
-
-    def wait_for_rollout(
-        self, cluster: str, service_name: str, task_definition_arn: str, timeout: float, known: Optional[Dict[str, Any]] = None
-    ) -> Dict[str, Any]:
-        """Poll until the rollout completes; fail early when a task of it stopped for a known reason.
-
-        ``known`` is a description just taken, used for the first look instead of describing again.
-        """
-        last_stop: Dict[str, Optional[str]] = {}
-        fresh = [known] if known else []
-
-        def check() -> Optional[Dict[str, Any]]:
-            service = fresh.pop() if fresh else self.describe_service(cluster, service_name)
-            state, reason = rollout_progress(service)
-            if state == "COMPLETED":
-                return service
-            failure = self.stopped_task_failure(cluster, service, task_definition_arn)
-            if failure and failure[2]:
-                task_arn, stop_reason, diagnosis = failure
-                raise EcsRdsError(
-                    message=(
-                        f"Deployment of {task_definition_arn} to service {service_name} is failing: task {task_arn} "
-                        f"stopped with: {stop_reason} -- {diagnosis.message()}"
-                    )
-                )
-            if failure:
-                last_stop["reason"] = failure[1]
-            if state == "FAILED":
-                raise EcsRdsError(message=f"Deployment of {task_definition_arn} to service {service_name} failed: {reason}")
-            return None
-
-        try:
-            return wait_for(check, timeout, f"service {service_name} to finish rolling out {task_definition_arn}", delay=self.poll_delay)
-        except EcsRdsError as exc:
-            if last_stop.get("reason") and exc.message.startswith("Timed out"):
-                raise EcsRdsError(message=f"{exc.message}; last stopped task reason: {last_stop['reason']}")
-            raise
 
     # --- the job
 
@@ -367,12 +572,24 @@ class ServiceDeployer:
                 target = running[1].get(restore_from_tag) or None
 
         deployed = bool(target) and needs_deployment(service, target, force)
+        # The deployment to follow: the one UpdateService started, else the one running the revision
+        # (a rollout an interrupted run started), else the PRIMARY (look-up).
+        followed: Optional[Dict[str, Any]] = None
         if deployed and not self.check_mode:
-            self.update(cluster, service["serviceName"], target)
-        if target and wait and not self.check_mode:
-            service = self.wait_for_rollout(cluster, service["serviceName"], target, wait_timeout, known=None if deployed else service)
-        elif deployed and not self.check_mode:
-            service = self.describe_service(cluster, service_name)
+            service = self.update(cluster, service["serviceName"], target)
+            followed = primary_deployment(service)
+        elif not deployed:
+            followed = deployment_for_revision(service, target) if target else primary_deployment(service)
+        deployment_id = (followed or {}).get("id")
+
+        if target and wait and not self.check_mode and deployment_id:
+            service, status = self.watcher.wait(
+                cluster, service["serviceName"], deployment_id, target, wait_timeout, known=None if deployed else service
+            )
+        else:
+            if deployed and not self.check_mode:
+                service = self.describe_service(cluster, service_name)
+            status = judge_deployment(service, deployment_id)
 
         deregistered: List[str] = []
         if deregister_tagged and running is not None:
@@ -385,7 +602,8 @@ class ServiceDeployer:
 
         result: Dict[str, Any] = {
             "changed": deployed or bool(deregistered),
-            "rollout_state": rollout_progress(service)[0],
+            "rollout_state": _reported_state(status),
+            "deployment_id": deployment_id,
             "deployed": deployed,
             "previous_task_definition_arn": previous,
             "service": service_result(service),
@@ -397,3 +615,10 @@ class ServiceDeployer:
                 running = self.describe_task_definition(target)
             result["running_task_definition"] = task_definition_result(*running)
         return result
+
+
+def _reported_state(status: RolloutStatus) -> Optional[str]:
+    """COMPLETED, IN_PROGRESS or FAILED for the followed deployment; None when there is none."""
+    if status.deployment is None:
+        return None
+    return "FAILED" if status.state == "ROLLED_BACK" else status.state

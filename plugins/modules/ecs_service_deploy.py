@@ -17,9 +17,19 @@ description:
     and every other setting are left as they are.
   - A re-run with the service already on the revision does not redeploy, and a run interrupted after
     the revision was registered but before the service moved deploys on the next run.
-  - While waiting, stopped tasks of the new deployment are inspected; when one stopped with a known
+  - The module follows its own deployment, the one whose id UpdateService returned (or, when the
+    service already runs the revision but its rollout has not settled, the deployment that runs the
+    revision), and judges only that one. It is done when that deployment is PRIMARY with rolloutState
+    C(COMPLETED); a deployment without rolloutState is done when it is the service's only deployment
+    and every desired task runs. Another deployment that completes is no success.
+  - It fails when its deployment's rolloutState is C(FAILED) (with the rolloutStateReason), when the
+    deployment is no longer PRIMARY or is gone (a rollback; the message says C(rolled back to
+    <revision>) with the rolloutStateReason and the latest service events), or after I(wait_timeout)
+    (saying what it waited for and the last state it saw).
+  - While waiting, stopped tasks of its deployment are inspected; when one stopped with a known
     error (no route to Secrets Manager, the execution role may not read the secret or decrypt its key,
-    the image cannot be pulled), the module fails at once with the reason and the fix.
+    the image cannot be pulled), the module fails at once with the reason and the fix, unless
+    I(recent_change_grace) says the grant or the endpoint changed moments ago (see there).
   - Without I(task_definition) and I(restore_from_tag) nothing changes and the module reports the
     service and the revision it runs (with that revision's tags).
 options:
@@ -66,9 +76,26 @@ options:
     description: Seconds to wait for the rollout.
     type: int
     default: 900
+  recent_change_grace:
+    description:
+      - Seconds, counted from the start of the module, during which a known stop reason alone does not
+        fail the rollout early. Set it when the execution role's grant or the Secrets Manager endpoint
+        was changed or created just before: IAM is eventually consistent and a new endpoint is
+        C(pending) until C(available), so the first tasks may stop with an error that heals by itself.
+      - The early-failure rule. C(0) (default) fails at the first task of the deployment that stopped
+        with a known reason. Above C(0), a known reason fails early only when it repeats - a task
+        that stopped with a known reason and was started after another task of the deployment had
+        already stopped with one (ECS retried and met the same error), or a task started after the
+        grace ended. Otherwise the wait goes on, and a timeout reports the last known reason and its fix.
+      - A C(FAILED) or rolled-back deployment fails at once whatever the grace.
+    type: int
+    default: 0
 author:
   - ecsrds.connect maintainers (@ecsrds)
 notes:
+  - After a deployment circuit breaker rollback AWS starts a new PRIMARY deployment of the previous
+    revision, which completes; C(service.taskDefinition) is the old revision again. That is why only
+    the module's own deployment is judged.
   - ECS only reports a FAILED rollout with the deployment circuit breaker or alarms; without them a
     crash-looping deployment stays IN_PROGRESS until I(wait_timeout), unless a stopped task's reason
     is a known one.
@@ -116,12 +143,22 @@ deployed:
   sample: true
 rollout_state:
   description:
-    - State of the service's current rollout at the end, C(COMPLETED), C(IN_PROGRESS) or C(FAILED)
-      (for services without a rolloutState, C(COMPLETED) once every desired task runs in one deployment).
-    - In check mode, the state before the predicted deployment.
+    - State of the deployment the module followed (C(deployment_id)) at the end, C(COMPLETED),
+      C(IN_PROGRESS) or C(FAILED) (for services without a rolloutState, C(COMPLETED) once every desired
+      task runs in one deployment). Null when there is no deployment to follow.
+    - In check mode with a predicted deployment, the state of the deployment that runs now.
   returned: always
   type: str
   sample: COMPLETED
+deployment_id:
+  description:
+    - Id of the deployment the module followed - the one UpdateService started, or when nothing was
+      deployed the one running the revision (the PRIMARY in a look-up). Also returned, with
+      C(rollout_state), when a rollout fails.
+    - Null in check mode when a deployment would be started.
+  returned: always
+  type: str
+  sample: ecs-svc/1234567890123456789
 previous_task_definition_arn:
   description: The revision the service ran before the module ran.
   returned: always
@@ -200,6 +237,7 @@ def main() -> None:
         force_new_deployment=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=900),
+        recent_change_grace=dict(type="int", default=0),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
@@ -209,10 +247,12 @@ def main() -> None:
     params = module.params
     if params["wait_timeout"] < 0:
         module.fail_json(msg="wait_timeout must be zero or more seconds")
+    if params["recent_change_grace"] < 0:
+        module.fail_json(msg="recent_change_grace must be zero or more seconds")
     if params["deregister_tagged"] is not None:
         params["deregister_tagged"] = {str(key): str(value) for key, value in params["deregister_tagged"].items()}
 
-    deployer = ServiceDeployer(connect(module, "ecs"), module.region, module.check_mode)
+    deployer = ServiceDeployer(connect(module, "ecs"), module.region, module.check_mode, recent_change_grace=params["recent_change_grace"])
     try:
         result = deployer.run(
             cluster=params["cluster"],
@@ -225,6 +265,9 @@ def main() -> None:
             wait_timeout=params["wait_timeout"],
         )
     except EcsRdsError as e:
+        if e.exception is None:
+            # A rollout that failed: say which deployment and in what state.
+            module.fail_json(msg=e.message, **e.kwargs)
         module.fail_json_aws_error(e)
     if not module._diff:
         result.pop("diff")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 
 import pytest
 
@@ -10,6 +11,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRd
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import (
     ServiceDeployer,
     diagnose_stopped_reason,
+    early_failure,
     needs_deployment,
     rollout_progress,
     started_for_deployment,
@@ -285,3 +287,190 @@ class TestDeployer:
     def test_missing_service_names_the_option(self):
         with pytest.raises(EcsRdsError, match="'nope' not found.*option service"):
             ServiceDeployer(_fake(), "us-east-1", check_mode=False).run("c", "nope", task_definition=TD2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Following one deployment. The DescribeServices answers below are shaped like ECS's (field names,
+# statuses, reason and event texts): moto never rolls back nor reports FAILED by itself.
+
+NEW, OLD, BACK = "ecs-svc/7101", "ecs-svc/7100", "ecs-svc/7102"
+BREAKER = "ECS deployment circuit breaker: tasks failed to start."
+
+
+def _deployment(dep_id, status, task_definition, rollout, reason=None, running=0, desired=2, failed=0):
+    return {
+        "id": dep_id, "status": status, "taskDefinition": task_definition, "desiredCount": desired, "pendingCount": 0,
+        "runningCount": running, "failedTasks": failed, "rolloutState": rollout,
+        "rolloutStateReason": reason or f"ECS deployment {dep_id} {'completed' if rollout == 'COMPLETED' else 'in progress'}.",
+        "launchType": "FARGATE",
+    }
+
+
+def _answer(task_definition, deployments, events=(), running=2):
+    service = _service(task_definition, deployments=deployments, running=running)
+    service["events"] = [{"id": str(i), "message": message} for i, message in enumerate(events)]
+    return service
+
+
+AFTER_UPDATE = _answer(TD2, [_deployment(NEW, "PRIMARY", TD2, "IN_PROGRESS"), _deployment(OLD, "ACTIVE", TD1, "COMPLETED", running=2)])
+# What AWS shows once the circuit breaker gave up and rolled back (TOOLCHAIN-NOTES.md): the failed
+# deployment turns ACTIVE with rolloutState FAILED and drains, a new PRIMARY of the last completed
+# revision appears, service.taskDefinition is the old revision, events say "rolling back".
+ROLLING_BACK = _answer(
+    TD1,
+    [_deployment(BACK, "PRIMARY", TD1, "IN_PROGRESS", running=1), _deployment(NEW, "ACTIVE", TD2, "FAILED", BREAKER, failed=3)],
+    events=[f"(service svc) rolling back to deployment {OLD}.", f"(service svc) (deployment {NEW}) deployment failed: tasks failed to start."],
+)
+ROLLED_BACK = _answer(
+    TD1,
+    [_deployment(BACK, "PRIMARY", TD1, "COMPLETED", running=2)],
+    events=[f"(service svc) (deployment {BACK}) deployment completed.", f"(service svc) rolling back to deployment {OLD}."],
+)
+# Circuit breaker without rollback: the deployment stays PRIMARY with rolloutState FAILED.
+FAILED_IN_PLACE = _answer(TD2, [_deployment(NEW, "PRIMARY", TD2, "FAILED", BREAKER, failed=3), _deployment(OLD, "ACTIVE", TD1, "COMPLETED", running=2)])
+COMPLETED = _answer(TD2, [_deployment(NEW, "PRIMARY", TD2, "COMPLETED", running=2)])
+
+
+class ScriptedEcs(FakeEcs):
+    """UpdateService answers AFTER_UPDATE; each later DescribeServices takes the next scripted answer
+    (the last one repeats)."""
+
+    def __init__(self, script, before=None, stopped_tasks=()):
+        fake = _fake()
+        super().__init__({"svc": before or _service(TD1, deployments=[_deployment(OLD, "PRIMARY", TD1, "COMPLETED", running=2)])},
+                         fake.task_definitions, stopped_tasks)
+        self.script = list(script)
+
+    def update_service(self, **kwargs):
+        self._record("update_service", kwargs)
+        self.services["svc"] = copy.deepcopy(AFTER_UPDATE)
+        return {"service": copy.deepcopy(AFTER_UPDATE)}
+
+    def describe_services(self, **kwargs):
+        if any(name == "update_service" for name, _ in self.calls) and self.script:
+            self.services["svc"] = copy.deepcopy(self.script.pop(0) if len(self.script) > 1 else self.script[0])
+        return super().describe_services(**kwargs)
+
+    @property
+    def polls(self):
+        return sum(1 for name, _ in self.calls if name == "describe_services")
+
+
+def _deploy(ecs, **options):
+    options.setdefault("wait_timeout", 900)
+    grace = options.pop("grace", 0)
+    clock = options.pop("clock", lambda: 1000.0)
+    deployer = ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0, recent_change_grace=grace, clock=clock)
+    return deployer.run("c", "svc", task_definition=TD2, **options)
+
+
+class TestFollowsItsOwnDeployment:
+    def test_completes_when_its_deployment_completes(self):
+        ecs = ScriptedEcs([AFTER_UPDATE, COMPLETED])
+        result = _deploy(ecs)
+        assert result["deployment_id"] == NEW and result["rollout_state"] == "COMPLETED"
+        assert ecs.polls == 3  # the first look, then one poll per answer
+
+    def test_rollback_fails_long_before_the_timeout(self):
+        ecs = ScriptedEcs([AFTER_UPDATE, ROLLING_BACK, ROLLED_BACK])
+        with pytest.raises(EcsRdsError) as error:
+            _deploy(ecs)
+        message = error.value.message
+        assert f"Deployment {NEW} of {TD2} to service svc was rolled back to {TD1}" in message
+        assert BREAKER in message and f"rolling back to deployment {OLD}" in message
+        assert error.value.kwargs == {"deployment_id": NEW, "rollout_state": "FAILED"}
+        assert ecs.polls == 3  # failed at the first answer showing the rollback, out of a 900 s wait
+
+    def test_a_completed_rollback_is_no_success(self):
+        # Only the rolled-back state is seen (a poll missed the rollback in progress): PRIMARY and
+        # COMPLETED, but of another deployment and the old revision.
+        ecs = ScriptedEcs([ROLLED_BACK])
+        with pytest.raises(EcsRdsError, match=f"rolled back to {TD1}.*latest service events:.*rolling back to deployment {OLD}"):
+            _deploy(ecs)
+        assert ecs.polls == 2
+
+    def test_failed_rollout_fails_with_its_reason(self):
+        ecs = ScriptedEcs([AFTER_UPDATE, FAILED_IN_PLACE])
+        with pytest.raises(EcsRdsError) as error:
+            _deploy(ecs)
+        assert error.value.message.startswith(f"Deployment {NEW} of {TD2} to service svc failed: {BREAKER}")
+        assert ecs.polls == 3
+
+    def test_timeout_says_what_it_waited_for_and_the_last_state(self):
+        ecs = ScriptedEcs([AFTER_UPDATE])
+        with pytest.raises(EcsRdsError) as error:
+            _deploy(ecs, wait_timeout=0)
+        message = error.value.message
+        assert f"waiting for deployment {NEW} of {TD2} to service svc to be PRIMARY with rolloutState COMPLETED" in message
+        assert "last seen: PRIMARY, rolloutState IN_PROGRESS" in message and "0 of 2 tasks running" in message
+
+    def test_resumes_the_rollout_that_runs_the_wanted_revision(self):
+        # A previous run moved the service and was interrupted: follow that deployment, start none.
+        ecs = ScriptedEcs([COMPLETED], before=copy.deepcopy(AFTER_UPDATE))
+        ecs.calls.append(("update_service", {}))  # let the script play from the next describe
+        result = ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run("c", "svc", task_definition=TD2)
+        assert not result["deployed"] and result["deployment_id"] == NEW and result["rollout_state"] == "COMPLETED"
+        assert [name for name, _ in ecs.calls if name == "update_service"] == ["update_service"]  # only the marker
+
+    def test_lookup_reports_the_primary_deployment(self):
+        result = ServiceDeployer(_fake(current=TD2), "us-east-1", check_mode=False).run("c", "svc")
+        assert result["deployment_id"] == "ecs-svc/1" and result["rollout_state"] == "COMPLETED"
+
+    def test_check_mode_has_no_deployment_yet(self):
+        result = ServiceDeployer(_fake(), "us-east-1", check_mode=True).run("c", "svc", task_definition=TD2)
+        assert result["deployment_id"] is None
+
+
+def _stopped(arn, reason, created, stopped, started_by=NEW):
+    utc = datetime.timezone.utc
+    return {
+        "taskArn": arn, "group": "service:svc", "taskDefinitionArn": TD2, "startedBy": started_by, "stoppedReason": reason,
+        "createdAt": datetime.datetime.fromtimestamp(created, utc), "stoppedAt": datetime.datetime.fromtimestamp(stopped, utc),
+    }
+
+
+class TestEarlyFailureRule:
+    """Right after the grant or the endpoint changed, a known stop reason fails early only when it repeats."""
+
+    def test_without_a_recent_change_the_first_known_reason_fails(self):
+        assert early_failure([_stopped("t1", DENIED, 1000, 1030)], "us-east-1", grace_until=None).task_arn == "t1"
+
+    def test_within_the_grace_a_first_failure_waits(self):
+        # Both first tasks started together, before IAM had applied the grant: no repeat yet.
+        tasks = [_stopped("t1", DENIED, 1000, 1030), _stopped("t2", DENIED, 1001, 1031)]
+        assert early_failure(tasks, "us-east-1", grace_until=1120) is None
+
+    def test_within_the_grace_a_retry_that_meets_the_same_error_fails(self):
+        tasks = [_stopped("t1", DENIED, 1000, 1030), _stopped("t2", DENIED, 1040, 1070)]
+        assert early_failure(tasks, "us-east-1", grace_until=1120).task_arn == "t2"
+
+    def test_a_task_started_after_the_grace_fails(self):
+        assert early_failure([_stopped("t3", NO_ROUTE, 1130, 1160)], "us-east-1", grace_until=1120).task_arn == "t3"
+
+    def test_unknown_reasons_never_fail_early(self):
+        tasks = [_stopped("t1", "Essential container in task exited", 1000, 1030), _stopped("t2", "Essential container in task exited", 1200, 1230)]
+        assert early_failure(tasks, "us-east-1", grace_until=None) is None
+
+    def test_deployer_lets_a_healing_rollout_complete(self):
+        # The grant changed this run: the first task stopped with AccessDenied, the next one started.
+        ecs = ScriptedEcs([AFTER_UPDATE, COMPLETED], stopped_tasks=[_stopped("t1", DENIED, 1000, 1030)])
+        result = _deploy(ecs, grace=120, clock=lambda: 1000.0)
+        assert result["rollout_state"] == "COMPLETED" and result["deployment_id"] == NEW
+
+    def test_deployer_without_grace_fails_on_the_same_answers(self):
+        ecs = ScriptedEcs([AFTER_UPDATE, COMPLETED], stopped_tasks=[_stopped("t1", DENIED, 1000, 1030)])
+        with pytest.raises(EcsRdsError, match="task t1 stopped with: ResourceInitializationError"):
+            _deploy(ecs)
+        assert ecs.polls == 2
+
+    def test_deployer_fails_when_the_reason_repeats_within_the_grace(self):
+        tasks = [_stopped("t1", NO_ROUTE, 1000, 1030), _stopped("t2", NO_ROUTE, 1040, 1070)]
+        ecs = ScriptedEcs([AFTER_UPDATE], stopped_tasks=tasks)
+        with pytest.raises(EcsRdsError, match="task t2 stopped with: .*interface VPC endpoint com.amazonaws"):
+            _deploy(ecs, grace=120, clock=lambda: 1000.0)
+        assert ecs.polls == 2
+
+    def test_timeout_within_the_grace_reports_the_known_reason_and_fix(self):
+        ecs = ScriptedEcs([AFTER_UPDATE], stopped_tasks=[_stopped("t1", DENIED, 1000, 1030)])
+        with pytest.raises(EcsRdsError, match="Timed out.*last stopped task reason: ResourceInitializationError.*Fix: grant"):
+            _deploy(ecs, grace=600, clock=lambda: 1000.0, wait_timeout=0)
