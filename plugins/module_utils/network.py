@@ -377,9 +377,12 @@ class SecretsManagerEndpoint(_NetworkJob):
     """Ensure (or remove) the Secrets Manager interface endpoint an ECS service in private subnets
     needs, reusing one that already exists in the VPC."""
 
+    poll_delay = 5.0
+
     def __init__(self, net: NetworkClient, region: str, params: Dict[str, Any], check_mode: bool) -> None:
         super().__init__(net, params, check_mode)
         self.service_name = secretsmanager_service_name(region)
+        self.endpoint_modified = False
 
     def _subnets_and_vpc(self) -> Tuple[List[Dict[str, Any]], str]:
         subnet_ids = self.params["subnet_ids"]
@@ -426,11 +429,30 @@ class SecretsManagerEndpoint(_NetworkJob):
             )
             if created:
                 endpoint_id = created["VpcEndpointId"]
-        endpoint = self.net.endpoint(endpoint_id) if endpoint_id and self.changed and not self.check_mode else (endpoints[0] if endpoints else None)
+        if endpoint_id and self.changed and not self.check_mode:
+            touched = not endpoints or self.endpoint_modified
+            endpoint = self._wait_available(endpoint_id) if touched and self.params["wait"] else self.net.endpoint(endpoint_id)
+        else:
+            endpoint = endpoints[0] if endpoints else None
         after = endpoint_summary(endpoint) if endpoint else self._planned(vpc_id, subnets, group_id)
         result.update(endpoint=endpoint_summary(endpoint), security_group_id=group_id, would_create=not endpoints and self.check_mode)
         result["diff"] = {"before": before or {}, "after": after}
         return result
+
+    def _wait_available(self, endpoint_id: str) -> Dict[str, Any]:
+        """An endpoint is pending after it is created or changed, and tasks cannot use it until it is
+        available: wait (bounded by wait_timeout) and return it as described then."""
+
+        def check() -> Optional[Dict[str, Any]]:
+            endpoint = self.net.endpoint(endpoint_id)
+            state = str((endpoint or {}).get("State", "")).lower()
+            if state == "available":
+                return endpoint
+            if endpoint is None or state in _GONE_STATES:
+                raise EcsRdsError(message=f"VPC endpoint {endpoint_id} became {state or 'gone'} instead of available")
+            return None
+
+        return wait_for(check, self.params["wait_timeout"], f"VPC endpoint {endpoint_id} to be available", delay=self.poll_delay)
 
     def _planned(self, vpc_id: str, subnets: List[Dict[str, Any]], group_id: Optional[str]) -> Dict[str, Any]:
         return {
@@ -484,6 +506,7 @@ class SecretsManagerEndpoint(_NetworkJob):
         if add:
             changes["AddSubnetIds"] = add
         if changes:
+            self.endpoint_modified = True
             self._do(f"update endpoint {endpoint_id}: {sorted(changes)}", self.net.modify_endpoint, endpoint_id, **changes)
         wanted = self._tags(self.params.get("name"))
         if tags_to_dict(endpoint.get("Tags")).get(MANAGED_TAG_KEY) == wanted[MANAGED_TAG_KEY]:

@@ -93,11 +93,15 @@ options:
     description: Idempotency token for the create call; a fresh one per run when unset.
     type: str
   wait:
-    description: With O(state=absent), wait until a deleted endpoint is gone before deleting its security group.
+    description:
+      - With O(state=present), when the module created the endpoint or changed it (private DNS, subnets),
+        wait until its state is C(available): tasks cannot reach Secrets Manager through a C(pending)
+        endpoint, and a deployment started meanwhile would stop with the connection error.
+      - With O(state=absent), wait until a deleted endpoint is gone before deleting its security group.
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait.
+    description: Seconds to wait; the module fails when the time is up.
     type: int
     default: 600
 extends_documentation_fragment:

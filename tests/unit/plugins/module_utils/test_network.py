@@ -12,6 +12,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     ENDPOINT_RULE_DESCRIPTION,
     MANAGED_TAG_KEY,
     NetworkClient,
+    SecretsManagerEndpoint,
     all_subnets_use_nat,
     missing_ingress,
     one_subnet_per_az,
@@ -315,3 +316,63 @@ def test_tags_follow_the_inputs_only_on_what_we_created():
     fake = FakeEC2(groups=[foreign])
     changed, _result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(tags={"app": "demo"}), False)
     assert (changed, fake.writes) == (False, [])
+
+
+class PendingEC2(FakeEC2):
+    """CreateVpcEndpoint and ModifyVpcEndpoint leave the endpoint `pending` (as AWS does) for
+    ``pending_looks`` DescribeVpcEndpoints-by-id answers, then `available` (or ``then``)."""
+
+    def __init__(self, pending_looks, then="available", **kwargs):
+        super().__init__(**kwargs)
+        self.pending_looks = pending_looks
+        self.then = then
+        self.looks = 0
+
+    def describe_vpc_endpoints(self, **kw):
+        answer = super().describe_vpc_endpoints(**kw)
+        if "VpcEndpointIds" in kw:
+            self.looks += 1
+            state = "pending" if self.looks <= self.pending_looks else self.then
+            answer = {"VpcEndpoints": [dict(e, State=state) for e in answer["VpcEndpoints"]]}
+        return answer
+
+
+@pytest.fixture
+def no_delay(monkeypatch):
+    monkeypatch.setattr(SecretsManagerEndpoint, "poll_delay", 0)
+
+
+def test_waits_until_a_created_endpoint_is_available(no_delay):
+    fake = PendingEC2(pending_looks=2)
+    changed, result, _actions = run(fake, wait_timeout=600)
+    assert changed and result["endpoint"]["state"] == "available"
+    assert fake.looks == 3  # pending, pending, available
+
+
+def test_waits_after_changing_an_endpoint_but_not_after_a_rule_only(no_delay):
+    existing = {"VpcEndpointId": "vpce-old", "VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.us-east-1.secretsmanager",
+                "VpcId": "vpc-1", "SubnetIds": ["subnet-a"], "Groups": [{"GroupId": SERVICE_SG}], "PrivateDnsEnabled": False,
+                "State": "available", "Tags": []}
+    service_group = {"GroupId": SERVICE_SG, "GroupName": "svc", "IpPermissions": [tcp(8080, cidrs=["10.0.0.0/16"])]}
+    fake = PendingEC2(pending_looks=1, endpoints=[existing], groups=[service_group])
+    _changed, result, _actions = run(fake)
+    assert result["endpoint"]["state"] == "available" and fake.looks == 2
+
+    # Only the 443 rule is missing: the endpoint itself is untouched, one look.
+    settled = dict(existing, PrivateDnsEnabled=True, SubnetIds=["subnet-a", "subnet-b"])
+    fake = PendingEC2(pending_looks=5, endpoints=[settled], groups=[service_group])
+    changed, _result, _actions = run(fake)
+    assert changed and fake.writes == ["authorize_security_group_ingress"] and fake.looks == 1
+
+
+def test_wait_is_bounded_and_can_be_turned_off(no_delay):
+    with pytest.raises(EcsRdsError, match="Timed out after 0 seconds waiting for VPC endpoint vpce-new to be available"):
+        run(PendingEC2(pending_looks=100), wait_timeout=0)
+    fake = PendingEC2(pending_looks=100)
+    _changed, result, _actions = run(fake, wait=False)
+    assert result["endpoint"]["state"] == "pending" and fake.looks == 1
+
+
+def test_an_endpoint_that_fails_stops_the_wait(no_delay):
+    with pytest.raises(EcsRdsError, match="vpce-new became failed instead of available"):
+        run(PendingEC2(pending_looks=1, then="failed"), wait_timeout=600)
