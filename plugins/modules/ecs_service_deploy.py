@@ -80,7 +80,7 @@ options:
     description:
       - Seconds, counted from the start of the module, during which a known stop reason alone does not
         fail the rollout early. Set it when the execution role's grant or the Secrets Manager endpoint
-        was changed or created just before: IAM is eventually consistent and a new endpoint is
+        was changed or created just before, as IAM is eventually consistent and a new endpoint is
         C(pending) until C(available), so the first tasks may stop with an error that heals by itself.
       - The early-failure rule. C(0) (default) fails at the first task of the deployment that stopped
         with a known reason. Above C(0), a known reason fails early only when it repeats - a task

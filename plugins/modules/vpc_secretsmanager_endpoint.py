@@ -95,7 +95,7 @@ options:
   wait:
     description:
       - With O(state=present), when the module created the endpoint or changed it (private DNS, subnets),
-        wait until its state is C(available): tasks cannot reach Secrets Manager through a C(pending)
+        wait until its state is C(available), since tasks cannot reach Secrets Manager through a C(pending)
         endpoint, and a deployment started meanwhile would stop with the connection error.
       - With O(state=absent), wait until a deleted endpoint is gone before deleting its security group.
     type: bool

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -255,6 +256,49 @@ def build_demo_environment(client_factory: ClientFactory) -> Dict[str, Any]:
         "execution_role_policy_arns": role["policy_arns"],
         "log_group": log_group,
     }
+
+
+# What the walk-through's Spring Boot app logs when its pool reaches PostgreSQL (the seed's proof).
+APP_START_LINES = (
+    "Starting DemoApplication using Java 17",
+    "HikariPool-1 - Starting...",
+    "HikariPool-1 - Added connection org.postgresql.jdbc.PgConnection@{suffix}",
+    "HikariPool-1 - Start completed.",
+    "Started DemoApplication in 6.2 seconds (process running for 7.1)",
+)
+
+
+def app_stand_in(client_factory: ClientFactory, cluster: str = CLUSTER, service: str = SERVICE) -> Optional[Dict[str, Any]]:
+    """A STAND-IN for the application, which moto does not run: when the service's current
+    deployment runs a revision with DATABASE_URL and has no task yet, start its tasks (as ECS would:
+    group ``service:<name>``, startedBy the deployment id) and write, for each, the lines the real app
+    logs at start - HikariPool's "Added connection org.postgresql..." among them - to the awslogs
+    stream ``<prefix>/<container>/<task-id>``. Returns what it did, or None when nothing was to do."""
+    ecs, logs = client_factory("ecs"), client_factory("logs")
+    described = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    primary = next(d for d in described["deployments"] if d["status"] == "PRIMARY")
+    revision = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
+    container = next((c for c in revision["containerDefinitions"] if any(e["name"] == "DATABASE_URL" for e in c.get("environment", []))), None)
+    if container is None:
+        return None
+    arns = ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+    if any(t.get("startedBy") == primary["id"] and t.get("group") == f"service:{service}" for t in tasks):
+        return None
+    options = container["logConfiguration"]["options"]
+    started = ecs.run_task(
+        cluster=cluster, taskDefinition=described["taskDefinition"], count=described["desiredCount"], group=f"service:{service}",
+        startedBy=primary["id"], launchType="FARGATE", networkConfiguration=described["networkConfiguration"],
+    )["tasks"]
+    streams = []
+    for task in started:
+        stream = f"{options['awslogs-stream-prefix']}/{container['name']}/{task['taskArn'].rsplit('/', 1)[-1]}"
+        logs.create_log_stream(logGroupName=options["awslogs-group"], logStreamName=stream)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now + i, "message": line.format(suffix=task["taskArn"][-8:])} for i, line in enumerate(APP_START_LINES)]
+        logs.put_log_events(logGroupName=options["awslogs-group"], logStreamName=stream, logEvents=events)
+        streams.append(stream)
+    return {"deployment_id": primary["id"], "log_group": options["awslogs-group"], "log_streams": streams}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,9 +20,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 sys.path.insert(0, str(HERE))
 
-from environment import build_demo_environment  # noqa: E402
+from environment import app_stand_in, build_demo_environment  # noqa: E402
 from sandbox import REPO_ROOT, MotoServer, ansible_env, assert_loopback  # noqa: E402
 
+# The line the service role waits for after the rollout (the seed's proof that the app connected).
+VERIFY_LOG_PATTERN = r"HikariPool-\d+ - Added connection org\.postgresql"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -37,7 +40,7 @@ def run_site(endpoint: str, label: str) -> int:
         str(Path(sys.executable).parent / "ansible-playbook"),
         "site.yml",
         "-e", "@playbooks/vars/demo.yml",
-        "-e", json.dumps({"ecsrds_aws_endpoint_url": endpoint}),
+        "-e", json.dumps({"ecsrds_aws_endpoint_url": endpoint, "ecsrds_verify_log_pattern": VERIFY_LOG_PATTERN}),
     ]
     print(f"\n=== {label}: ansible-playbook site.yml -e @playbooks/vars/demo.yml (endpoint {endpoint})\n", flush=True)
     started = time.monotonic()
@@ -54,6 +57,29 @@ def run_site(endpoint: str, label: str) -> int:
     changed = sum(int(row[2]) for row in recap)
     print(f"=== {label} finished in {time.monotonic() - started:.1f}s with changed={changed}", flush=True)
     return changed
+
+
+class AppStandIn(threading.Thread):
+    """moto runs no containers: this thread plays the application. When the service's new deployment
+    appears it starts its tasks and writes the app's start-up lines to CloudWatch Logs, so the
+    service role's log check has something real-shaped to find. Every action is printed as a stand-in."""
+
+    def __init__(self, server: MotoServer) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            try:
+                done = app_stand_in(self.server.client)
+            except Exception as exc:  # a stand-in hiccup must not kill the demo; the log check would then say so
+                print(f"[stand-in for the application] could not act this second: {exc}", flush=True)
+                continue
+            if done:
+                print(f"[stand-in for the application, not ECS] deployment {done['deployment_id']}: started its tasks and wrote "
+                      f"'HikariPool-1 - Added connection org.postgresql...' to {done['log_group']} streams {', '.join(done['log_streams'])}",
+                      flush=True)
 
 
 def show_what_was_built(server: MotoServer, facts: dict) -> None:
@@ -94,10 +120,15 @@ def show_what_was_built(server: MotoServer, facts: dict) -> None:
         print(f"  env            {variable['name']}={variable['value']}")
     for secret in app.get("secrets", []):
         print(f"  secret         {secret['name']} <- {secret['valueFrom']}")
+    log_group = app["logConfiguration"]["options"]["awslogs-group"]
+    found = server.client("logs").filter_log_events(logGroupName=log_group)["events"]
+    for event in (e for e in found if re.search(VERIFY_LOG_PATTERN, e["message"])):
+        print(f"Log check        found in {log_group} {event['logStreamName']}: {event['message']}  (written by the stand-in)")
 
 
 def main() -> int:
     server = None
+    stand_in = None
 
     def stop(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -110,6 +141,10 @@ def main() -> int:
         print(f"moto server on {server.endpoint}; building the walk-through's starting environment...", flush=True)
         facts = build_demo_environment(server.client)
         print(json.dumps(facts, indent=2, default=str))
+        print("moto runs no containers: a stand-in thread plays the application and logs its HikariPool connection line "
+              "to moto's CloudWatch Logs once the new deployment appears, for the service role's log check.", flush=True)
+        stand_in = AppStandIn(server)
+        stand_in.start()
         first = run_site(server.endpoint, "First run")
         if first == 0:
             raise SystemExit("The first run changed nothing: the demo environment was not what site.yml expects")
@@ -123,6 +158,9 @@ def main() -> int:
         print("\nInterrupted; stopping the moto server.", file=sys.stderr)
         return 130
     finally:
+        if stand_in is not None:
+            stand_in.stopped.set()
+            stand_in.join(timeout=10)
         if server is not None:
             server.stop()
 

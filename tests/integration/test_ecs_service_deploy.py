@@ -137,3 +137,5 @@ def test_stopped_task_of_the_rollout_fails_early_with_the_fix(moto, play):
     assert "CannotPullContainerError" not in failed["msg"]
     assert not run.result("no wait")["changed"]
     assert run.result("no wait")["rollout_state"] == "IN_PROGRESS"
+    # It followed the deployment the interrupted run started, the one running the revision.
+    assert failed["deployment_id"] == new_id and run.result("no wait")["deployment_id"] == new_id
