@@ -15,7 +15,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.logs import (
     task_stream_names,
 )
 
-HIKARI = "2026-12-02 06:01:02.345  INFO 1 --- [main] com.zaxxer.hikari.pool.HikariPool : HikariPool-1 - Added connection org.postgresql.jdbc.PgConnection@5b6ec132"
+HIKARI = ("2026-12-02 06:01:02.345  INFO 1 --- [main] com.zaxxer.hikari.pool.HikariPool : "
+          "HikariPool-1 - Added connection org.postgresql.jdbc.PgConnection@5b6ec132")
 GROUP = "/ecs/demo-ecs-task"
 TD = "arn:aws:ecs:us-east-1:123456789012:task-definition/demo-ecs-task:2"
 CURRENT, OLDER = "ecs-svc/200", "ecs-svc/100"
