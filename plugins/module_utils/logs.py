@@ -25,6 +25,9 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import 
 DEFAULT_PATTERN = r"HikariPool-\d+ - Added connection org\.postgresql"
 DEFAULT_LOOKBACK_MS = 15 * 60 * 1000
 LAST_LINES = 5
+# CloudWatch may ingest an event after a later one of another stream: each poll re-reads this far
+# behind the newest line seen (already seen events are skipped by id).
+INGESTION_LAG_MS = 5 * 60 * 1000
 _LINE_CHARS = 300
 
 # ---------------------------------------------------------------------------------------------
@@ -100,17 +103,26 @@ def _shorten(message: str) -> str:
 
 @dataclass
 class Scan:
-    """What the polls have read so far: a cursor, the last lines seen, the streams looked at."""
+    """What the polls have read so far: a cursor, the events seen, the last lines."""
 
-    since: int
+    start: int
+    newest: int = 0
+    streams: Tuple[str, ...] = ()
     seen: Set[str] = field(default_factory=set)
     last_lines: Deque[str] = field(default_factory=lambda: collections.deque(maxlen=LAST_LINES))
     lines_read: int = 0
 
+    def since(self, streams: Sequence[str]) -> int:
+        """Where the next read starts: a little behind the newest line seen, or at the start again
+        when the streams changed (a new task's stream holds lines from before the newest one)."""
+        if tuple(streams) != self.streams:
+            self.streams, self.newest = tuple(streams), 0
+        return max(self.start, self.newest - INGESTION_LAG_MS)
+
     def take(self, events: Sequence[Dict[str, Any]], regex: "re.Pattern[str]") -> Optional[Dict[str, Any]]:
         """The earliest new event at or after ``since`` whose message matches, or None; the cursor
         moves on so the next poll reads only what is new."""
-        fresh = [e for e in events if e.get("timestamp", 0) >= self.since and _event_key(e) not in self.seen]
+        fresh = [e for e in events if e.get("timestamp", 0) >= self.start and _event_key(e) not in self.seen]
         fresh.sort(key=lambda e: (e.get("timestamp", 0), e.get("ingestionTime", 0)))
         for event in fresh:
             self.seen.add(_event_key(event))
@@ -120,7 +132,7 @@ class Scan:
                 return event
             self.last_lines.append(f"[{event.get('logStreamName')}] {_shorten(message)}")
         if fresh:
-            self.since = max(self.since, fresh[-1].get("timestamp", 0))
+            self.newest = max(self.newest, fresh[-1].get("timestamp", 0))
         return None
 
 
@@ -201,6 +213,7 @@ class LogExpectation:
         self.regex = compile_pattern(params["pattern"])
         start_time = params.get("start_time")
         self.start_time = start_time if start_time is not None else default_start_time(now_ms())
+        self._targets: Dict[str, AwslogsTarget] = {}  # a revision never changes: described once
 
     # Where to read: (group, stream names or None for "by prefix", words for messages, extra result keys)
 
@@ -210,7 +223,9 @@ class LogExpectation:
         service = self.ecs.describe_service(cluster, name)
         revision = service["taskDefinition"]
         deployment_id = (primary_deployment(service) or {}).get("id")
-        target = awslogs_target(self.ecs.describe_task_definition(revision)[0], self.params.get("container_name"))
+        if revision not in self._targets:
+            self._targets[revision] = awslogs_target(self.ecs.describe_task_definition(revision)[0], self.params.get("container_name"))
+        target = self._targets[revision]
         if target.region and self.region and target.region != self.region:
             raise EcsRdsError(message=f"Container {target.container} logs to region {target.region}: run the module with region {target.region}")
         if not target.prefix:
@@ -242,7 +257,7 @@ class LogExpectation:
             last.update(group=group, where=where, missing=streams is None)
             if not streams:
                 return None
-            event = scan.take(self.logs.events(group, streams, scan.since), self.regex)
+            event = scan.take(self.logs.events(group, streams, scan.since(streams)), self.regex)
             if event is None:
                 return None
             return dict(match_result(event, group, self.start_time), **extra)

@@ -167,19 +167,22 @@ class TestExpectation:
         with pytest.raises(EcsRdsError, match="the log group does not exist"):
             _expect(FakeLogs(group_exists=False))
 
-    def test_a_poll_reads_only_what_is_new(self):
-        logs = FakeLogs({"s": [(1001, "a"), (1002, "b")]})
+    def test_a_poll_reads_only_what_is_new_with_a_margin_for_late_ingestion(self):
+        newest = 10_000_000
+        logs = FakeLogs({"s": [(newest - 1, "a"), (newest, "b")]})
         polls = []
 
         def appear(**kw):
             polls.append(kw["startTime"])
             if len(polls) == 2:
-                logs.streams["s"].append((1003, HIKARI))
+                # Ingested late: older than the newest line the first poll saw, still found.
+                logs.streams["s"].append((newest - 60_000, HIKARI))
             return FakeLogs.filter_log_events(logs, **kw)
 
         logs.filter_log_events = appear
-        assert _expect(logs, wait_timeout=60)["timestamp"] == 1003
-        assert polls == [1000, 1002]  # the second poll starts at the newest line the first one saw
+        assert _expect(logs, wait_timeout=60)["timestamp"] == newest - 60_000
+        # One call per page: the first poll from start_time, the next from 5 minutes behind the newest line.
+        assert polls[0] == 1000 and set(polls[1:]) == {newest - 5 * 60 * 1000}
 
     def test_service_mode_reads_only_the_current_deployments_tasks(self):
         tasks = [_task(T1, CURRENT), _task(T2, CURRENT, status="STOPPED"), _task(T_OLD, OLDER)]
