@@ -218,7 +218,8 @@ class LogExpectation:
     # Where to read: (group, stream names or None for "by prefix", words for messages, extra result keys)
 
     def _service_streams(self) -> Tuple[str, List[str], str, Dict[str, Any]]:
-        assert self.ecs is not None
+        if self.ecs is None:  # the module builds the ECS reads whenever service is given
+            raise EcsRdsError(message="service mode needs an ECS client")
         cluster, name = self.params["cluster"], self.params["service"]
         service = self.ecs.describe_service(cluster, name)
         revision = service["taskDefinition"]

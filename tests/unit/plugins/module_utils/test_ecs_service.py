@@ -347,13 +347,13 @@ class ScriptedEcs(FakeEcs):
         return {"service": copy.deepcopy(AFTER_UPDATE)}
 
     def describe_services(self, **kwargs):
-        if any(name == "update_service" for name, _ in self.calls) and self.script:
+        if any(name == "update_service" for name, _kwargs in self.calls) and self.script:
             self.services["svc"] = copy.deepcopy(self.script.pop(0) if len(self.script) > 1 else self.script[0])
         return super().describe_services(**kwargs)
 
     @property
     def polls(self):
-        return sum(1 for name, _ in self.calls if name == "describe_services")
+        return sum(1 for name, _kwargs in self.calls if name == "describe_services")
 
 
 def _deploy(ecs, **options):
@@ -410,7 +410,7 @@ class TestFollowsItsOwnDeployment:
         ecs.calls.append(("update_service", {}))  # let the script play from the next describe
         result = ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run("c", "svc", task_definition=TD2)
         assert not result["deployed"] and result["deployment_id"] == NEW and result["rollout_state"] == "COMPLETED"
-        assert [name for name, _ in ecs.calls if name == "update_service"] == ["update_service"]  # only the marker
+        assert [name for name, _kwargs in ecs.calls if name == "update_service"] == ["update_service"]  # only the marker
 
     def test_lookup_reports_the_primary_deployment(self):
         result = ServiceDeployer(_fake(current=TD2), "us-east-1", check_mode=False).run("c", "svc")

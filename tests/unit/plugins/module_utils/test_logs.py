@@ -143,7 +143,7 @@ class TestExpectation:
         logs = FakeLogs({"ecs/app/1": [(1001, "Starting"), (1002, "HikariPool-1 - Starting..."), (1003, HIKARI)]})
         result = _expect(logs)
         assert result["matched"] and result["line"] == HIKARI and result["log_stream"] == "ecs/app/1" and result["timestamp"] == 1003
-        assert {name for name, _ in logs.calls} <= READS
+        assert {name for name, _kwargs in logs.calls} <= READS
 
     def test_ignores_lines_before_start_time(self):
         logs = FakeLogs({"ecs/app/1": [(900, HIKARI), (1001, "Started Application in 4.2 seconds")]})
@@ -193,13 +193,13 @@ class TestExpectation:
         ecs = FakeEcs(tasks)
         with pytest.raises(EcsRdsError, match=f"2 task\\(s\\) of deployment {CURRENT} of service svc"):
             _expect(logs, ecs, log_group=None, cluster="c", service="svc")
-        read = {name for call_name, kw in logs.calls for name in kw.get("logStreamNames", [])}
+        read = {name for _call_name, kw in logs.calls for name in kw.get("logStreamNames", [])}
         assert read == {f"ecs/app/{T1.rsplit('/', 1)[1]}", f"ecs/app/{T2.rsplit('/', 1)[1]}"}
 
         logs.streams[f"ecs/app/{T1.rsplit('/', 1)[1]}"] = [(1005, HIKARI)]
         result = _expect(logs, ecs, log_group=None, cluster="c", service="svc")
         assert result["deployment_id"] == CURRENT and result["log_stream"].endswith(T1.rsplit("/", 1)[1])
-        assert {name for name, _ in logs.calls + ecs.calls} <= READS  # not one write
+        assert {name for name, _kwargs in logs.calls + ecs.calls} <= READS  # not one write
 
     def test_bad_pattern_names_the_option(self):
         with pytest.raises(EcsRdsError, match=r"pattern 'Hikari\(' is not a valid Python regular expression"):
