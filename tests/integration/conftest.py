@@ -36,3 +36,13 @@ def play(moto):
         return run_playbook(moto.endpoint, playbook, **kwargs)
 
     return _play
+
+
+@pytest.fixture
+def proxy(moto):
+    """A fault-injecting proxy in front of this test's moto server (tests/integration/faults.py)."""
+    from faults import FaultProxy
+
+    server = FaultProxy(moto.endpoint)
+    yield server
+    server.stop()
