@@ -115,9 +115,10 @@ def connect(module: Any, service: str) -> Any:
     ``retries`` setting there cannot turn botocore's resends back on for our clients.
     """
     once = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
-    user = (getattr(module, "params", None) or {}).get("aws_config") or {}
-    config = botocore.config.Config(**user).merge(once) if isinstance(user, dict) else once
-    return module.client(service, retry_decorator=aws_retry, config=once, aws_config=config)
+    user = (getattr(module, "params", None) or {}).get("aws_config")
+    if isinstance(user, dict) and user:
+        return module.client(service, retry_decorator=aws_retry, config=once, aws_config=botocore.config.Config(**user).merge(once))
+    return module.client(service, retry_decorator=aws_retry, config=once)
 
 
 def call(client: Any, method: str, what: str, not_found: Iterable[str] = (), already_done: Iterable[str] = (), **kwargs: Any) -> Any:
