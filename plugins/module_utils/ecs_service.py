@@ -21,7 +21,7 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, create_or_adopt, tags_to_dict, wait_for
 
 # ---------------------------------------------------------------------------------------------
 # Stopped-task diagnosis
@@ -289,16 +289,23 @@ class ServiceDeployer:
 
     # --- writes
 
-    def update(self, cluster: str, service: str, task_definition_arn: str) -> Dict[str, Any]:
-        # Only these four fields: every other service setting is left as it is.
-        return self._call(
-            f"update service {service} to {task_definition_arn}",
-            "update_service",
-            cluster=cluster,
-            service=service,
-            taskDefinition=task_definition_arn,
-            forceNewDeployment=True,
-        )["service"]
+    def update(self, cluster: str, service: str, task_definition_arn: str, before: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """One forced deployment, even when the answer is lost. UpdateService takes no client token
+        and each resend would start another deployment, so after an unknown outcome the service is
+        described first: on the revision with a new PRIMARY deployment means the first one landed."""
+        previous_deployment = (primary_deployment(before or {}) or {}).get("id")
+
+        def send() -> Dict[str, Any]:
+            # Only these four fields: every other service setting is left as it is.
+            return self.client.update_service(cluster=cluster, service=service, taskDefinition=task_definition_arn, forceNewDeployment=True)["service"]
+
+        def find_existing() -> Optional[Dict[str, Any]]:
+            now = self.describe_service(cluster, service)
+            deployment = (primary_deployment(now) or {}).get("id")
+            landed = now.get("taskDefinition") == task_definition_arn and deployment and deployment != previous_deployment
+            return now if landed else None
+
+        return create_or_adopt(send, find_existing, f"update service {service} to {task_definition_arn}")
 
     def deregister(self, arn: str) -> None:
         self._call(f"deregister task definition {arn}", "deregister_task_definition", taskDefinition=arn)
@@ -368,7 +375,7 @@ class ServiceDeployer:
 
         deployed = bool(target) and needs_deployment(service, target, force)
         if deployed and not self.check_mode:
-            self.update(cluster, service["serviceName"], target)
+            self.update(cluster, service["serviceName"], target, before=service)
         if target and wait and not self.check_mode:
             service = self.wait_for_rollout(cluster, service["serviceName"], target, wait_timeout, known=None if deployed else service)
         elif deployed and not self.check_mode:
