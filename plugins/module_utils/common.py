@@ -183,8 +183,8 @@ def wait_for(
     timeout: float,
     what: str,
     delay: float = 5.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Optional[Callable[[], float]] = None,
+    sleep: Optional[Callable[[float], None]] = None,
     last_seen: Optional[Callable[[], Optional[str]]] = None,
 ) -> T:
     """Poll ``check`` until it returns something other than None, or fail after ``timeout`` seconds.
@@ -192,6 +192,8 @@ def wait_for(
     The timeout error names what was awaited, the state ``last_seen`` reports, and that a re-run
     resumes.
     """
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
     deadline = clock() + timeout
     while True:
         result = check()
@@ -214,8 +216,8 @@ def retry_while_busy(
     what: str,
     codes: Iterable[str] = BUSY_STATE_CODES,
     delay: float = 10.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Optional[Callable[[], float]] = None,
+    sleep: Optional[Callable[[float], None]] = None,
 ) -> T:
     """Send ``write`` (itself retried on throttling and 5xx) until AWS stops refusing it with one of
     the busy-state ``codes``, for at most ``timeout`` seconds; other errors are raised at once."""
@@ -232,7 +234,7 @@ def retry_while_busy(
             return None
         except ClientError as exc:
             if error_code(exc) not in codes:
-                raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+                raise  # the caller's own handling (create_or_adopt looks at unknown outcomes)
             refused["error"] = EcsRdsError(message=f"Failed to {what}", exception=exc)
             return None
 
