@@ -117,7 +117,8 @@ class FaultProxy:
         self._rules: List[_Rule] = []
         self._chaos: Optional[_Chaos] = None
         self._lock = threading.Lock()
-        self.after_forward: Optional[Callable[[Request], None]] = None
+        # Called after each forwarded request; returning "drop" closes the connection unanswered.
+        self.after_forward: Optional[Callable[[Request], Optional[str]]] = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -204,8 +205,10 @@ class FaultProxy:
                     return
                 status, answer_headers, answer = proxy._forward(self.command, self.path, headers, body)
                 request.forwarded = True
-                if proxy.after_forward:
-                    proxy.after_forward(request)
+                if proxy.after_forward and proxy.after_forward(request) == "drop":
+                    # The client was killed after the server applied the call: nobody to answer.
+                    self.close_connection = True
+                    return
                 if request.fault == "lost":
                     code, status = SERVER_ERROR[protocol]
                     self._error(service, code, status, "the request was applied, its answer lost (tests/integration/faults.py)")
