@@ -16,7 +16,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 try:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 except ImportError:  # handled by AnsibleAWSModule
     pass
 

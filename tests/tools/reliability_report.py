@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write docs/RELIABILITY.md from what the fault tests recorded in build/reliability/*.json.
 
 Run through ``make reliability``, which first runs the tests that record (the fault tests in
@@ -91,7 +90,7 @@ def render(records: List[Dict[str, Any]]) -> str:
             f"{'the same as' if run['same_end_state'] else 'DIFFERENT from'} a clean run's.",
             "",
             "| Operation | " + " | ".join(label for _key, label in FAULT_LABELS) + " |",
-            "| --- | " + " | ".join("---" for _ in FAULT_LABELS) + " |",
+            "| --- | " + " | ".join("---" for _label in FAULT_LABELS) + " |",
         ]
         totals: Counter = Counter()
         for operation, faults in sorted(run["faults"].items()):
