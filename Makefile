@@ -24,7 +24,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export AWS_EC2_METADATA_DISABLED := true
 
 .PHONY: help install demo test unit integration sanity lint docs-check changelog changelog-lint \
-	build-check ee-check clean
+	build-check ee-check reliability clean
 
 help:
 	@echo "make demo         - run site.yml twice on a local moto server and show what was built"
@@ -37,6 +37,7 @@ help:
 	@echo "make changelog-lint - antsibull-changelog lint; CHANGELOG.rst matches changelogs/changelog.yaml"
 	@echo "make build-check  - galaxy tarball builds, installs, runs from the install; galaxy-importer accepts it"
 	@echo "make ee-check     - ansible-builder introspect and create for tests/ee/execution-environment.yml"
+	@echo "make reliability  - run the fault tests and regenerate docs/RELIABILITY.md from what they saw"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -120,6 +121,12 @@ ee-check: $(BUILDER_STAMP)
 	$(BIN)/ansible-builder create -f tests/ee/execution-environment.yml -c $(EE_DIR)/context
 	test -f $(EE_DIR)/context/_build/collections/ecsrds-connect.tar.gz
 	@echo "ee-check: ansible-builder create wrote $(EE_DIR)/context (build it with 'ansible-builder build' where a container runtime exists)"
+
+# The fault tests also run in `make integration`; this runs just them and writes the report.
+reliability: install
+	rm -rf build/reliability
+	$(BIN)/python -m pytest -q -n 2 tests/integration/test_faults.py tests/integration/test_site.py::test_bad_inputs_stop_before_any_aws_call
+	$(BIN)/python tests/tools/reliability_report.py
 
 clean:
 	rm -rf $(VENV) $(IMPORTER_VENV) .ansible tests/output build

@@ -4,8 +4,24 @@
 """Pieces every ecsrds.connect module shares: the retry policy, our error type, client creation
 and the one polling helper used for waits.
 
-Retry policy in one place so a throttled ECS, Secrets Manager or KMS call (``ThrottlingException``,
-which amazon.aws's AWSRetry does not know) is retried the same way everywhere.
+The retry policy, stated once (every module follows it; tests/integration/test_faults.py proves it
+by counting the requests that reach a fault-injecting proxy in front of moto):
+
+1. botocore sends each request exactly once (:func:`connect`); every resend is decided here, where
+   it can be reasoned about, never silently below us.
+2. Reads and idempotent writes (:func:`call`, :data:`aws_retry`) are resent with jittered backoff on
+   throttling (:data:`THROTTLING_CODES`, ``ThrottlingException`` of ECS, Secrets Manager, CloudWatch
+   Logs and KMS included) and on 5xx / server errors. A resent idempotent write whose first attempt
+   did land is answered with an "already done" code, which the caller lists in ``already_done``.
+3. A write that is not idempotent (a create without a client token, a forced deployment) goes
+   through :func:`create_or_adopt`: throttling is resent at once (AWS did nothing), but after an
+   unknown outcome (5xx, lost connection) what it would have made is described first, and adopted
+   when it is there. Where the API takes a client token it is sent too, the same on every attempt.
+4. A write refused because the resource is busy (:data:`BUSY_STATE_CODES`: a cluster that is
+   ``modifying``, a security group still used by lingering network interfaces) is retried by
+   :func:`retry_while_busy` within a bounded wait; the error after it says what it waited for.
+5. A timeout names what was awaited and the state last seen, and says that running again resumes:
+   every step describes before it writes, so a re-run continues where an interrupted one stopped.
 """
 
 from __future__ import annotations
@@ -39,11 +55,28 @@ THROTTLING_CODES = frozenset(
     )
 )
 
-# For reads and idempotent writes: AWSRetry's own list (throttling and 5xx) plus the throttling
-# codes it does not know, ECS's, Secrets Manager's, CloudWatch Logs' and KMS's among them.
-aws_retry = AWSRetry.jittered_backoff(
-    retries=10, delay=1, backoff=2.0, max_delay=20, catch_extra_error_codes=sorted(THROTTLING_CODES | {"ServerException"})
+# Server-side failures named by code (most also come with a 5xx status, which is enough on its own).
+SERVER_ERROR_CODES = frozenset(
+    ("InternalFailure", "InternalError", "InternalServiceError", "ServiceUnavailable", "ServiceUnavailableException", "Unavailable", "ServerException")
 )
+_HTTP_5XX = "HTTP 5xx"
+
+
+class _PolicyRetry(AWSRetry):
+    """Reads and idempotent writes: throttling, or any server error (by code or by 5xx status)."""
+
+    @staticmethod
+    def status_code_from_exception(error: Any) -> str:
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            return _HTTP_5XX
+        return error.response.get("Error", {}).get("Code", "")
+
+    @staticmethod
+    def found(response_code: str, catch_extra_error_codes: Any = None) -> bool:
+        return response_code == _HTTP_5XX or response_code in THROTTLING_CODES or response_code in SERVER_ERROR_CODES
+
+
+aws_retry = _PolicyRetry.jittered_backoff(retries=10, delay=1, backoff=2.0, max_delay=20)
 
 
 class _RejectedOnlyRetry(AWSRetry):
@@ -57,8 +90,13 @@ class _RejectedOnlyRetry(AWSRetry):
 
 create_retry = _RejectedOnlyRetry.jittered_backoff(retries=10, delay=1, backoff=2.0, max_delay=20)
 
+# Codes AWS answers when a resource is in a state that refuses the write for now ("modifying",
+# "backing-up", network interfaces still attached): the same write succeeds once it settles.
+BUSY_STATE_CODES = frozenset(("InvalidDBClusterStateFault", "InvalidDBInstanceState", "InvalidDBInstanceStateFault", "DependencyViolation"))
+RESUME_HINT = "running again resumes safely from the current state"
+
 # Error codes after which a write may or may not have been applied by AWS.
-_OUTCOME_UNKNOWN_CODES = {"InternalFailure", "InternalError", "ServiceUnavailable", "Unavailable", "ServerException"}
+_OUTCOME_UNKNOWN_CODES = SERVER_ERROR_CODES
 
 
 class EcsRdsError(AnsibleAWSError):
@@ -71,18 +109,27 @@ def connect(module: Any, service: str) -> Any:
     botocore's own retries are turned off: they would silently resend a write whose response was
     lost, which is how a second task definition revision or DB cluster gets created. Writes go
     through :func:`create_or_adopt` instead, which describes before sending again.
+
+    ``total_max_attempts`` counts the first attempt (``max_attempts`` in a Config counts retries, so
+    ``max_attempts: 1`` would still resend once). It is merged over the user's ``aws_config`` so a
+    ``retries`` setting there cannot turn botocore's resends back on for our clients.
     """
-    config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 1})
-    return module.client(service, retry_decorator=aws_retry, config=config)
+    once = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
+    user = (getattr(module, "params", None) or {}).get("aws_config")
+    if isinstance(user, dict) and user:
+        return module.client(service, retry_decorator=aws_retry, config=once, aws_config=botocore.config.Config(**user).merge(once))
+    return module.client(service, retry_decorator=aws_retry, config=once)
 
 
-def call(client: Any, method: str, what: str, not_found: Iterable[str] = (), **kwargs: Any) -> Any:
+def call(client: Any, method: str, what: str, not_found: Iterable[str] = (), already_done: Iterable[str] = (), **kwargs: Any) -> Any:
     """One AWS call with our retry policy. A failure becomes EcsRdsError("Failed to <what>"); an
-    error code listed in ``not_found`` means the resource is not there and gives None."""
+    error code listed in ``not_found`` means the resource is not there and gives None, one listed in
+    ``already_done`` means an earlier attempt of this idempotent write (whose answer was lost) did
+    it, and gives None too."""
     try:
         return getattr(client, method)(aws_retry=True, **kwargs)
     except ClientError as exc:
-        if error_code(exc) in not_found:
+        if error_code(exc) in not_found or error_code(exc) in already_done:
             return None
         raise EcsRdsError(message=f"Failed to {what}", exception=exc)
     except BotoCoreError as exc:
@@ -136,18 +183,69 @@ def wait_for(
     timeout: float,
     what: str,
     delay: float = 5.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Optional[Callable[[], float]] = None,
+    sleep: Optional[Callable[[float], None]] = None,
+    last_seen: Optional[Callable[[], Optional[str]]] = None,
 ) -> T:
-    """Poll ``check`` until it returns something other than None, or fail after ``timeout`` seconds."""
+    """Poll ``check`` until it returns something other than None, or fail after ``timeout`` seconds.
+
+    The timeout error names what was awaited, the state ``last_seen`` reports, and that a re-run
+    resumes.
+    """
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
     deadline = clock() + timeout
     while True:
         result = check()
         if result is not None:
             return result
         if clock() >= deadline:
-            raise EcsRdsError(message=f"Timed out after {int(timeout)} seconds waiting for {what}")
+            seen = last_seen() if last_seen else None
+            raise EcsRdsError(message=timeout_message(timeout, what, seen))
         sleep(min(delay, max(0.0, deadline - clock())))
+
+
+def timeout_message(timeout: float, what: str, last_seen: Optional[str]) -> str:
+    seen = f"; last seen: {last_seen}" if last_seen else ""
+    return f"Timed out after {int(timeout)} seconds waiting for {what}{seen}; nothing was rolled back and {RESUME_HINT}"
+
+
+def retry_while_busy(
+    write: Callable[[], T],
+    timeout: float,
+    what: str,
+    codes: Iterable[str] = BUSY_STATE_CODES,
+    delay: float = 10.0,
+    clock: Optional[Callable[[], float]] = None,
+    sleep: Optional[Callable[[float], None]] = None,
+) -> T:
+    """Send ``write`` (itself retried on throttling and 5xx) until AWS stops refusing it with one of
+    the busy-state ``codes``, for at most ``timeout`` seconds; other errors are raised at once."""
+    codes = frozenset(codes)
+    refused: Dict[str, Any] = {}
+
+    def attempt() -> Optional[Dict[str, Any]]:
+        try:
+            return {"result": write()}
+        except EcsRdsError as exc:
+            if error_code(exc.exception) not in codes:
+                raise
+            refused["error"] = exc
+            return None
+        except ClientError as exc:
+            if error_code(exc) not in codes:
+                raise  # the caller's own handling (create_or_adopt looks at unknown outcomes)
+            refused["error"] = EcsRdsError(message=f"Failed to {what}", exception=exc)
+            return None
+
+    def last() -> Optional[str]:
+        exc = refused.get("error")
+        if exc is None or not isinstance(exc.exception, ClientError):
+            return None
+        error = exc.exception.response.get("Error", {})
+        return f"AWS still answered {error.get('Code')}: {error.get('Message')}"
+
+    return wait_for(attempt, timeout, f"AWS to accept: {what}", delay=delay, clock=clock, sleep=sleep, last_seen=last)["result"]
 
 
 def tags_to_dict(tag_list: Optional[Iterable[Dict[str, str]]]) -> Dict[str, str]:

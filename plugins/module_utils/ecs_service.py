@@ -24,7 +24,7 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, create_or_adopt, tags_to_dict, wait_for
 
 # ---------------------------------------------------------------------------------------------
 # Stopped-task diagnosis
@@ -533,16 +533,23 @@ class ServiceDeployer(ServiceReads):
 
     # --- writes
 
-    def update(self, cluster: str, service: str, task_definition_arn: str) -> Dict[str, Any]:
-        # Only these four fields: every other service setting is left as it is.
-        return self._call(
-            f"update service {service} to {task_definition_arn}",
-            "update_service",
-            cluster=cluster,
-            service=service,
-            taskDefinition=task_definition_arn,
-            forceNewDeployment=True,
-        )["service"]
+    def update(self, cluster: str, service: str, task_definition_arn: str, before: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """One forced deployment, even when the answer is lost. UpdateService takes no client token
+        and each resend would start another deployment, so after an unknown outcome the service is
+        described first: on the revision with a new PRIMARY deployment means the first one landed."""
+        previous_deployment = (primary_deployment(before or {}) or {}).get("id")
+
+        def send() -> Dict[str, Any]:
+            # Only these four fields: every other service setting is left as it is.
+            return self.client.update_service(cluster=cluster, service=service, taskDefinition=task_definition_arn, forceNewDeployment=True)["service"]
+
+        def find_existing() -> Optional[Dict[str, Any]]:
+            now = self.describe_service(cluster, service)
+            deployment = (primary_deployment(now) or {}).get("id")
+            landed = now.get("taskDefinition") == task_definition_arn and deployment and deployment != previous_deployment
+            return now if landed else None
+
+        return create_or_adopt(send, find_existing, f"update service {service} to {task_definition_arn}")
 
     def deregister(self, arn: str) -> None:
         self._call(f"deregister task definition {arn}", "deregister_task_definition", taskDefinition=arn)
@@ -576,7 +583,7 @@ class ServiceDeployer(ServiceReads):
         # (a rollout an interrupted run started), else the PRIMARY (look-up).
         followed: Optional[Dict[str, Any]] = None
         if deployed and not self.check_mode:
-            service = self.update(cluster, service["serviceName"], target)
+            service = self.update(cluster, service["serviceName"], target, before=service)
             followed = primary_deployment(service)
         elif not deployed:
             followed = deployment_for_revision(service, target) if target else primary_deployment(service)

@@ -16,15 +16,26 @@ import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 try:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call, error_code, tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
+    EcsRdsError,
+    call,
+    create_or_adopt,
+    error_code,
+    retry_while_busy,
+    tags_to_dict,
+    wait_for,
+)
 
 MANAGED_TAG_KEY = "ecsrds.connect/managed-by"
 ENDPOINT_RULE_DESCRIPTION = "ecsrds.connect: HTTPS from the ECS service to the Secrets Manager endpoint"
 _GONE_STATES = {"deleted", "deleting", "failed", "rejected", "expired"}
+# How long a security group delete keeps meeting DependencyViolation (network interfaces of a
+# just-deleted endpoint or cluster linger for minutes on AWS) before the error is reported.
+DEPENDENCY_WAIT = 600
 
 
 def secretsmanager_service_name(region: str) -> str:
@@ -248,48 +259,67 @@ class NetworkClient:
 
     def create_security_group(self, name: str, description: str, vpc_id: str, tags: Dict[str, str]) -> str:
         spec = [{"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
-        try:
-            return self.client.create_security_group(
-                aws_retry=True, GroupName=name, Description=description, VpcId=vpc_id, TagSpecifications=spec
-            )["GroupId"]
-        except ClientError as exc:
-            # A retry after a lost response finds the group the first attempt made: adopt it (the
-            # caller described the VPC just before and the name was free).
-            if error_code(exc) == "InvalidGroup.Duplicate":
-                found = self.security_groups(vpc_id=vpc_id, name=name)
-                if found:
-                    return found[0]["GroupId"]
-            raise EcsRdsError(message=f"Failed to create security group {name}", exception=exc)
-        except BotoCoreError as exc:
-            raise EcsRdsError(message=f"Failed to create security group {name}", exception=exc)
+
+        def create() -> str:
+            try:
+                return self.client.create_security_group(GroupName=name, Description=description, VpcId=vpc_id, TagSpecifications=spec)["GroupId"]
+            except ClientError as exc:
+                # The name is unique in the VPC: "duplicate" means an earlier attempt (or a
+                # concurrent run) made it since the caller looked.
+                found = self.security_groups(vpc_id=vpc_id, name=name) if error_code(exc) == "InvalidGroup.Duplicate" else []
+                if not found:
+                    raise
+                return found[0]["GroupId"]
+
+        def find_existing() -> Optional[str]:
+            found = self.security_groups(vpc_id=vpc_id, name=name)
+            return found[0]["GroupId"] if found else None
+
+        return create_or_adopt(create, find_existing, f"create security group {name}")
 
     def authorize_ingress(self, group_id: str, permission: Dict[str, Any]) -> None:
-        self._call(f"authorize ingress on security group {group_id}", "authorize_security_group_ingress", GroupId=group_id, IpPermissions=[permission])
+        # Resent after a lost answer, the rule is already there: AWS says so with Duplicate.
+        call(self.client, "authorize_security_group_ingress", f"authorize ingress on security group {group_id}",
+             already_done=("InvalidPermission.Duplicate",), GroupId=group_id, IpPermissions=[permission])
 
     def revoke_ingress(self, group_id: str, permissions: List[Dict[str, Any]]) -> None:
-        self._call(f"revoke ingress on security group {group_id}", "revoke_security_group_ingress", GroupId=group_id, IpPermissions=permissions)
+        call(self.client, "revoke_security_group_ingress", f"revoke ingress on security group {group_id}",
+             already_done=("InvalidPermission.NotFound",), GroupId=group_id, IpPermissions=permissions)
 
     def tag(self, resource_id: str, tags: Dict[str, str]) -> None:
         self._call(f"tag {resource_id}", "create_tags", Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
-    def delete_security_group(self, group_id: str) -> None:
-        self._call(f"delete security group {group_id}", "delete_security_group", GroupId=group_id)
+    def delete_security_group(self, group_id: str, timeout: float = DEPENDENCY_WAIT) -> None:
+        what = f"delete security group {group_id}"
+        retry_while_busy(
+            lambda: call(self.client, "delete_security_group", what, already_done=("InvalidGroup.NotFound",), GroupId=group_id),
+            timeout,
+            f"{what} (still in use: network interfaces of a deleted endpoint or cluster can linger for minutes)",
+            codes=("DependencyViolation",),
+        )
 
     def create_endpoint(self, vpc_id: str, service_name: str, subnet_ids: List[str], group_ids: List[str], tags: Dict[str, str], token: str) -> Dict[str, Any]:
         spec = [{"ResourceType": "vpc-endpoint", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
-        response = self._call(
-            f"create VPC endpoint for {service_name}",
-            "create_vpc_endpoint",
-            VpcEndpointType="Interface",
-            VpcId=vpc_id,
-            ServiceName=service_name,
-            SubnetIds=subnet_ids,
-            SecurityGroupIds=group_ids,
-            PrivateDnsEnabled=True,
-            TagSpecifications=spec,
-            ClientToken=token,
-        )
-        return response["VpcEndpoint"]
+
+        # The same ClientToken on every attempt makes AWS answer a resend with the endpoint it
+        # already made; describing first also covers servers that ignore the token (moto does).
+        def create() -> Dict[str, Any]:
+            return self.client.create_vpc_endpoint(
+                VpcEndpointType="Interface",
+                VpcId=vpc_id,
+                ServiceName=service_name,
+                SubnetIds=subnet_ids,
+                SecurityGroupIds=group_ids,
+                PrivateDnsEnabled=True,
+                TagSpecifications=spec,
+                ClientToken=token,
+            )["VpcEndpoint"]
+
+        def find_existing() -> Optional[Dict[str, Any]]:
+            found = self.endpoints(vpc_id, service_name)
+            return found[0] if found else None
+
+        return create_or_adopt(create, find_existing, f"create VPC endpoint for {service_name}")
 
     def modify_endpoint(self, endpoint_id: str, **changes: Any) -> None:
         self._call(f"modify VPC endpoint {endpoint_id}", "modify_vpc_endpoint", VpcEndpointId=endpoint_id, **changes)
@@ -547,7 +577,7 @@ class SecretsManagerEndpoint(_NetworkJob):
                 )
         for group in self.net.security_groups(vpc_id=vpc_id, name=self.params["security_group_name"]):
             if is_ours(group):
-                self._do(f"delete security group {group['GroupId']}", self.net.delete_security_group, group["GroupId"])
+                self._do(f"delete security group {group['GroupId']}", self.net.delete_security_group, group["GroupId"], self.params["wait_timeout"])
         return {"vpc_id": vpc_id, "service_name": self.service_name, "endpoint": None, "deleted_endpoint_ids": deleted, "skipped": False}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +29,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     connect,
     create_or_adopt,
     error_code,
+    retry_while_busy,
     tags_to_dict,
     wait_for,
 )
@@ -44,6 +45,9 @@ IMMUTABLE_OPTIONS = ("engine", "storage_encrypted", "kms_key_id", "master_userna
 _CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault", "DBClusterNotFound")
 _INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 _GONE_STATUSES = ("deleting",)
+_STOPPED_STATUSES = ("stopped", "stopping")
+# Refusals that only mean "busy right now" (modifying, backing-up, starting ...).
+_BUSY_CODES = ("InvalidDBClusterStateFault", "InvalidDBInstanceState", "InvalidDBInstanceStateFault")
 
 # ---------------------------------------------------------------------------------------------
 # Pure logic: validation, normalisation and comparison
@@ -209,13 +213,17 @@ def tag_changes(params: Dict[str, Any], cluster: Dict[str, Any]) -> Tuple[Dict[s
     return compare_aws_tags(tags_to_dict(cluster.get("TagList")), desired, params.get("purge_tags", True))
 
 
-def plan_instances(params: Dict[str, Any], cluster_id: str, instances: List[Dict[str, Any]]) -> Dict[str, Any]:
+def plan_instances(
+    params: Dict[str, Any], cluster_id: str, instances: List[Dict[str, Any]], writers: Iterable[str] = ()
+) -> Dict[str, Any]:
     """Which of our ``<cluster>-instance-<n>`` instances to create, delete and modify.
 
     Counting, not renumbering: with instances 1 and 3 and a count of 2 nothing happens. Missing
-    instances take the lowest free numbers, surplus ones go highest number first. Instances named
-    otherwise belong to someone else and are left alone.
+    instances take the lowest free numbers, surplus ones go highest number first, but never the
+    writer (``writers``: the cluster's IsClusterWriter members). Instances named otherwise belong to
+    someone else and are left alone. ``modify`` lists readers first and the writer last.
     """
+    writers = {writer.lower() for writer in writers}
     ours = {}
     for instance in instances:
         number = instance_number(cluster_id, instance["DBInstanceIdentifier"])
@@ -231,15 +239,25 @@ def plan_instances(params: Dict[str, Any], cluster_id: str, instances: List[Dict
                 create.append(instance_identifier(cluster_id, number))
             number += 1
     elif count is not None and len(ours) > count:
-        delete = [ours[number]["DBInstanceIdentifier"] for number in sorted(ours, reverse=True)[: len(ours) - count]]
+        readers = [number for number in sorted(ours, reverse=True) if ours[number]["DBInstanceIdentifier"].lower() not in writers]
+        if len(readers) < len(ours) - count:
+            raise EcsRdsError(
+                message=f"instance_count {count} would delete the writer of DB cluster {cluster_id}; the writer is never "
+                "deleted by scaling down (use state=absent to delete the cluster)"
+            )
+        delete = [ours[number]["DBInstanceIdentifier"] for number in readers[: len(ours) - count]]
     modify: Dict[str, Dict[str, Any]] = {}
-    for number, instance in sorted(ours.items()):
+    for number, instance in sorted(ours.items(), key=lambda item: (item[1]["DBInstanceIdentifier"].lower() in writers, item[0])):
         if instance["DBInstanceIdentifier"] in delete:
             continue
         changes = instance_modifications(params, instance)
         if changes:
             modify[instance["DBInstanceIdentifier"]] = changes
     return {"create": create, "delete": delete, "modify": modify}
+
+
+def writer_ids(cluster: Optional[Dict[str, Any]]) -> List[str]:
+    return [m["DBInstanceIdentifier"] for m in (cluster or {}).get("DBClusterMembers", []) if m.get("IsClusterWriter")]
 
 
 def instance_modifications(params: Dict[str, Any], instance: Dict[str, Any]) -> Dict[str, Any]:
@@ -367,7 +385,7 @@ def predicted_settings(params: Dict[str, Any], cluster: Optional[Dict[str, Any]]
         after["manage_master_user_password"] = True
     to_set, to_unset = tag_changes(params, cluster)
     after["tags"] = {key: value for key, value in {**after["tags"], **to_set}.items() if key not in to_unset}
-    plan = plan_instances(params, after["db_cluster_identifier"], instances)
+    plan = plan_instances(params, after["db_cluster_identifier"], instances, writer_ids(cluster))
     for identifier in plan["delete"]:
         after["instances"].pop(identifier, None)
     for identifier, mods in plan["modify"].items():
@@ -384,18 +402,38 @@ def predicted_settings(params: Dict[str, Any], cluster: Optional[Dict[str, Any]]
     return after
 
 
-def cluster_ready(cluster: Optional[Dict[str, Any]], instances: List[Dict[str, Any]]) -> Optional[str]:
-    """None when the cluster, its secret and its instances are all ready, else what is still pending."""
+def cluster_ready(
+    cluster: Optional[Dict[str, Any]], instances: List[Dict[str, Any]], awaited: Optional[Dict[str, Iterable[str]]] = None
+) -> Optional[str]:
+    """None when the cluster, its secret, its writer and our own instances are ready, else what is
+    still pending.
+
+    Readers someone else added (not named ``<cluster>-instance-<n>``) do not hold up the run.
+    ``awaited`` maps "cluster" or an instance id to the settings just modified: until RDS no longer
+    lists them in PendingModifiedValues the change has not shown, however "available" the status.
+    """
     if cluster is None:
         return "cluster not found"
     if cluster.get("Status") != "available":
         return f"cluster status {cluster.get('Status')!r}"
+    awaited = awaited or {}
+    pending = sorted(set(awaited.get("cluster", ())) & set(cluster.get("PendingModifiedValues") or {}))
+    if pending:
+        return f"cluster pending modified values {pending}"
     secret = cluster.get("MasterUserSecret")
     if secret and secret.get("SecretStatus") != "active":
         return f"master user secret status {secret.get('SecretStatus')!r}"
+    cluster_id = cluster.get("DBClusterIdentifier") or ""
+    writers = {writer.lower() for writer in writer_ids(cluster)}
     for instance in instances:
+        identifier = instance["DBInstanceIdentifier"]
+        if identifier.lower() not in writers and instance_number(cluster_id, identifier) is None:
+            continue
         if instance.get("DBInstanceStatus") != "available":
-            return f"instance {instance['DBInstanceIdentifier']} status {instance.get('DBInstanceStatus')!r}"
+            return f"instance {identifier} status {instance.get('DBInstanceStatus')!r}"
+        pending = sorted(set(awaited.get(identifier, ())) & set(instance.get("PendingModifiedValues") or {}))
+        if pending:
+            return f"instance {identifier} pending modified values {pending}"
     return None
 
 
@@ -493,13 +531,33 @@ class AuroraCluster:
 
         return create_or_adopt(_create, lambda: self.describe_instance(identifier), f"create DB instance {identifier}")
 
-    def modify(self, changes: Dict[str, Any]) -> None:
+    def modify(self, changes: Dict[str, Any], busy_timeout: float = 0) -> None:
+        """Apply ``changes`` now, resending while RDS answers that the cluster is busy (at most
+        ``busy_timeout`` seconds)."""
         what = f"modify DB cluster {self.cluster_id} ({', '.join(sorted(changes))})"
-        call(self.client, "modify_db_cluster", what, DBClusterIdentifier=self.cluster_id, ApplyImmediately=True, **changes)
+        args = dict(DBClusterIdentifier=self.cluster_id, ApplyImmediately=True, **changes)
+        if changes.get("ManageMasterUserPassword"):
+            # Sent again after a lost answer this would make a second secret (moto does): look first.
+            def send() -> Dict[str, Any]:
+                return retry_while_busy(lambda: self.client.modify_db_cluster(**args), busy_timeout, what, codes=_BUSY_CODES)
 
-    def modify_instance(self, identifier: str, changes: Dict[str, Any]) -> None:
+            def find_existing() -> Optional[Dict[str, Any]]:
+                cluster = self.describe()
+                return cluster if cluster and cluster.get("MasterUserSecret") else None
+
+            create_or_adopt(send, find_existing, what)
+            return
+        retry_while_busy(lambda: call(self.client, "modify_db_cluster", what, **args), busy_timeout, what, codes=_BUSY_CODES)
+
+    def modify_instance(self, identifier: str, changes: Dict[str, Any], busy_timeout: float = 0) -> None:
         what = f"modify DB instance {identifier} ({', '.join(sorted(changes))})"
-        call(self.client, "modify_db_instance", what, DBInstanceIdentifier=identifier, ApplyImmediately=True, **changes)
+        retry_while_busy(
+            lambda: call(self.client, "modify_db_instance", what, DBInstanceIdentifier=identifier, ApplyImmediately=True, **changes),
+            busy_timeout, what, codes=_BUSY_CODES,
+        )
+
+    def start(self) -> None:
+        call(self.client, "start_db_cluster", f"start DB cluster {self.cluster_id}", already_done=_BUSY_CODES, DBClusterIdentifier=self.cluster_id)
 
     def set_tags(self, arn: str, to_set: Dict[str, str], to_unset: List[str]) -> None:
         try:
@@ -616,6 +674,19 @@ class AuroraManagedSecretManager:
             return self._create()
         if cluster.get("Status") in _GONE_STATUSES:
             raise EcsRdsError(message=f"DB cluster {self.cluster_id} is being deleted; run again once it is gone")
+        started = False
+        if cluster.get("Status") in _STOPPED_STATUSES:
+            # A stopped cluster never becomes available by itself: say so instead of waiting it out.
+            if not self.params.get("start_if_stopped"):
+                raise EcsRdsError(
+                    message=f"DB cluster {self.cluster_id} is {cluster.get('Status')}: start it (aws rds start-db-cluster "
+                    f"--db-cluster-identifier {self.cluster_id}) or set start_if_stopped: true; nothing was changed"
+                )
+            if self.module.check_mode:
+                started = True
+            else:
+                cluster = self._start(cluster)
+                started = True
         instances = self.aws.instances()
         problems = immutable_conflicts(self.params, cluster, resolve_kms_aliases(self.module, self.params))
         problem = password_problem(self.params, cluster)
@@ -626,8 +697,9 @@ class AuroraManagedSecretManager:
 
         changes = cluster_modifications(self.params, cluster)
         to_set, to_unset = tag_changes(self.params, cluster)
-        plan = plan_instances(self.params, self.cluster_id, instances)
-        changed = bool(changes or to_set or to_unset or plan["create"] or plan["delete"] or plan["modify"])
+        writers = writer_ids(cluster)
+        plan = plan_instances(self.params, self.cluster_id, instances, writers)
+        changed = started or bool(changes or to_set or to_unset or plan["create"] or plan["delete"] or plan["modify"])
         before = compared_settings(cluster, instances)
         after = predicted_settings(self.params, cluster, instances)
         if self.module.check_mode:
@@ -641,23 +713,41 @@ class AuroraManagedSecretManager:
         if self.params["wait"] and cluster_ready(cluster, instances) is not None:
             # RDS refuses changes while a cluster is still creating or modifying.
             self._wait_ready()
+        awaited: Dict[str, List[str]] = {}
         if changes:
-            self.aws.modify(changes)
+            self.aws.modify(changes, self._remaining())
+            awaited["cluster"] = list(changes)
         if to_set or to_unset:
             self.aws.set_tags(cluster["DBClusterArn"], to_set, to_unset)
         for identifier in plan["delete"]:
             self.aws.delete_instance(identifier)
+        # Readers first, the writer last (plan order), and with wait the writer only once the
+        # readers show their change: the cluster keeps a working instance of each kind meanwhile.
+        lower_writers = {writer.lower() for writer in writers}
         for identifier, instance_changes in plan["modify"].items():
-            self.aws.modify_instance(identifier, instance_changes)
+            if identifier.lower() in lower_writers and awaited and self.params["wait"]:
+                self._wait_ready(awaited)
+            self.aws.modify_instance(identifier, instance_changes, self._remaining())
+            awaited[identifier] = list(instance_changes)
         for identifier in plan["create"]:
             self.aws.create_instance(instance_create_args(self.params, cluster, identifier))
         if self.params["wait"]:
             if plan["delete"]:
                 self._wait_instances_gone(plan["delete"])
-            cluster, instances = self._wait_ready()
+            cluster, instances = self._wait_ready(awaited)
         else:
             cluster, instances = self.aws.describe(), self.aws.instances()
         return self._result(True, before, after, cluster, instances)
+
+    def _start(self, cluster: Dict[str, Any]) -> Dict[str, Any]:
+        if cluster.get("Status") == "stopping":
+            wait_for(
+                lambda: True if (self.aws.describe() or {}).get("Status") == "stopped" else None,
+                self._remaining(), f"DB cluster {self.cluster_id} to finish stopping before it is started", delay=self.delay,
+                last_seen=lambda: f"cluster status {(self.aws.describe() or {}).get('Status')!r}",
+            )
+        self.aws.start()
+        return self._wait_ready()[0]
 
     def _create(self) -> Dict[str, Any]:
         after = predicted_settings(self.params, None, [])
@@ -676,28 +766,28 @@ class AuroraManagedSecretManager:
             cluster, instances = self.aws.describe(), self.aws.instances()
         return self._result(True, {}, after, cluster, instances)
 
-    def _wait_ready(self) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    def _wait_ready(self, awaited: Optional[Dict[str, Iterable[str]]] = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         state: Dict[str, Any] = {}
 
         def check() -> Optional[bool]:
             cluster = self.aws.describe()
             instances = self.aws.instances() if cluster is not None else []
-            state.update(cluster=cluster, instances=instances, pending=cluster_ready(cluster, instances))
+            state.update(cluster=cluster, instances=instances, pending=cluster_ready(cluster, instances, awaited))
             return True if state["pending"] is None else None
 
-        try:
-            wait_for(check, self._remaining(), f"DB cluster {self.cluster_id} to be available", delay=self.delay)
-        except EcsRdsError as exc:
-            raise EcsRdsError(message=f"{exc.message} (wait_timeout {self.params['wait_timeout']}; still waiting for {state.get('pending')})")
+        what = f"DB cluster {self.cluster_id}, its writer and its instances to be available (wait_timeout {self.params['wait_timeout']})"
+        wait_for(check, self._remaining(), what, delay=self.delay, last_seen=lambda: state.get("pending"))
         return state["cluster"], state["instances"]
 
     def _wait_instances_gone(self, identifiers: List[str]) -> None:
+        state: Dict[str, Any] = {}
+
         def check() -> Optional[bool]:
-            present = {instance["DBInstanceIdentifier"] for instance in self.aws.instances()}
-            return True if not present.intersection(identifiers) else None
+            state["left"] = sorted({instance["DBInstanceIdentifier"] for instance in self.aws.instances()}.intersection(identifiers))
+            return True if not state["left"] else None
 
         what = f"DB instances {', '.join(identifiers)} to be deleted (wait_timeout {self.params['wait_timeout']})"
-        wait_for(check, self._remaining(), what, delay=self.delay)
+        wait_for(check, self._remaining(), what, delay=self.delay, last_seen=lambda: f"still present: {', '.join(state.get('left') or [])}")
 
     # -- absent ----------------------------------------------------------------------------
 
@@ -717,7 +807,7 @@ class AuroraManagedSecretManager:
             return self._result(True, before, {}, cluster, instances)
         if cluster.get("Status") not in _GONE_STATUSES:
             if turn_off_protection:
-                self.aws.modify({"DeletionProtection": False})
+                self.aws.modify({"DeletionProtection": False}, self._remaining())
             for instance in instances:
                 if instance.get("DBInstanceStatus") not in _GONE_STATUSES:
                     self.aws.delete_instance(instance["DBInstanceIdentifier"])

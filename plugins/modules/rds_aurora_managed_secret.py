@@ -129,9 +129,19 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait in total, across all waits of one run.
+    description:
+      - Seconds to wait in total, across all waits of one run.
+      - Also bounds how long a change refused because the cluster or an instance is busy (for example
+        C(modifying)) is sent again.
     type: int
     default: 2400
+  start_if_stopped:
+    description:
+      - What to do with a cluster that is C(stopped) or C(stopping).
+      - With V(false) the module fails at once, saying so, rather than waiting for a cluster that will not become available.
+      - With V(true) it starts the cluster (after a C(stopping) one has stopped) and waits for it.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -325,6 +335,7 @@ def main() -> None:
         purge_tags=dict(type="bool", default=True),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=2400),
+        start_if_stopped=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     try:

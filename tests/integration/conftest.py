@@ -36,3 +36,29 @@ def play(moto):
         return run_playbook(moto.endpoint, playbook, **kwargs)
 
     return _play
+
+
+@pytest.fixture
+def proxy(moto):
+    """A fault-injecting proxy in front of this test's moto server (tests/integration/faults.py)."""
+    from faults import FaultProxy
+
+    server = FaultProxy(moto.endpoint)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def reliability():
+    """What the fault tests saw, written for tests/tools/reliability_report.py (docs/RELIABILITY.md):
+    a list of records per pytest worker in build/reliability/."""
+    import json
+    from pathlib import Path
+
+    records = []
+    yield records
+    if records:
+        out = Path(__file__).resolve().parents[2] / "build" / "reliability"
+        out.mkdir(parents=True, exist_ok=True)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        (out / f"{worker}.json").write_text(json.dumps(records, indent=1, sort_keys=True))

@@ -145,7 +145,7 @@ def test_site_converges_is_idempotent_and_teardown_restores(moto, play, demo):
     assert service["taskDefinition"] in inactive
 
 
-def test_bad_inputs_stop_before_any_aws_call(moto, play):
+def test_bad_inputs_stop_before_any_aws_call(moto, play, reliability):
     # Only a name that cannot resolve stands in for a remote endpoint: nothing may leave this machine.
     cases = {
         "ecsrds_aws_endpoint_url": (demo_vars(moto, ecsrds_aws_endpoint_url="http://remote-aws.invalid"), "must point at a server on this machine"),
@@ -158,4 +158,6 @@ def test_bad_inputs_stop_before_any_aws_call(moto, play):
         assert run.rc != 0, option
         failed = [task for task in run.tasks if task.failed]
         assert failed and message in failed[0].result.get("msg", ""), (option, failed[0].result if failed else run.stdout[-2000:])
-    assert moto.stop_recording() == []
+    calls = moto.stop_recording()
+    reliability.extend({"kind": "bad_input", "input": option, "refused_before_any_call": not calls} for option in cases)
+    assert calls == []
