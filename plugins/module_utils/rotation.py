@@ -167,10 +167,14 @@ def normalize_policy(document: Any) -> Any:
     list order ignored."""
     if isinstance(document, str):
         document = json.loads(document)
+    return _normalized(document)
+
+
+def _normalized(document: Any) -> Any:
     if isinstance(document, dict):
-        return {key: normalize_policy(value) for key, value in document.items()}
+        return {key: _normalized(value) for key, value in document.items()}
     if isinstance(document, list):
-        items = [normalize_policy(item) for item in document]
+        items = [_normalized(item) for item in document]
         if len(items) == 1 and not isinstance(items[0], (dict, list)):
             return items[0]
         return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))

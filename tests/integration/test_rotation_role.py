@@ -21,6 +21,7 @@ DB, OTHER_DB = "demo-rds-aurora-postgres", "billing-aurora"
 ACCOUNT = "123456789012"
 POLICY = "ecsrds-connect-rotation"
 UPDATE_SERVICE = "arn:aws:states:::aws-sdk:ecs:updateService"
+TASK = "ecsrds.connect.rotation : Ensure the rotation rule, the redeploy state machine and their roles"
 
 
 def _play(role_vars, tasks_from="main"):
@@ -109,7 +110,7 @@ def test_redeploy_on_rotation(moto, play):
 
     run = play(_play(_vars(secret, rotation_secret_rotation_days=30)))
     assert run.rc == 0, run.stdout
-    redeploy = run.result("Ensure the rotation rule, the redeploy state machine and their roles")["rotation"]
+    redeploy = run.result(TASK)["rotation"]
     names = {"rule": f"ecsrds-{DB}-rotation", "state_machine": f"ecsrds-{DB}-redeploy"}
     assert _ours(moto) == {"rules": [names["rule"]], "state_machines": [names["state_machine"]],
                            "roles": [f"ecsrds-{DB}-redeploy-role", f"ecsrds-{DB}-rotation-events"]}
@@ -169,7 +170,7 @@ def test_redeploy_on_rotation(moto, play):
     writes = sorted(c.operation for c in write_calls(moto.stop_recording()))
     assert fewer.rc == 0 and fewer.changed == 1, fewer.stdout
     assert writes == ["PutRolePolicy", "UpdateStateMachine"]
-    diff = fewer.result("Ensure the rotation rule, the redeploy state machine and their roles")["diff"]
+    diff = fewer.result(TASK)["diff"]
     assert diff["before"]["state_machine_role"]["policy"]["Statement"][0]["Resource"] == sorted(services.values())
     assert diff["after"]["state_machine_role"]["policy"]["Statement"][0]["Resource"] == [services[APP]]
     tasks = _tasks(json.loads(sfn.describe_state_machine(stateMachineArn=machine_arn)["definition"]))
@@ -205,7 +206,7 @@ def test_turning_it_off_removes_it_and_foreign_resources_are_left_alone(moto, pl
     iam.create_role(RoleName=f"ecsrds-{DB}-rotation-events", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
     refused = play(_play(_vars(secret)))
     assert refused.rc != 0
-    assert "was not made by ecsrds.connect" in refused.result("Ensure the rotation rule, the redeploy state machine and their roles")["msg"]
+    assert "was not made by ecsrds.connect" in refused.result(TASK)["msg"]
     iam.delete_role(RoleName=f"ecsrds-{DB}-rotation-events")
 
     assert play(_play(_vars(secret))).rc == 0
