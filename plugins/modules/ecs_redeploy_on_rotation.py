@@ -29,7 +29,7 @@ description:
   - Resources it creates carry the tag C(ecsrds.connect/managed); it refuses to change or delete a resource of
     the same name without it.
   - With O(rotation_days), also sets the rotation schedule of the managed secret. Secrets Manager allows that for
-    a secret RDS manages (managed rotation): C(RotateSecret) with C(RotationRules) and without a Lambda ARN, as
+    a secret RDS manages (managed rotation), through C(RotateSecret) with C(RotationRules) and without a Lambda ARN, as
     the RotateSecret API reference says for managed rotation. RDS's own C(ModifyDBCluster) has no schedule
     parameter. The module sends C(RotateImmediately=false) so that changing the schedule does not itself rotate
     the password.
@@ -67,7 +67,7 @@ options:
     description:
       - Rotate the managed secret every this many days (1 to 1000). Unset leaves the schedule AWS set (7 days
         for an RDS-managed secret) alone.
-      - Applied with either O(state) (when O(secret_arn) is known): the schedule belongs to the secret, not to the
+      - Applied with either O(state) (when O(secret_arn) is known); the schedule belongs to the secret, not to the
         redeploy, so turning the redeploy off does not change it.
     type: int
   tags:
