@@ -49,7 +49,8 @@ EVENT_SOURCE = "aws.secretsmanager"
 EVENT_DETAIL_TYPE = "AWS Service Event via CloudTrail"
 EVENT_NAME = "RotationSucceeded"
 POLICY_NAME = "ecsrds-connect-rotation"
-# Retry each UpdateService for about 5 minutes: ECS throttling and a deployment in progress pass.
+# Retry each UpdateService for about 5 minutes, so throttling and ECS hiccups pass (States.ALL does
+# not cover States.Runtime, a mistake in the definition, which must not be retried).
 _RETRY = {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2.0}
 # IAM is eventually consistent: a role made moments ago may not be assumable by Step Functions yet.
 _ROLE_NOT_READY_CODE = "AccessDeniedException"
@@ -125,8 +126,9 @@ def state_machine_definition(partition: str, cluster_arn: str, service_names: Se
                     "Type": "Task",
                     "Resource": resource,
                     "Parameters": {"Cluster": cluster_arn, "Service": name, "ForceNewDeployment": True},
-                    # Only the deployment id: the whole service description is large and not needed.
-                    "ResultSelector": {"Service.$": "$.Service.ServiceName", "Deployment.$": "$.Service.Deployments[0].Id"},
+                    # The service description UpdateService returns is large and not needed: with many
+                    # services it could pass the 256 KiB limit of an execution's data. Keep the input.
+                    "ResultPath": None,
                     "Retry": [dict(_RETRY)],
                     "End": True,
                 }
@@ -235,7 +237,8 @@ class RotationClient:
     def services(self, cluster: str, names: Sequence[str]) -> List[Dict[str, Any]]:
         found: List[Dict[str, Any]] = []
         for start in range(0, len(names), 10):
-            response = call(self.ecs, "describe_services", f"describe ECS services in cluster {cluster}", cluster=cluster, services=list(names[start:start + 10]))
+            response = call(self.ecs, "describe_services", f"describe ECS services in cluster {cluster}",
+                            cluster=cluster, services=list(names[start:start + 10]))
             found.extend(response.get("services", []))
         return found
 
@@ -272,7 +275,8 @@ class RotationClient:
         return call(self.events, "describe_rule", f"describe EventBridge rule {name}", not_found=("ResourceNotFoundException",), Name=name)
 
     def targets(self, rule: str) -> List[Dict[str, Any]]:
-        response = call(self.events, "list_targets_by_rule", f"list the targets of EventBridge rule {rule}", not_found=("ResourceNotFoundException",), Rule=rule)
+        response = call(self.events, "list_targets_by_rule", f"list the targets of EventBridge rule {rule}",
+                        not_found=("ResourceNotFoundException",), Rule=rule)
         return (response or {}).get("Targets", [])
 
     def rule_tags(self, arn: str) -> Dict[str, str]:
@@ -460,9 +464,10 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
     names = resource_names(params["db_cluster_identifier"])
     tags = dict(params.get("tags") or {}, **{MANAGED_TAG: "true"})
     if not params.get("secret_arn"):
-        # Check mode before the database exists: nothing can be named yet but what would be made.
-        rule = client.rule(names["rule"])
-        return True, {"rotation": None, "actions": [f"create the rotation redeploy for {params['db_cluster_identifier']} once its secret exists"] if rule is None else [], "diff": None}
+        # Check mode before the database exists: the secret, and so the pattern, are not known yet;
+        # the real run will create (or update) the redeploy once RDS has made the secret.
+        action = f"create or update the rotation redeploy {names['rule']} once the database secret exists"
+        return True, {"rotation": None, "actions": [action], "diff": None}
     plan = plan_inputs(params, _active_services(client, params["cluster"], params["services"]))
 
     before: Dict[str, Any] = {}

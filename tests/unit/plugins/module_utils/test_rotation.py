@@ -85,6 +85,8 @@ def test_definition_forces_a_deployment_of_each_service_through_the_sdk_integrat
     ]
     assert {t["Resource"] for t in tasks} == {"arn:aws:states:::aws-sdk:ecs:updateService"}
     assert all(t["Type"] == "Task" and t["End"] and t["Retry"][0]["ErrorEquals"] == ["States.ALL"] for t in tasks)
+    # The large UpdateService answer is dropped: the execution's data stays small however many services.
+    assert all("ResultPath" in t and t["ResultPath"] is None for t in tasks)
     assert state_machine_definition("aws-cn", CLUSTER, ["app"])["States"]["Redeploy services"]["Branches"][0]["States"]["Redeploy app"][
         "Resource"] == "arn:aws-cn:states:::aws-sdk:ecs:updateService"
 
@@ -154,7 +156,8 @@ def _client(sfn, sleeps):
 
 
 def test_a_role_not_yet_assumable_is_waited_for():
-    sfn, sleeps = FakeStepFunctions(2, "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role."), []
+    refusal = "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role."
+    sfn, sleeps = FakeStepFunctions(2, refusal), []
     arn = _client(sfn, sleeps).create_state_machine("m", {"StartAt": "x", "States": {}}, "arn:aws:iam::111122223333:role/r", {})
     assert arn.endswith(":stateMachine:m") and sfn.calls == 3 and len(sleeps) == 2
 
