@@ -41,6 +41,9 @@ def snapshot(moto, facts):
         "role_policies": iam.list_role_policies(RoleName=role)["PolicyNames"],
         "role_attached_policies": iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"],
         "active_task_definitions": ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"],
+        "rotation": (sorted(r["Name"] for r in moto.client("events").list_rules()["Rules"]),
+                     sorted(m["name"] for m in moto.client("stepfunctions").list_state_machines()["stateMachines"]),
+                     sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("ecsrds-"))),
     }
 
 
@@ -115,6 +118,10 @@ def test_site_converges_is_idempotent_and_teardown_restores(moto, play, demo):
         assert app_new.get(field) == app_old.get(field), field
     for field in ("executionRoleArn", "networkMode", "cpu", "memory", "requiresCompatibilities", "family"):
         assert new.get(field) == old.get(field), field
+
+    # The services are redeployed whenever RDS rotates the secret (details: test_rotation_role.py).
+    rotation = snapshot(moto, demo)["rotation"]
+    assert rotation[:2] == (["ecsrds-demo-rds-aurora-postgres-rotation"], ["ecsrds-demo-rds-aurora-postgres-redeploy"])
 
     # A second run changes nothing and writes nothing; neither does --check on the converged state.
     moto.start_recording()

@@ -1,0 +1,604 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Redeploy the ECS services when RDS rotates the managed master secret.
+
+ECS injects ``secrets`` only when a task starts, so after a rotation the running tasks hold the old
+password. An EventBridge rule on the default bus matches the successful rotation of exactly this
+secret and starts a Step Functions state machine that forces a new deployment of every connected
+service through the AWS SDK integration (no Lambda function to patch). Two IAM roles carry the
+least privilege: EventBridge may only start that state machine; the state machine may only update
+exactly those services.
+
+The event (AWS Secrets Manager User Guide, "AWS CloudTrail entries for Secrets Manager", log entries
+for rotation, and "Match Secrets Manager events with EventBridge"): Secrets Manager writes the
+non-API CloudTrail events RotationStarted, RotationSucceeded, RotationFailed and RotationAbandoned;
+EventBridge receives them on the default bus with source ``aws.secretsmanager`` and detail-type
+``AWS Service Event via CloudTrail`` (CloudTrail ``eventType: AwsServiceEvent``). Such events carry
+``requestParameters: null``; the secret is named in ``detail.additionalEventData.SecretId``.
+Managed rotation (RDS's master user secret, "Managed rotation for AWS Secrets Manager secrets") is
+run by Secrets Manager itself, so it is logged the same way. CloudTrail delivers service events on
+a best-effort basis (EventBridge User Guide, "AWS service events delivered via AWS CloudTrail").
+
+Pure functions (names, pattern, definition, policies, plans) come first and are unit-tested; the
+AWS calls follow in :class:`RotationClient`; :func:`run_rotation` is the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # handled by AnsibleAWSModule
+    pass
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
+    EcsRdsError,
+    call,
+    error_code,
+    tags_to_dict,
+    wait_for,
+)
+
+MANAGED_TAG = "ecsrds.connect/managed"
+TARGET_ID = "redeploy-services"
+EVENT_SOURCE = "aws.secretsmanager"
+EVENT_DETAIL_TYPE = "AWS Service Event via CloudTrail"
+EVENT_NAME = "RotationSucceeded"
+POLICY_NAME = "ecsrds-connect-rotation"
+# Retry each UpdateService for about 5 minutes, so throttling and ECS hiccups pass (States.ALL does
+# not cover States.Runtime, a mistake in the definition, which must not be retried).
+_RETRY = {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2.0}
+# IAM is eventually consistent: a role made moments ago may not be assumable by Step Functions yet.
+_ROLE_NOT_READY_CODE = "AccessDeniedException"
+_ROLE_NOT_READY_TEXT = "assume the provided role"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure logic
+
+
+def parse_arn(arn: str) -> Dict[str, str]:
+    parts = (arn or "").split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        raise ValueError(f"not an ARN: {arn!r}")
+    return {"partition": parts[1], "service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}
+
+
+def secret_name_from_arn(secret_arn: str) -> str:
+    """The secret's name: Secrets Manager appends a dash and six random characters in the ARN."""
+    resource = parse_arn(secret_arn)["resource"]
+    name = resource.split(":", 1)[1] if resource.startswith("secret:") else resource
+    return name.rsplit("-", 1)[0] if "-" in name else name
+
+
+def _bounded(prefix: str, identifier: str, suffix: str, limit: int) -> str:
+    name = f"{prefix}{identifier}{suffix}"
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(identifier.encode()).hexdigest()[:8]
+    keep = limit - len(prefix) - len(suffix) - len(digest) - 1
+    return f"{prefix}{identifier[:keep]}-{digest}{suffix}"
+
+
+def resource_names(db_cluster_identifier: str) -> Dict[str, str]:
+    """Names of what one deployment makes, after its database: another database gets its own.
+    Within AWS's limits (rule and role 64 characters, state machine 80); a long identifier is cut
+    and a hash of the whole keeps two long identifiers apart."""
+    ident = db_cluster_identifier
+    return {
+        "rule": _bounded("ecsrds-", ident, "-rotation", 64),
+        "state_machine": _bounded("ecsrds-", ident, "-redeploy", 80),
+        "events_role": _bounded("ecsrds-", ident, "-rotation-events", 64),
+        "state_machine_role": _bounded("ecsrds-", ident, "-redeploy-role", 64),
+    }
+
+
+def event_pattern(secret_arn: str) -> Dict[str, Any]:
+    """The successful rotation of exactly this secret. ``SecretId`` is the ARN in AWS's examples;
+    the name is listed too because it names the same secret and an event naming it must not be
+    missed."""
+    return {
+        "source": [EVENT_SOURCE],
+        "detail-type": [EVENT_DETAIL_TYPE],
+        "detail": {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": [EVENT_NAME],
+            "additionalEventData": {"SecretId": [secret_arn, secret_name_from_arn(secret_arn)]},
+        },
+    }
+
+
+def state_machine_definition(partition: str, cluster_arn: str, service_names: Sequence[str]) -> Dict[str, Any]:
+    """One Parallel state with a branch per service, each a forced deployment through the AWS SDK
+    integration, retried on its own so one busy service does not hold up the others."""
+    resource = f"arn:{partition}:states:::aws-sdk:ecs:updateService"
+    branches = []
+    for name in service_names:
+        state = f"Redeploy {name}"
+        branches.append({
+            "StartAt": state,
+            "States": {
+                state: {
+                    "Type": "Task",
+                    "Resource": resource,
+                    "Parameters": {"Cluster": cluster_arn, "Service": name, "ForceNewDeployment": True},
+                    # The service description UpdateService returns is large and not needed: with many
+                    # services it could pass the 256 KiB limit of an execution's data. Keep the input.
+                    "ResultPath": None,
+                    "Retry": [dict(_RETRY)],
+                    "End": True,
+                }
+            },
+        })
+    return {
+        "Comment": "ecsrds.connect: force a new deployment of every service that uses the rotated database secret",
+        "StartAt": "Redeploy services",
+        "States": {"Redeploy services": {"Type": "Parallel", "Branches": branches, "End": True}},
+    }
+
+
+def trust_policy(service_principal: str) -> Dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service_principal}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def events_role_policy(state_machine_arn: str) -> Dict[str, Any]:
+    """EventBridge may start this state machine and do nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "StartRedeploy", "Effect": "Allow", "Action": ["states:StartExecution"], "Resource": [state_machine_arn]}],
+    }
+
+
+def state_machine_role_policy(service_arns: Sequence[str]) -> Dict[str, Any]:
+    """The state machine may force deployments of exactly these services and do nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "RedeployServices", "Effect": "Allow", "Action": ["ecs:UpdateService"], "Resource": sorted(service_arns)}],
+    }
+
+
+def normalize_policy(document: Any) -> Any:
+    """A policy as IAM compares it: JSON text parsed, single strings and one-item lists alike,
+    list order ignored."""
+    if isinstance(document, str):
+        document = json.loads(document)
+    return _normalized(document)
+
+
+def _normalized(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {key: _normalized(value) for key, value in document.items()}
+    if isinstance(document, list):
+        items = [_normalized(item) for item in document]
+        if len(items) == 1 and not isinstance(items[0], (dict, list)):
+            return items[0]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    return document
+
+
+def same_json(current: Any, wanted: Any) -> bool:
+    if current is None:
+        return False
+    if isinstance(current, str):
+        try:
+            current = json.loads(current)
+        except ValueError:
+            return False
+    return current == wanted
+
+
+def rotation_days_of(secret: Optional[Dict[str, Any]]) -> Optional[int]:
+    """The interval of a secret's schedule in days, from AutomaticallyAfterDays or rate(N days)."""
+    rules = (secret or {}).get("RotationRules") or {}
+    if rules.get("AutomaticallyAfterDays"):
+        return int(rules["AutomaticallyAfterDays"])
+    expression = (rules.get("ScheduleExpression") or "").replace(" ", "")
+    if expression.startswith("rate(") and expression.endswith("days)"):
+        try:
+            return int(expression[5:-5])
+        except ValueError:
+            return None
+    if expression in ("rate(1day)",):
+        return 1
+    return None
+
+
+def targets_plan(current: Sequence[Dict[str, Any]], wanted: Dict[str, Any]) -> Tuple[List[str], bool]:
+    """Target ids to remove (anything not ours) and whether ours must be put."""
+    remove = [t["Id"] for t in current if t.get("Id") != wanted["Id"]]
+    ours = next((t for t in current if t.get("Id") == wanted["Id"]), None)
+    return remove, ours is None or any(ours.get(key) != value for key, value in wanted.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS calls
+
+
+class RotationClient:
+    """Small wrappers over the IAM, Step Functions, EventBridge, ECS and Secrets Manager calls this
+    area makes; each retried, each failure raised as EcsRdsError naming what was being done."""
+
+    def __init__(self, clients: Dict[str, Any], sleep: Callable[[float], None] = None) -> None:
+        self.iam = clients["iam"]
+        self.sfn = clients["stepfunctions"]
+        self.events = clients["events"]
+        self.ecs = clients["ecs"]
+        self.secretsmanager = clients["secretsmanager"]
+        self.sleep = sleep
+
+    # reads
+    def services(self, cluster: str, names: Sequence[str]) -> List[Dict[str, Any]]:
+        found: List[Dict[str, Any]] = []
+        for start in range(0, len(names), 10):
+            response = call(self.ecs, "describe_services", f"describe ECS services in cluster {cluster}",
+                            cluster=cluster, services=list(names[start:start + 10]))
+            found.extend(response.get("services", []))
+        return found
+
+    def role(self, name: str) -> Optional[Dict[str, Any]]:
+        response = call(self.iam, "get_role", f"describe IAM role {name}", not_found=("NoSuchEntity",), RoleName=name)
+        return response["Role"] if response else None
+
+    def role_policy(self, role: str, policy: str) -> Optional[Any]:
+        response = call(self.iam, "get_role_policy", f"read policy {policy} of IAM role {role}", not_found=("NoSuchEntity",), RoleName=role, PolicyName=policy)
+        return response["PolicyDocument"] if response else None
+
+    def role_policy_names(self, role: str) -> List[str]:
+        return call(self.iam, "list_role_policies", f"list the policies of IAM role {role}", RoleName=role).get("PolicyNames", [])
+
+    def state_machine(self, arn: str) -> Optional[Dict[str, Any]]:
+        return call(self.sfn, "describe_state_machine", f"describe state machine {arn}", not_found=("StateMachineDoesNotExist",), stateMachineArn=arn)
+
+    def state_machine_arn_by_name(self, name: str) -> Optional[str]:
+        """Teardown knows the name only (no secret, so no account): look it up among all of them."""
+        kwargs: Dict[str, Any] = {}
+        while True:
+            page = call(self.sfn, "list_state_machines", "list state machines", **kwargs)
+            for machine in page.get("stateMachines", []):
+                if machine.get("name") == name:
+                    return machine["stateMachineArn"]
+            if not page.get("nextToken"):
+                return None
+            kwargs["nextToken"] = page["nextToken"]
+
+    def state_machine_tags(self, arn: str) -> Dict[str, str]:
+        return tags_to_dict(call(self.sfn, "list_tags_for_resource", f"list the tags of state machine {arn}", resourceArn=arn).get("tags"))
+
+    def rule(self, name: str) -> Optional[Dict[str, Any]]:
+        return call(self.events, "describe_rule", f"describe EventBridge rule {name}", not_found=("ResourceNotFoundException",), Name=name)
+
+    def targets(self, rule: str) -> List[Dict[str, Any]]:
+        response = call(self.events, "list_targets_by_rule", f"list the targets of EventBridge rule {rule}",
+                        not_found=("ResourceNotFoundException",), Rule=rule)
+        return (response or {}).get("Targets", [])
+
+    def rule_tags(self, arn: str) -> Dict[str, str]:
+        return tags_to_dict(call(self.events, "list_tags_for_resource", f"list the tags of EventBridge rule {arn}", ResourceARN=arn).get("Tags"))
+
+    def secret(self, arn: str) -> Dict[str, Any]:
+        return call(self.secretsmanager, "describe_secret", f"describe secret {arn}", SecretId=arn)
+
+    # writes
+    def create_role(self, name: str, trust: Dict[str, Any], description: str, tags: Dict[str, str]) -> None:
+        call(self.iam, "create_role", f"create IAM role {name}", RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+             Description=description, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def update_trust(self, name: str, trust: Dict[str, Any]) -> None:
+        call(self.iam, "update_assume_role_policy", f"update the trust policy of IAM role {name}", RoleName=name, PolicyDocument=json.dumps(trust))
+
+    def put_role_policy(self, role: str, policy: str, document: Dict[str, Any]) -> None:
+        call(self.iam, "put_role_policy", f"put policy {policy} on IAM role {role}", RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
+
+    def tag_role(self, name: str, tags: Dict[str, str]) -> None:
+        call(self.iam, "tag_role", f"tag IAM role {name}", RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def delete_role(self, name: str) -> None:
+        for policy in self.role_policy_names(name):
+            call(self.iam, "delete_role_policy", f"delete policy {policy} of IAM role {name}", not_found=("NoSuchEntity",), RoleName=name, PolicyName=policy)
+        call(self.iam, "delete_role", f"delete IAM role {name}", not_found=("NoSuchEntity",), RoleName=name)
+
+    def _while_role_settles(self, what: str, method: Any, **kwargs: Any) -> Any:
+        """Step Functions refuses a role IAM has not spread yet (AccessDeniedException "Neither the
+        global service principal states.amazonaws.com, nor the regional one is authorized to assume
+        the provided role"): try again for up to a minute."""
+
+        def attempt() -> Any:
+            try:
+                return {"response": method(aws_retry=True, **kwargs)}
+            except ClientError as exc:
+                if error_code(exc) == _ROLE_NOT_READY_CODE and _ROLE_NOT_READY_TEXT in str(exc):
+                    return None
+                raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+            except BotoCoreError as exc:
+                raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+
+        kwargs_sleep = {"sleep": self.sleep} if self.sleep else {}
+        return wait_for(attempt, 60, f"IAM to let Step Functions use the role ({what})", delay=5.0, **kwargs_sleep)["response"]
+
+    def create_state_machine(self, name: str, definition: Dict[str, Any], role_arn: str, tags: Dict[str, str]) -> str:
+        response = self._while_role_settles(
+            f"create state machine {name}", self.sfn.create_state_machine, name=name, definition=json.dumps(definition),
+            roleArn=role_arn, type="STANDARD", tags=[{"key": k, "value": v} for k, v in tags.items()],
+        )
+        return response["stateMachineArn"]
+
+    def update_state_machine(self, arn: str, definition: Dict[str, Any], role_arn: str) -> None:
+        self._while_role_settles(f"update state machine {arn}", self.sfn.update_state_machine, stateMachineArn=arn,
+                                 definition=json.dumps(definition), roleArn=role_arn)
+
+    def tag_state_machine(self, arn: str, tags: Dict[str, str]) -> None:
+        call(self.sfn, "tag_resource", f"tag state machine {arn}", resourceArn=arn, tags=[{"key": k, "value": v} for k, v in tags.items()])
+
+    def delete_state_machine(self, arn: str) -> None:
+        call(self.sfn, "delete_state_machine", f"delete state machine {arn}", not_found=("StateMachineDoesNotExist",), stateMachineArn=arn)
+
+    def put_rule(self, name: str, pattern: Dict[str, Any], description: str, tags: Optional[Dict[str, str]]) -> str:
+        kwargs: Dict[str, Any] = {"Name": name, "EventPattern": json.dumps(pattern), "State": "ENABLED", "Description": description}
+        if tags is not None:
+            kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+        return call(self.events, "put_rule", f"put EventBridge rule {name}", **kwargs)["RuleArn"]
+
+    def tag_rule(self, arn: str, tags: Dict[str, str]) -> None:
+        call(self.events, "tag_resource", f"tag EventBridge rule {arn}", ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def _checked_targets(self, what: str, method: str, **kwargs: Any) -> None:
+        response = call(self.events, method, what, **kwargs)
+        if response.get("FailedEntryCount"):
+            raise EcsRdsError(message=f"Failed to {what}: {response.get('FailedEntries')}")
+
+    def put_target(self, rule: str, target: Dict[str, Any]) -> None:
+        self._checked_targets(f"put the target of EventBridge rule {rule}", "put_targets", Rule=rule, Targets=[target])
+
+    def remove_targets(self, rule: str, ids: List[str]) -> None:
+        self._checked_targets(f"remove targets from EventBridge rule {rule}", "remove_targets", Rule=rule, Ids=ids)
+
+    def delete_rule(self, name: str) -> None:
+        call(self.events, "delete_rule", f"delete EventBridge rule {name}", not_found=("ResourceNotFoundException",), Name=name)
+
+    def set_rotation_days(self, arn: str, days: int) -> None:
+        # Managed rotation: no RotationLambdaARN (the RotateSecret API reference says to omit it).
+        # RotateImmediately=false so that changing the schedule does not itself rotate the password.
+        call(self.secretsmanager, "rotate_secret", f"set the rotation schedule of secret {arn}", SecretId=arn,
+             RotationRules={"AutomaticallyAfterDays": days}, RotateImmediately=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The job
+
+
+class _Job:
+    def __init__(self, client: RotationClient, check_mode: bool) -> None:
+        self.client = client
+        self.check_mode = check_mode
+        self.actions: List[str] = []
+
+    def do(self, action: str, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Record a change; send it only outside check mode."""
+        self.actions.append(action)
+        if self.check_mode:
+            return None
+        return write(*args, **kwargs)
+
+
+def _refuse_foreign(kind: str, name: str, tags: Dict[str, str]) -> None:
+    if MANAGED_TAG not in tags:
+        raise EcsRdsError(message=f"{kind} {name} exists but was not made by ecsrds.connect (no {MANAGED_TAG} tag); rename or remove it")
+
+
+def _ensure_role(job: _Job, name: str, principal: str, description: str, policy: Dict[str, Any], tags: Dict[str, str]) -> Dict[str, Any]:
+    role = job.client.role(name)
+    trust = trust_policy(principal)
+    before: Dict[str, Any] = {"exists": role is not None}
+    if role is None:
+        job.do(f"create IAM role {name}", job.client.create_role, name, trust, description, tags)
+        current_policy = None
+    else:
+        role_tags = tags_to_dict(role.get("Tags"))
+        _refuse_foreign("IAM role", name, role_tags)
+        before["trust_policy"] = role.get("AssumeRolePolicyDocument")
+        if normalize_policy(role.get("AssumeRolePolicyDocument")) != normalize_policy(trust):
+            job.do(f"update the trust policy of IAM role {name}", job.client.update_trust, name, trust)
+        missing = {k: v for k, v in tags.items() if role_tags.get(k) != v}
+        if missing:
+            job.do(f"tag IAM role {name}", job.client.tag_role, name, missing)
+        current_policy = job.client.role_policy(name, POLICY_NAME)
+        before["policy"] = current_policy
+    if current_policy is None or normalize_policy(current_policy) != normalize_policy(policy):
+        job.do(f"put policy {POLICY_NAME} on IAM role {name}", job.client.put_role_policy, name, POLICY_NAME, policy)
+    return before
+
+
+def _ensure_rotation_days(job: _Job, params: Dict[str, Any], before: Dict[str, Any]) -> None:
+    """The schedule is the secret's own setting, independent of the redeploy: applied whenever asked."""
+    days = params.get("rotation_days")
+    if days is None or not params.get("secret_arn"):
+        return
+    current = rotation_days_of(job.client.secret(params["secret_arn"]))
+    before["rotation_days"] = current
+    if current != days:
+        job.do(f"rotate the secret every {days} days", job.client.set_rotation_days, params["secret_arn"], days)
+
+
+def plan_inputs(params: Dict[str, Any], services: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Everything derived from the inputs and the described services: names, ARNs, documents."""
+    secret = parse_arn(params["secret_arn"])
+    partition, region, account = secret["partition"], secret["region"], secret["account"]
+    names = resource_names(params["db_cluster_identifier"])
+    by_name = {s["serviceName"]: s for s in services}
+    ordered = [by_name[name] for name in params["services"]]
+    state_machine_arn = f"arn:{partition}:states:{region}:{account}:stateMachine:{names['state_machine']}"
+    return {
+        "names": names,
+        "partition": partition,
+        "region": region,
+        "account": account,
+        "service_arns": [s["serviceArn"] for s in ordered],
+        "state_machine_arn": state_machine_arn,
+        "rule_arn": f"arn:{partition}:events:{region}:{account}:rule/{names['rule']}",
+        "events_role_arn": f"arn:{partition}:iam::{account}:role/{names['events_role']}",
+        "state_machine_role_arn": f"arn:{partition}:iam::{account}:role/{names['state_machine_role']}",
+        "event_pattern": event_pattern(params["secret_arn"]),
+        "definition": state_machine_definition(partition, ordered[0]["clusterArn"], [s["serviceName"] for s in ordered]),
+        "events_role_policy": events_role_policy(state_machine_arn),
+        "state_machine_role_policy": state_machine_role_policy([s["serviceArn"] for s in ordered]),
+    }
+
+
+def _active_services(client: RotationClient, cluster: str, names: Sequence[str]) -> List[Dict[str, Any]]:
+    found = [s for s in client.services(cluster, names) if s.get("status") == "ACTIVE"]
+    missing = [n for n in names if n not in {s["serviceName"] for s in found}]
+    if missing:
+        raise EcsRdsError(message=f"ECS service(s) {', '.join(missing)} not found or not ACTIVE in cluster {cluster}")
+    return found
+
+
+def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any]]:
+    job = _Job(client, check_mode)
+    names = resource_names(params["db_cluster_identifier"])
+    tags = dict(params.get("tags") or {}, **{MANAGED_TAG: "true"})
+    if not params.get("secret_arn"):
+        # Check mode before the database exists: the secret, and so the pattern, are not known yet;
+        # the real run will create (or update) the redeploy once RDS has made the secret.
+        action = f"create or update the rotation redeploy {names['rule']} once the database secret exists"
+        return True, {"rotation": None, "actions": [action], "diff": None}
+    plan = plan_inputs(params, _active_services(client, params["cluster"], params["services"]))
+
+    before: Dict[str, Any] = {}
+    before["events_role"] = _ensure_role(job, names["events_role"], "events.amazonaws.com",
+                                         "ecsrds.connect: lets EventBridge start the redeploy state machine", plan["events_role_policy"], tags)
+    before["state_machine_role"] = _ensure_role(job, names["state_machine_role"], "states.amazonaws.com",
+                                                "ecsrds.connect: lets the redeploy state machine update the services", plan["state_machine_role_policy"], tags)
+
+    machine = client.state_machine(plan["state_machine_arn"])
+    before["state_machine"] = {"definition": json.loads(machine["definition"]), "role_arn": machine.get("roleArn")} if machine else None
+    if machine is None:
+        job.do(f"create state machine {names['state_machine']}", client.create_state_machine, names["state_machine"], plan["definition"],
+               plan["state_machine_role_arn"], tags)
+    else:
+        machine_tags = client.state_machine_tags(plan["state_machine_arn"])
+        _refuse_foreign("State machine", names["state_machine"], machine_tags)
+        if not same_json(machine.get("definition"), plan["definition"]) or machine.get("roleArn") != plan["state_machine_role_arn"]:
+            job.do(f"update state machine {names['state_machine']}", client.update_state_machine, plan["state_machine_arn"], plan["definition"],
+                   plan["state_machine_role_arn"])
+        missing = {k: v for k, v in tags.items() if machine_tags.get(k) != v}
+        if missing:
+            job.do(f"tag state machine {names['state_machine']}", client.tag_state_machine, plan["state_machine_arn"], missing)
+
+    rule = client.rule(names["rule"])
+    description = f"ecsrds.connect: redeploy the services of {params['db_cluster_identifier']} when its master secret rotates"
+    target = {"Id": TARGET_ID, "Arn": plan["state_machine_arn"], "RoleArn": plan["events_role_arn"]}
+    if rule is None:
+        before["rule"] = None
+        job.do(f"create EventBridge rule {names['rule']}", client.put_rule, names["rule"], plan["event_pattern"], description, tags)
+        job.do(f"target state machine {names['state_machine']} from rule {names['rule']}", client.put_target, names["rule"], target)
+    else:
+        rule_tags = client.rule_tags(rule["Arn"])
+        _refuse_foreign("EventBridge rule", names["rule"], rule_tags)
+        current_targets = client.targets(names["rule"])
+        before["rule"] = {"event_pattern": json.loads(rule["EventPattern"]) if rule.get("EventPattern") else None, "state": rule.get("State"),
+                          "targets": current_targets}
+        if not same_json(rule.get("EventPattern"), plan["event_pattern"]) or rule.get("State") != "ENABLED" or rule.get("Description") != description:
+            job.do(f"update EventBridge rule {names['rule']}", client.put_rule, names["rule"], plan["event_pattern"], description, None)
+        missing = {k: v for k, v in tags.items() if rule_tags.get(k) != v}
+        if missing:
+            job.do(f"tag EventBridge rule {names['rule']}", client.tag_rule, rule["Arn"], missing)
+        remove, put = targets_plan(current_targets, target)
+        if remove:
+            job.do(f"remove targets {', '.join(remove)} from rule {names['rule']}", client.remove_targets, names["rule"], remove)
+        if put:
+            job.do(f"target state machine {names['state_machine']} from rule {names['rule']}", client.put_target, names["rule"], target)
+
+    days = params.get("rotation_days")
+    _ensure_rotation_days(job, params, before)
+
+    result = {
+        "rule_name": names["rule"],
+        "rule_arn": plan["rule_arn"],
+        "state_machine_name": names["state_machine"],
+        "state_machine_arn": plan["state_machine_arn"],
+        "events_role_arn": plan["events_role_arn"],
+        "state_machine_role_arn": plan["state_machine_role_arn"],
+        "service_arns": plan["service_arns"],
+        "event_pattern": plan["event_pattern"],
+        "definition": plan["definition"],
+        "rotation_days": days,
+    }
+    after = {
+        "events_role": {"exists": True, "trust_policy": trust_policy("events.amazonaws.com"), "policy": plan["events_role_policy"]},
+        "state_machine_role": {"exists": True, "trust_policy": trust_policy("states.amazonaws.com"), "policy": plan["state_machine_role_policy"]},
+        "state_machine": {"definition": plan["definition"], "role_arn": plan["state_machine_role_arn"]},
+        "rule": {"event_pattern": plan["event_pattern"], "state": "ENABLED", "targets": [target]},
+    }
+    if days is not None:
+        after["rotation_days"] = days
+    return bool(job.actions), {"rotation": result, "actions": job.actions, "diff": {"before": before, "after": after}}
+
+
+def ensure_absent(client: RotationClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any]]:
+    """Target, rule, state machine, roles: in that order, so nothing is left that points at what is
+    gone. Only what carries our tag is removed; the secret's rotation schedule is left as it is."""
+    job = _Job(client, check_mode)
+    names = resource_names(params["db_cluster_identifier"])
+    before: Dict[str, Any] = {}
+    rule = client.rule(names["rule"])
+    if rule is not None:
+        _refuse_foreign("EventBridge rule", names["rule"], client.rule_tags(rule["Arn"]))
+        before["rule"] = rule["Arn"]
+        ids = [t["Id"] for t in client.targets(names["rule"])]
+        if ids:
+            job.do(f"remove targets {', '.join(ids)} from rule {names['rule']}", client.remove_targets, names["rule"], ids)
+        job.do(f"delete EventBridge rule {names['rule']}", client.delete_rule, names["rule"])
+    machine_arn = client.state_machine_arn_by_name(names["state_machine"])
+    if machine_arn is not None:
+        _refuse_foreign("State machine", names["state_machine"], client.state_machine_tags(machine_arn))
+        before["state_machine"] = machine_arn
+        job.do(f"delete state machine {names['state_machine']}", client.delete_state_machine, machine_arn)
+    for role_key in ("state_machine_role", "events_role"):
+        role = client.role(names[role_key])
+        if role is not None:
+            _refuse_foreign("IAM role", names[role_key], tags_to_dict(role.get("Tags")))
+            before[role_key] = role["Arn"]
+            job.do(f"delete IAM role {names[role_key]}", client.delete_role, names[role_key])
+    after: Dict[str, Any] = {}
+    _ensure_rotation_days(job, params, before)
+    if params.get("rotation_days") is not None and params.get("secret_arn"):
+        after["rotation_days"] = params["rotation_days"]
+    return bool(job.actions), {"rotation": None, "actions": job.actions, "diff": {"before": before, "after": after}}
+
+
+def run_rotation(client: RotationClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any]]:
+    if params["state"] == "absent":
+        return ensure_absent(client, params, check_mode)
+    return ensure_present(client, params, check_mode)
+
+
+def validate_params(params: Dict[str, Any]) -> Optional[str]:
+    """A clear error naming the input, before any AWS call."""
+    problems = []
+    ident = params.get("db_cluster_identifier") or ""
+    if not ident:
+        problems.append("db_cluster_identifier is empty")
+    if params.get("secret_arn"):
+        try:
+            if parse_arn(params["secret_arn"])["service"] != "secretsmanager":
+                problems.append(f"secret_arn is not a Secrets Manager ARN: {params['secret_arn']}")
+        except ValueError:
+            problems.append(f"secret_arn is not an ARN: {params['secret_arn']}")
+    if params["state"] == "present":
+        if not params.get("cluster"):
+            problems.append("cluster is required with state=present")
+        if not params.get("services"):
+            problems.append("services must name at least one ECS service with state=present")
+        elif len(set(params["services"])) != len(params["services"]):
+            problems.append("services names a service twice")
+    days = params.get("rotation_days")
+    if days is not None and not 1 <= days <= 1000:
+        problems.append(f"rotation_days must be between 1 and 1000 (got {days})")
+    return "; ".join(problems) or None

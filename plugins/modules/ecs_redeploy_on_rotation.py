@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ecs_redeploy_on_rotation
+short_description: Redeploy ECS services when the RDS-managed database secret rotates
+version_added: 0.2.0
+description:
+  - ECS injects C(secrets) only when a task starts, so after RDS rotates the managed master secret (every 7 days
+    by default) running tasks keep the old password and every new connection they open fails until they are
+    replaced. This module makes AWS replace them on its own.
+  - Ensures an EventBridge rule on the default bus matching the successful rotation of exactly O(secret_arn)
+    (source C(aws.secretsmanager), detail-type C(AWS Service Event via CloudTrail), C(eventName) C(RotationSucceeded),
+    C(detail.additionalEventData.SecretId) the secret's ARN or name), as documented in the AWS Secrets Manager User
+    Guide (CloudTrail entries for Secrets Manager, log entries for rotation; Match Secrets Manager events with
+    EventBridge).
+  - The rule's one target is a Step Functions state machine that forces a new deployment of every service in
+    O(services) through the AWS SDK integration C(arn:aws:states:::aws-sdk:ecs:updateService); no Lambda function.
+  - Two IAM roles with one inline policy each are least privilege, C(states:StartExecution) on that state machine
+    only for EventBridge, C(ecs:UpdateService) on exactly the services' ARNs only for the state machine.
+  - Everything is named after O(db_cluster_identifier), so another database gets its own rule and state machine,
+    and O(services) is the whole list of services sharing the database; a service left out of it is no longer
+    redeployed (and no longer allowed).
+  - Resources it creates carry the tag C(ecsrds.connect/managed); it refuses to change or delete a resource of
+    the same name without it.
+  - With O(rotation_days), also sets the rotation schedule of the managed secret. Secrets Manager allows that for
+    a secret RDS manages (managed rotation), through C(RotateSecret) with C(RotationRules) and without a Lambda ARN, as
+    the RotateSecret API reference says for managed rotation. RDS's own C(ModifyDBCluster) has no schedule
+    parameter. The module sends C(RotateImmediately=false) so that changing the schedule does not itself rotate
+    the password.
+author:
+  - ecsrds.connect maintainers (@ecsrds)
+options:
+  state:
+    description:
+      - V(present) ensures the rule, its target, the state machine and the two roles.
+      - V(absent) removes the target, the rule, the state machine and the two roles (found by name, only when they
+        carry the C(ecsrds.connect/managed) tag).
+    type: str
+    choices: [present, absent]
+    default: present
+  db_cluster_identifier:
+    description: The Aurora cluster; everything is named C(ecsrds-<db_cluster_identifier>-...).
+    type: str
+    required: true
+  secret_arn:
+    description:
+      - ARN of the RDS-managed master user secret whose rotation triggers the redeploy.
+      - Required with O(state=present), except in check mode before the database exists (the run then only says
+        that the redeploy would be created).
+    type: str
+  cluster:
+    description: Name or ARN of the ECS cluster that runs O(services). Required with O(state=present).
+    type: str
+  services:
+    description:
+      - Names of every ECS service that uses the database. Required with O(state=present).
+      - The state machine updates exactly these; they must exist and be C(ACTIVE).
+    type: list
+    elements: str
+  rotation_days:
+    description:
+      - Rotate the managed secret every this many days (1 to 1000). Unset leaves the schedule AWS set (7 days
+        for an RDS-managed secret) alone.
+      - Applied with either O(state) (when O(secret_arn) is known); the schedule belongs to the secret, not to the
+        redeploy, so turning the redeploy off does not change it.
+    type: int
+  tags:
+    description: Tags for what the module creates (C(ecsrds.connect/managed) is always added). Tags are only added, never removed.
+    type: dict
+    aliases: [resource_tags]
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: No write call is made; C(changed) and RV(actions) predict a real run.
+  diff_mode:
+    support: full
+    description: Before and after of the roles' policies, the state machine, the rule and its targets, and the rotation schedule.
+notes:
+  - Cost, when nothing rotates, one rule, one state machine and two roles, all free; each rotation starts one
+    standard workflow execution of a few state transitions and one C(UpdateService) per service.
+  - CloudTrail delivers service events to EventBridge on a best-effort basis; a rotation whose event is lost is
+    not followed by a redeploy.
+  - Step Functions may refuse a role IAM has not spread yet; creating or updating the state machine is tried again
+    for up to a minute.
+  - Why not the stock modules, M(amazon.aws.cloudwatchevent_rule) has no check mode and M(community.aws.stepfunctions_state_machine)
+    neither waits for a new role nor gives a diff; M(amazon.aws.iam_role) returns no ARN in check mode. Here the names,
+    ARNs, pattern, definition and both policies are derived once, in one place, and unit-tested.
+"""
+
+EXAMPLES = r"""
+- name: Redeploy both services whenever RDS rotates the master secret
+  ecsrds.connect.ecs_redeploy_on_rotation:
+    db_cluster_identifier: demo-rds-aurora-postgres
+    secret_arn: "{{ database__secret_arn }}"
+    cluster: demo-ecs-cluster
+    services: [demo-ecs-service, demo-worker]
+    rotation_days: 30
+
+- name: Remove it again
+  ecsrds.connect.ecs_redeploy_on_rotation:
+    state: absent
+    db_cluster_identifier: demo-rds-aurora-postgres
+"""
+
+RETURN = r"""
+rotation:
+  description: What the redeploy consists of; null with O(state=absent) or before the secret exists.
+  returned: always
+  type: dict
+  contains:
+    rule_name:
+      description: EventBridge rule on the default bus.
+      type: str
+      sample: ecsrds-demo-rds-aurora-postgres-rotation
+    rule_arn:
+      description: Its ARN.
+      type: str
+    state_machine_name:
+      description: Step Functions state machine.
+      type: str
+      sample: ecsrds-demo-rds-aurora-postgres-redeploy
+    state_machine_arn:
+      description: Its ARN.
+      type: str
+    events_role_arn:
+      description: Role EventBridge uses to start the state machine.
+      type: str
+    state_machine_role_arn:
+      description: Role the state machine uses to update the services.
+      type: str
+    service_arns:
+      description: The services it redeploys, in the order given.
+      type: list
+      elements: str
+    event_pattern:
+      description: The rule's event pattern.
+      type: dict
+    definition:
+      description: The state machine's definition (Amazon States Language).
+      type: dict
+    rotation_days:
+      description: The rotation schedule asked for, or null when left to AWS.
+      type: int
+actions:
+  description: What was (or in check mode would be) changed, in words.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import RotationClient, run_rotation, validate_params
+
+
+def main() -> None:
+    argument_spec = dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        db_cluster_identifier=dict(type="str", required=True),
+        secret_arn=dict(type="str", no_log=False),
+        cluster=dict(type="str"),
+        services=dict(type="list", elements="str"),
+        rotation_days=dict(type="int"),
+        tags=dict(type="dict", aliases=["resource_tags"]),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    problem = validate_params(module.params)
+    if not problem and module.params["state"] == "present" and not module.params["secret_arn"] and not module.check_mode:
+        problem = "secret_arn is required with state=present (only check mode before the database exists may leave it unset)"
+    if problem:
+        module.fail_json(msg=problem)
+    services = ("iam", "stepfunctions", "events", "ecs", "secretsmanager")
+    try:
+        client = RotationClient({name: connect(module, name) for name in services})
+        changed, result = run_rotation(client, module.params, module.check_mode)
+    except EcsRdsError as e:
+        module.fail_json_aws_error(e)
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None:
+        result["diff"] = diff
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()
