@@ -144,8 +144,8 @@ def check_secret_reference(
         where = f"secret {ref.name} of container {ref.container}"
         if ref.error:
             result.append(finding(check, FAIL, ref.value_from if ref.value_from.startswith("arn:") else ref.name, f"The {where}: {ref.error}.",
-                                  "write valueFrom as arn:<partition>:secretsmanager:<region>:<account>:secret:<name>[:<json-key>:<version-stage>:<version-id>] "
-                                  "or an SSM parameter ARN or name."))
+                                  "write valueFrom as arn:<partition>:secretsmanager:<region>:<account>:secret:<name>"
+                                  "[:<json-key>:<version-stage>:<version-id>] or an SSM parameter ARN or name."))
             continue
         if region and ref.region and ref.region != region:
             result.append(finding(check, WARN, ref.value_from, f"The {where} is in region {ref.region}; this check looks in {region}, so it was not checked.",
@@ -166,7 +166,8 @@ def check_secret_reference(
         stages = {stage for names in (described.get("VersionIdsToStages") or {}).values() for stage in names}
         if ref.json_key and described.get("OwningService") == "rds" and ref.json_key not in RDS_SECRET_KEYS:
             result.append(finding(check, FAIL, ref.secret_id,
-                                  f"The {where} asks for JSON key {ref.json_key!r}, but the secret is managed by RDS and holds only the keys username and password.",
+                                  f"The {where} asks for JSON key {ref.json_key!r}, but the secret is managed by RDS "
+                                  "and holds only the keys username and password.",
                                   f"use the key username or password instead of {ref.json_key!r}."))
         elif ref.version_stage and stages and ref.version_stage not in stages:
             result.append(finding(check, FAIL, ref.secret_id, f"The {where} asks for version stage {ref.version_stage!r}, which the secret does not have.",
@@ -199,7 +200,7 @@ class AccessNeed:
 
 
 def access_needs(references: Sequence[Reference], secrets: Mapping[str, Optional[Mapping[str, Any]]], keys: Mapping[str, Optional[str]],
-                 region: Optional[str], account_partition: str = "aws") -> List[AccessNeed]:
+                 region: Optional[str], account: Optional[str] = None) -> List[AccessNeed]:
     """GetSecretValue on each secret (ssm:GetParameters on each parameter), and kms:Decrypt through
     Secrets Manager on a customer-managed key that encrypts a secret. ``keys`` maps a secret id to
     the ARN of its customer-managed key (None for the AWS-managed one)."""
@@ -210,7 +211,10 @@ def access_needs(references: Sequence[Reference], secrets: Mapping[str, Optional
             continue
         seen.add(ref.secret_id)
         if ref.kind == "ssm":
+            # A bare name is a parameter of the task's own account and region.
             arn = ref.value_from if ref.value_from.startswith("arn:") else None
+            if arn is None and account and region:
+                arn = f"arn:aws:ssm:{region}:{account}:parameter/{ref.secret_id.lstrip('/')}"
             needs.append(AccessNeed(GET_PARAMETERS, arn or f"parameter {ref.secret_id}"))
             continue
         described = secrets.get(ref.secret_id)
@@ -250,7 +254,10 @@ def check_execution_role_access(
         target = need.resource + (f" (the key of {need.secret})" if need.action == KMS_DECRYPT else "")
         how = f" (checked with {method})"
         condition = " with kms:ViaService " + need.context["kms:ViaService"][0] if need.action == KMS_DECRYPT else ""
-        if decision is not None and decision.decision == ALLOWED:
+        if decision is None and not need.resource.startswith("arn:"):
+            result.append(finding(check, WARN, need.resource, f"Cannot tell whether execution role {role} may {need.action} on {target}: its ARN is unknown.",
+                                  "reference the parameter by its full ARN."))
+        elif decision is not None and decision.decision == ALLOWED:
             result.append(finding(check, OK, need.resource, f"Execution role {role} may {need.action} on {target}{condition}{how}."))
         elif decision is not None and decision.decision == UNKNOWN:
             result.append(finding(check, WARN, need.resource,
@@ -349,12 +356,13 @@ def check_network_path(facts: NetworkFacts, needed: bool) -> List[Dict[str, Any]
         for endpoint in usable:
             problem = _endpoint_problem(endpoint, subnet, facts)
             if problem is None:
+                endpoint_id = endpoint["VpcEndpointId"]
+                through = f"Subnet {subnet_id} ({zone}) reaches Secrets Manager through endpoint {endpoint_id}"
                 if str(endpoint.get("State", "")).lower() != "available":
-                    result.append(finding(check, WARN, subnet_id,
-                                          f"Subnet {subnet_id} ({zone}) reaches Secrets Manager through endpoint {endpoint['VpcEndpointId']}, which is still {endpoint.get('State')}.",
-                                          f"wait until {endpoint['VpcEndpointId']} is available before deploying."))
+                    result.append(finding(check, WARN, subnet_id, f"{through}, which is still {endpoint.get('State')}.",
+                                          f"wait until {endpoint_id} is available before deploying."))
                 else:
-                    result.append(finding(check, OK, subnet_id, f"Subnet {subnet_id} ({zone}) reaches Secrets Manager through endpoint {endpoint['VpcEndpointId']} ({service_name})."))
+                    result.append(finding(check, OK, subnet_id, f"{through} ({service_name})."))
                 break
             problems.append(problem)
         else:
@@ -363,10 +371,12 @@ def check_network_path(facts: NetworkFacts, needed: bool) -> List[Dict[str, Any]
                 message = f"Subnet {subnet_id} ({zone}) cannot reach Secrets Manager: {no_route}, and {'; '.join(p[0] for p in problems)}."
                 fix = " ".join(p[1] for p in problems)
             else:
-                message = f"Subnet {subnet_id} ({zone}) cannot reach Secrets Manager: {no_route}, and no interface endpoint {service_name} in VPC {facts.vpc_id}."
+                message = (f"Subnet {subnet_id} ({zone}) cannot reach Secrets Manager: {no_route}, "
+                           f"and no interface endpoint {service_name} in VPC {facts.vpc_id}.")
                 groups = ", ".join(facts.service_group_ids) or "the service's subnets"
-                fix = (f"create the interface VPC endpoint {service_name} in VPC {facts.vpc_id} with private DNS, a subnet in {zone} and a security "
-                       f"group admitting tcp 443 from {groups} (ecsrds.connect.vpc_secretsmanager_endpoint does this), or route 0.0.0.0/0 through a NAT gateway.")
+                fix = (f"create the interface VPC endpoint {service_name} in VPC {facts.vpc_id} with private DNS, a subnet in {zone} "
+                       f"and a security group admitting tcp 443 from {groups} (ecsrds.connect.vpc_secretsmanager_endpoint does this), "
+                       "or route 0.0.0.0/0 through a NAT gateway.")
             result.append(finding(check, FAIL, subnet_id, message, fix))
     return result
 
@@ -596,7 +606,8 @@ class PreflightReader:
                     keys[ref.secret_id] = self.customer_key(secrets[ref.secret_id].get("KmsKeyId"))
 
         role_arn = revision.get("executionRoleArn")
-        needs = access_needs(references, secrets, keys, self.region)
+        account = role_arn.split(":")[4] if role_arn and role_arn.count(":") >= 5 else None
+        needs = access_needs(references, secrets, keys, self.region, account)
         policies: Optional[List[NamedPolicy]] = []
         decisions: Dict[Tuple[str, str], Decision] = {}
         method = OWN_EVALUATION

@@ -104,6 +104,8 @@ def test_access_needs_add_kms_decrypt_through_secrets_manager_for_a_customer_key
     assert needs[1].context == {"kms:ViaService": ["secretsmanager.us-east-1.amazonaws.com"]}
     assert needs[0].context == {"aws:ResourceTag/aws:secretsmanager:owningService": ["rds"]}
     assert len(access_needs(refs(f"{SECRET}:username::"), {SECRET: RDS_SECRET}, {SECRET: None}, REGION)) == 1
+    (param,) = access_needs(refs("/app/token"), {}, {}, REGION, "123456789012")
+    assert (param.action, param.resource) == ("ssm:GetParameters", "arn:aws:ssm:us-east-1:123456789012:parameter/app/token")
 
 
 NEED = [AccessNeed("secretsmanager:GetSecretValue", SECRET, {}, SECRET)]
