@@ -278,7 +278,7 @@ def broad_grants(policies: Sequence[NamedPolicy]) -> List[str]:
                     found.append(f"{name} (NotAction allows secretsmanager:GetSecretValue and more)")
                 continue
             actions = [str(a) for a in _as_list(statement.get("Action"))]
-            wide = [a for a in actions if a == "*" or a.lower() in ("secretsmanager:*", "secretsmanager:*secret*")]
+            wide = [a for a in actions if a == "*" or a.lower() == "secretsmanager:*"]
             if wide:
                 found.append(f"{name} (Action {', '.join(wide)})")
             elif _matches_any(actions, "secretsmanager:GetSecretValue", action_matches) and (
