@@ -81,6 +81,7 @@ attributes:
     description: The module only reads; check mode runs the same checks.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
 notes:
   - The caller needs read permissions - C(ecs:DescribeServices), C(ecs:DescribeTaskDefinition), C(ec2:Describe*) for subnets,
     route tables, VPC endpoints, security groups and VPC attributes, C(secretsmanager:DescribeSecret),

@@ -151,7 +151,8 @@ def network(**changes):
     return facts
 
 
-def with_endpoint(endpoint=ENDPOINT, group=ENDPOINT_SG, **changes):
+def with_endpoint(endpoint=None, group=None, **changes):
+    endpoint, group = endpoint or ENDPOINT, group or ENDPOINT_SG
     return network(endpoints=[endpoint], endpoint_subnet_zones={s["SubnetId"]: s["AvailabilityZone"] for s in SUBNETS}, endpoint_groups=[group], **changes)
 
 
