@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, value_from_error
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import ServiceDeployer
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import ServiceReads
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import (
     ALLOWED,
     EXPLICIT_DENY,
@@ -504,7 +504,7 @@ class PreflightReader:
     secret value (DescribeSecret only) or a parameter value (DescribeParameters only)."""
 
     def __init__(self, clients: Mapping[str, Any], region: str) -> None:
-        self.ecs = ServiceDeployer(clients["ecs"], region, check_mode=True)
+        self.ecs = ServiceReads(clients["ecs"])
         self.ecs_client = clients["ecs"]
         self.net = NetworkClient(clients["ec2"])
         self.iam = IamReader(clients["iam"])
