@@ -27,7 +27,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS_PATH = REPO_ROOT / ".ansible" / "collections"
 REGION = "us-east-1"
-READ_PREFIXES = ("Describe", "List", "Get", "Head", "Lookup", "Batch Get", "Filter", "Search")
+READ_PREFIXES = ("Describe", "List", "Get", "Head", "Lookup", "Batch Get", "Filter", "Search", "Simulate")
 
 # Variables that could route a request to a real account or the instance-metadata address.
 _AWS_ENV_TO_DROP = (

@@ -78,6 +78,9 @@ def _vars(env, **overrides):
         "service_db_port": 5432,
         "service_db_cluster_identifier": "demo-rds-aurora-postgres",
         "service_tags": {"team": "payments"},
+        # No network role here: without its Secrets Manager endpoint the preflight would rightly stop
+        # the rollout (test_ecs_secrets_preflight.py covers it).
+        "service_preflight": False,
     }
     values.update(overrides)
     return values
