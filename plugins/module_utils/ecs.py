@@ -39,6 +39,41 @@ _RESERVED_TAG_PREFIX = "aws:"
 # What DescribeTaskDefinition answers for a family or revision that does not exist (or is malformed).
 _NOT_FOUND_CODES = {"ClientException", "InvalidParameterException"}
 
+# Plain variables whose value is never shown (diff, results, logs): names that look secret, and
+# names that are, or are being moved to, secrets (their old plaintext value is still in the base
+# revision).
+REDACTED = "<redacted>"
+_SECRET_LOOKING_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
+
+
+def looks_secret(name: Any) -> bool:
+    return bool(_SECRET_LOOKING_NAME.search(str(name)))
+
+
+def redact_values(variables: Mapping[str, Any], hidden: Iterable[str] = ()) -> Dict[str, Any]:
+    """name -> value with the value of every secret-looking or ``hidden`` name replaced."""
+    hidden = set(hidden)
+    return {name: REDACTED if looks_secret(name) or name in hidden else value for name, value in variables.items()}
+
+
+def redact_task_definition(task_definition: Mapping[str, Any], hidden: Iterable[str] = ()) -> Dict[str, Any]:
+    """A copy of a task definition (ECS's camelCase shape) safe to return: in every container the
+    value of each secret-looking or ``hidden`` plain variable is replaced."""
+    hidden = set(hidden)
+    result = dict(task_definition)
+    containers = []
+    for container in task_definition.get("containerDefinitions") or []:
+        container = dict(container)
+        if container.get("environment"):
+            container["environment"] = [
+                dict(pair, value=REDACTED) if "value" in pair and (looks_secret(pair.get("name")) or pair.get("name") in hidden) else dict(pair)
+                for pair in container["environment"]
+            ]
+        containers.append(container)
+    if "containerDefinitions" in task_definition:
+        result["containerDefinitions"] = containers
+    return result
+
 # ---------------------------------------------------------------------------------------------
 # Validation of what the caller asked for (pure, runs before any AWS call)
 # ---------------------------------------------------------------------------------------------
@@ -222,9 +257,18 @@ class ContainerPlan:
             or self.tags_before != self.tags_after
         )
 
+    @property
+    def secret_names(self) -> FrozenSet[str]:
+        """Variables that are, or are being made, secrets: their plain values are never shown."""
+        return frozenset(pairs_to_dict(self.secrets_before, "valueFrom")) | frozenset(pairs_to_dict(self.secrets_after, "valueFrom"))
+
     def diff(self, container_name: str) -> Dict[str, Any]:
         def side(env, secrets, tags):
-            return {"environment": pairs_to_dict(env, "value"), "secrets": pairs_to_dict(secrets, "valueFrom"), "tags": tags}
+            return {
+                "environment": redact_values(pairs_to_dict(env, "value"), self.secret_names),
+                "secrets": pairs_to_dict(secrets, "valueFrom"),
+                "tags": tags,
+            }
 
         return {
             "before_header": f"container {container_name} (base revision)",
@@ -387,8 +431,10 @@ def to_snake(value: Any, shape: Any = None) -> Any:
     return value
 
 
-def task_definition_result(task_definition: Mapping[str, Any], tags: Mapping[str, str], service_model: Any) -> Dict[str, Any]:
-    body = {k: v for k, v in task_definition.items() if k != "tags"}
+def task_definition_result(
+    task_definition: Mapping[str, Any], tags: Mapping[str, str], service_model: Any, hidden: Iterable[str] = ()
+) -> Dict[str, Any]:
+    body = {k: v for k, v in redact_task_definition(task_definition, hidden).items() if k != "tags"}
     result = to_snake(body, service_model.shape_for("TaskDefinition"))
     result["tags"] = dict(tags)
     return result
@@ -490,10 +536,10 @@ class TaskDefinitionEnv:
 
         environment, secrets = container_vars(final, plan.container_index)
         result.update(
-            task_definition=task_definition_result(final, final_tags, self.service_model),
+            task_definition=task_definition_result(final, final_tags, self.service_model, plan.secret_names),
             task_definition_arn=final.get("taskDefinitionArn"),
             revision=final.get("revision"),
-            environment=environment,
+            environment=redact_values(environment, plan.secret_names),
             secrets=secrets,
         )
         return result

@@ -25,6 +25,7 @@ except ImportError:  # handled by AnsibleAWSModule
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, create_or_adopt, tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import redact_task_definition
 
 # ---------------------------------------------------------------------------------------------
 # Stopped-task diagnosis
@@ -347,7 +348,8 @@ def service_result(service: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def task_definition_result(task_definition: Dict[str, Any], tags: Dict[str, str]) -> Dict[str, Any]:
-    result = camel_dict_to_snake_dict(task_definition)
+    # The revision gone back to may hold a password in plain text: never returned.
+    result = camel_dict_to_snake_dict(redact_task_definition(task_definition))
     result["tags"] = tags
     return result
 
@@ -419,16 +421,18 @@ class ServiceReads:
             result += [task for task in tasks if started_for_deployment(task, service_name, task_definition_arn, deployment_id)]
         return result
 
-    def task_definitions_in_use(self, cluster: str, other_than: str) -> Set[str]:
-        """The revisions the cluster's other services run or still drain."""
-        names = self._list(f"list services of cluster {cluster}", "list_services", "serviceArns", cluster=cluster)
+    def task_definitions_in_use(self, other_than_arn: str) -> Set[str]:
+        """The revisions every other service of the region runs or still drains, in every cluster:
+        a revision of one family may run anywhere."""
         in_use: Set[str] = set()
-        for service in self.describe_services(cluster, names):
-            if service.get("serviceName") == other_than:
-                continue
-            in_use.add(service.get("taskDefinition"))
-            # The PRIMARY deployment runs service.taskDefinition; older ones may still be draining.
-            in_use.update(d.get("taskDefinition") for d in service.get("deployments") or [] if d.get("status") != "PRIMARY")
+        for cluster in self._list("list ECS clusters", "list_clusters", "clusterArns"):
+            names = self._list(f"list services of cluster {cluster}", "list_services", "serviceArns", cluster=cluster)
+            for service in self.describe_services(cluster, names) if names else []:
+                if service.get("serviceArn") == other_than_arn:
+                    continue
+                in_use.add(service.get("taskDefinition"))
+                # The PRIMARY deployment runs service.taskDefinition; older ones may still be draining.
+                in_use.update(d.get("taskDefinition") for d in service.get("deployments") or [] if d.get("status") != "PRIMARY")
         return in_use
 
     def tagged_revisions(self, family: str, wanted: Dict[str, str]) -> List[str]:
@@ -600,7 +604,7 @@ class ServiceDeployer(ServiceReads):
 
         deregistered: List[str] = []
         if deregister_tagged and running is not None:
-            keep = {target or previous} | self.task_definitions_in_use(cluster, service["serviceName"])
+            keep = {target or previous} | self.task_definitions_in_use(service.get("serviceArn"))
             family = running[0]["family"]
             deregistered = [arn for arn in self.tagged_revisions(family, deregister_tagged) if arn not in keep]
             if not self.check_mode:

@@ -29,8 +29,19 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     tags_to_dict,
     wait_for,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
+    DELETE,
+    RELEASE,
+    adoption_tags,
+    created_by,
+    deployment_id_problem,
+    deployment_tag,
+    release_plan,
+    rule_description,
+    rule_owners,
+    usage_tags,
+)
 
-MANAGED_TAG_KEY = "ecsrds.connect/managed-by"
 ENDPOINT_RULE_DESCRIPTION = "ecsrds.connect: HTTPS from the ECS service to the Secrets Manager endpoint"
 _GONE_STATES = {"deleted", "deleting", "failed", "rejected", "expired"}
 # How long a security group delete keeps meeting DependencyViolation (network interfaces of a
@@ -142,21 +153,67 @@ def ingress_permission(port: int, group_ids: Sequence[str], cidrs: Sequence[str]
     return permission
 
 
-def permissions_with_description(group: Dict[str, Any], description: str) -> List[Dict[str, Any]]:
-    """The parts of a group's ingress rules that carry ``description``, shaped for a revoke call."""
-    result = []
+def _entries(permission: Dict[str, Any]) -> List[Tuple[str, str, Dict[str, Any]]]:
+    """(list key, source key, entry) for each source of a permission."""
+    return [("UserIdGroupPairs", "GroupId", p) for p in permission.get("UserIdGroupPairs", [])] + [
+        ("IpRanges", "CidrIp", r) for r in permission.get("IpRanges", [])
+    ]
+
+
+def _with_entries(permission: Dict[str, Any], entries: List[Tuple[str, str, Dict[str, Any]]]) -> Dict[str, Any]:
+    item = {k: permission[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in permission}
+    for list_key, _source_key, entry in entries:
+        item.setdefault(list_key, []).append(entry)
+    return item
+
+
+def reliable_rules(group: Dict[str, Any], deployment_id: str) -> Dict[str, Any]:
+    """The group with only the rules ``deployment_id`` may rely on: its own, and those no deployment
+    added (never revoked by us). Another deployment's rule goes with that deployment's teardown."""
+    permissions = []
     for permission in group.get("IpPermissions", []):
-        # The description rides along: AWS ignores it when matching, moto needs it.
-        pairs = [{"GroupId": p["GroupId"], "Description": description} for p in permission.get("UserIdGroupPairs", []) if p.get("Description") == description]
-        ranges = [{"CidrIp": r["CidrIp"], "Description": description} for r in permission.get("IpRanges", []) if r.get("Description") == description]
-        if pairs or ranges:
-            item = {k: permission[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in permission}
-            if pairs:
-                item["UserIdGroupPairs"] = pairs
-            if ranges:
-                item["IpRanges"] = ranges
-            result.append(item)
-    return result
+        kept = []
+        for entry in _entries(permission):
+            owners = rule_owners(entry[2].get("Description"))[1]
+            if not owners or deployment_id in owners:
+                kept.append(entry)
+        if kept:
+            permissions.append(dict(_with_entries(permission, kept), IpProtocol=permission.get("IpProtocol")))
+    return dict(group, IpPermissions=permissions)
+
+
+def exact_rule(group: Optional[Dict[str, Any]], port: int, source: str) -> Optional[Dict[str, Any]]:
+    """The entry admitting exactly ``source`` (group id or CIDR) on exactly ``port``: AWS keeps one
+    rule per protocol, port range and source, whatever the descriptions."""
+    for permission in (group or {}).get("IpPermissions", []):
+        if permission.get("IpProtocol") not in ("tcp", "6") or permission.get("FromPort") != port or permission.get("ToPort") != port:
+            continue
+        for _list_key, source_key, entry in _entries(permission):
+            if entry.get(source_key) == source:
+                return entry
+    return None
+
+
+def rules_of(group: Dict[str, Any], deployment_id: str) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """The group's rules that carry ``deployment_id``, shaped for the API: (to revoke, because no
+    other deployment shares them; to re-describe without it, because others still do)."""
+    revoke, update = [], []
+    for permission in group.get("IpPermissions", []):
+        alone, shared = [], []
+        for list_key, source_key, entry in _entries(permission):
+            text, owners = rule_owners(entry.get("Description"))
+            if deployment_id not in owners:
+                continue
+            if owners == {deployment_id}:
+                # The description rides along: AWS ignores it when matching, moto needs it.
+                alone.append((list_key, source_key, {source_key: entry[source_key], "Description": entry["Description"]}))
+            else:
+                shared.append((list_key, source_key, {source_key: entry[source_key], "Description": rule_description(text, owners - {deployment_id})}))
+        if alone:
+            revoke.append(_with_entries(permission, alone))
+        if shared:
+            update.append(_with_entries(permission, shared))
+    return revoke, update
 
 
 def endpoint_summary(endpoint: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -180,10 +237,6 @@ def missing_tags(resource: Dict[str, Any], wanted: Dict[str, str]) -> Dict[str, 
     """Tags to set on a resource we created so it carries ``wanted`` (others' tags are kept)."""
     current = tags_to_dict(resource.get("Tags"))
     return {k: v for k, v in wanted.items() if current.get(k) != v}
-
-
-def is_ours(resource: Dict[str, Any]) -> bool:
-    return MANAGED_TAG_KEY in tags_to_dict(resource.get("Tags"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,6 +342,17 @@ class NetworkClient:
     def tag(self, resource_id: str, tags: Dict[str, str]) -> None:
         self._call(f"tag {resource_id}", "create_tags", Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
+    def untag(self, resource_id: str, keys: List[str]) -> None:
+        self._call(f"untag {resource_id}", "delete_tags", Resources=[resource_id], Tags=[{"Key": k} for k in keys])
+
+    def describe_rules(self, group_id: str, permissions: List[Dict[str, Any]]) -> None:
+        self._call(
+            f"update rule descriptions on security group {group_id}",
+            "update_security_group_rule_descriptions_ingress",
+            GroupId=group_id,
+            IpPermissions=permissions,
+        )
+
     def delete_security_group(self, group_id: str, timeout: float = DEPENDENCY_WAIT) -> None:
         what = f"delete security group {group_id}"
         retry_while_busy(
@@ -354,23 +418,55 @@ class _NetworkJob:
             return None
         return write(*args, **kwargs)
 
+    @property
+    def me(self) -> str:
+        return self.params["deployment_id"]
+
     def _tags(self, name: Optional[str]) -> Dict[str, str]:
+        """Tags of a resource this deployment creates."""
         tags = dict(self.params.get("tags") or {})
         if name:
             tags.setdefault("Name", name)
-        tags[MANAGED_TAG_KEY] = self.params["managed_by"]
+        tags.update(usage_tags(self.me, created=True))
         return tags
+
+    def _mark_used(self, resource: Dict[str, Any], resource_id: str, name: Optional[str]) -> None:
+        """The creator keeps its resource's tags up to date; any other deployment only adds its own
+        mark, so a shared or pre-existing resource is never renamed or retagged as its own."""
+        current = tags_to_dict(resource.get("Tags"))
+        if created_by(current) == self.me:
+            add = missing_tags(resource, self._tags(name))
+        else:
+            add = adoption_tags(current, self.me)
+        if add:
+            self._do(f"tag {resource_id} with {sorted(add)}", self.net.tag, resource_id, add)
 
     def _sources(self) -> Tuple[List[str], List[str]]:
         return list(self.params.get("source_security_group_ids") or []), list(self.params.get("source_cidrs") or [])
 
     def _admit(self, groups: List[Dict[str, Any]], target_id: Optional[str], port: int, subnet_cidrs: Sequence[str]) -> Optional[Dict[str, Any]]:
-        """Add to ``target_id`` a rule for the sources ``groups`` do not let in on ``port`` yet; the rule added, or None."""
+        """Let the sources in on ``port`` through ``target_id``: a source that only another
+        deployment's rule admits gets this deployment added to that rule (AWS allows one rule per
+        source) or a rule of its own. Returns the permission added, or None."""
         group_sources, cidr_sources = self._sources()
-        need_groups, need_cidrs = missing_ingress(groups, port, group_sources, cidr_sources, subnet_cidrs)
+        reliable = [reliable_rules(group, self.me) for group in groups]
+        need_groups, need_cidrs = missing_ingress(reliable, port, group_sources, cidr_sources, subnet_cidrs)
+        target = next((group for group in groups if group.get("GroupId") == target_id), None)
+        joined: List[Tuple[str, str, Dict[str, Any]]] = []
+        for list_key, source_key, sources in (("UserIdGroupPairs", "GroupId", need_groups), ("IpRanges", "CidrIp", need_cidrs)):
+            for source in list(sources):
+                shared = exact_rule(target, port, source)
+                if shared is not None:
+                    text, owners = rule_owners(shared.get("Description"))
+                    joined.append((list_key, source_key, {source_key: source, "Description": rule_description(text, owners | {self.me})}))
+                    sources.remove(source)
+        if joined:
+            named = ", ".join(entry[2][entry[1]] for entry in joined)
+            self._do(f"add {self.me} to the {port} rule on {target_id} for {named}", self.net.describe_rules, target_id,
+                     [_with_entries({"IpProtocol": "tcp", "FromPort": port, "ToPort": port}, joined)])
         if not (need_groups or need_cidrs):
             return None
-        permission = ingress_permission(port, need_groups, need_cidrs, self.params["rule_description"])
+        permission = ingress_permission(port, need_groups, need_cidrs, rule_description(self.params["rule_description"], [self.me]))
         self._do(f"allow {port} on {target_id or 'the new security group'} from {', '.join(need_groups + need_cidrs)}",
                  self.net.authorize_ingress, target_id, permission)
         return permission
@@ -383,11 +479,7 @@ class _NetworkJob:
         tags = self._tags(name)
         if found:
             group = found[0]
-            # Tags follow the inputs only on a group we created; someone else's group keeps its own.
-            if tags_to_dict(group.get("Tags")).get(MANAGED_TAG_KEY) == tags[MANAGED_TAG_KEY]:
-                add = missing_tags(group, tags)
-                if add:
-                    self._do(f"tag {group['GroupId']} with {sorted(add)}", self.net.tag, group["GroupId"], add)
+            self._mark_used(group, group["GroupId"], name)
         else:
             group_id = self._do(f"create security group {name} in {vpc_id}", self.net.create_security_group, name, description, vpc_id, tags)
             group = {"GroupId": group_id, "GroupName": name, "VpcId": vpc_id, "Description": description, "IpPermissions": [],
@@ -398,9 +490,19 @@ class _NetworkJob:
         return group
 
     def _revoke_ours(self, group: Dict[str, Any]) -> None:
-        ours = permissions_with_description(group, self.params["rule_description"])
-        if ours:
-            self._do(f"revoke our rules on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], ours)
+        """Take this deployment off the group's rules: revoke those only it holds, re-describe shared ones."""
+        revoke, update = rules_of(group, self.me)
+        if update:
+            self._do(f"remove {self.me} from shared rules on {group['GroupId']}", self.net.describe_rules, group["GroupId"], update)
+        if revoke:
+            self._do(f"revoke our rules on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], revoke)
+
+    def _release(self, resource: Dict[str, Any], resource_id: str) -> str:
+        """Drop this deployment's mark unless the resource is to be deleted; the release plan."""
+        plan = release_plan(tags_to_dict(resource.get("Tags")), self.me)
+        if plan == RELEASE:
+            self._do(f"untag {resource_id} ({deployment_tag(self.me)})", self.net.untag, resource_id, [deployment_tag(self.me)])
+        return plan
 
 
 class SecretsManagerEndpoint(_NetworkJob):
@@ -520,6 +622,9 @@ class SecretsManagerEndpoint(_NetworkJob):
             raise EcsRdsError(message="The existing Secrets Manager endpoint has no security group to allow 443 on")
         groups = self.net.security_groups(group_ids=group_ids)
         # Add the rule to the first group: any of the endpoint's groups admits the traffic.
+        first = next((group for group in groups if group["GroupId"] == group_ids[0]), None)
+        if first is not None:
+            self._mark_used(first, group_ids[0], None)
         self._admit(groups, group_ids[0], 443, subnet_cidrs)
         return group_ids[0]
 
@@ -538,11 +643,7 @@ class SecretsManagerEndpoint(_NetworkJob):
         if changes:
             self.endpoint_modified = True
             self._do(f"update endpoint {endpoint_id}: {sorted(changes)}", self.net.modify_endpoint, endpoint_id, **changes)
-        wanted = self._tags(self.params.get("name"))
-        if tags_to_dict(endpoint.get("Tags")).get(MANAGED_TAG_KEY) == wanted[MANAGED_TAG_KEY]:
-            add = missing_tags(endpoint, wanted)
-            if add:
-                self._do(f"tag {endpoint_id} with {sorted(add)}", self.net.tag, endpoint_id, add)
+        self._mark_used(endpoint, endpoint_id, self.params.get("name"))
 
     def _zone_has_endpoint_subnet(self, subnet_id: str, subnets: List[Dict[str, Any]], endpoint: Dict[str, Any]) -> bool:
         zone = next(s["AvailabilityZone"] for s in subnets if s["SubnetId"] == subnet_id)
@@ -552,21 +653,39 @@ class SecretsManagerEndpoint(_NetworkJob):
         return any(s["AvailabilityZone"] == zone for s in self.net.subnets(unknown))
 
     def absent(self) -> Dict[str, Any]:
-        """Remove what ``present`` created: our endpoint and security group (tagged), and our 443
-        rule (by description) from an endpoint we reused."""
+        """Take this deployment off the VPC's Secrets Manager endpoints: its rules revoked (or its
+        name removed from shared ones), its tag removed, and an endpoint or security group this
+        collection created deleted when no other deployment uses it."""
         if self.params.get("vpc_id"):
             vpc_id = self.params["vpc_id"]
         else:
             vpc_id = self._subnets_and_vpc()[1]
-        endpoints = self.net.endpoints(vpc_id, self.service_name)
-        deleted = []
-        for endpoint in endpoints:
-            if is_ours(endpoint):
+        deleted: List[str] = []
+        groups_to_delete: Dict[str, Dict[str, Any]] = {}
+        kept_groups: set = set()
+        for endpoint in self.net.endpoints(vpc_id, self.service_name):
+            groups = self.net.security_groups(group_ids=[g["GroupId"] for g in endpoint.get("Groups", [])])
+            endpoint_plan = self._release(endpoint, endpoint["VpcEndpointId"])
+            if endpoint_plan == DELETE:
                 self._do(f"delete endpoint {endpoint['VpcEndpointId']}", self.net.delete_endpoint, endpoint["VpcEndpointId"])
                 deleted.append(endpoint["VpcEndpointId"])
+            for group in groups:
+                group_plan = release_plan(tags_to_dict(group.get("Tags")), self.me)
+                if group_plan == DELETE and endpoint_plan == DELETE:
+                    groups_to_delete[group["GroupId"]] = group
+                    continue
+                kept_groups.add(group["GroupId"])
+                self._revoke_ours(group)
+                self._release(group, group["GroupId"])
+        # A group this deployment created for an endpoint that was never made.
+        for group in self.net.security_groups(vpc_id=vpc_id, name=self.params["security_group_name"]):
+            if group["GroupId"] in groups_to_delete or group["GroupId"] in kept_groups:
+                continue
+            if release_plan(tags_to_dict(group.get("Tags")), self.me) == DELETE:
+                groups_to_delete[group["GroupId"]] = group
             else:
-                for group in self.net.security_groups(group_ids=[g["GroupId"] for g in endpoint.get("Groups", [])]):
-                    self._revoke_ours(group)
+                self._revoke_ours(group)
+                self._release(group, group["GroupId"])
         if deleted and not self.check_mode and self.params["wait"]:
             # The endpoint's network interfaces hold the group until the endpoint is gone.
             for endpoint_id in deleted:
@@ -575,10 +694,10 @@ class SecretsManagerEndpoint(_NetworkJob):
                     self.params["wait_timeout"],
                     f"VPC endpoint {endpoint_id} to be deleted",
                 )
-        for group in self.net.security_groups(vpc_id=vpc_id, name=self.params["security_group_name"]):
-            if is_ours(group):
-                self._do(f"delete security group {group['GroupId']}", self.net.delete_security_group, group["GroupId"], self.params["wait_timeout"])
-        return {"vpc_id": vpc_id, "service_name": self.service_name, "endpoint": None, "deleted_endpoint_ids": deleted, "skipped": False}
+        for group_id in groups_to_delete:
+            self._do(f"delete security group {group_id}", self.net.delete_security_group, group_id, self.params["wait_timeout"])
+        return {"vpc_id": vpc_id, "service_name": self.service_name, "endpoint": None, "deleted_endpoint_ids": deleted,
+                "deleted_group_ids": list(groups_to_delete), "skipped": False}
 
 
 def group_summary(group: Optional[Dict[str, Any]], port: int) -> Optional[Dict[str, Any]]:
@@ -625,11 +744,12 @@ class SecurityGroupIngress(_NetworkJob):
         p = self.params
         deleted = []
         for group in self.net.security_groups(vpc_id=p["vpc_id"], name=p["name"]):
-            if tags_to_dict(group.get("Tags")).get(MANAGED_TAG_KEY) == p["managed_by"]:
+            if release_plan(tags_to_dict(group.get("Tags")), self.me) == DELETE:
                 self._do(f"delete security group {group['GroupId']}", self.net.delete_security_group, group["GroupId"])
                 deleted.append(group["GroupId"])
             else:
                 self._revoke_ours(group)
+                self._release(group, group["GroupId"])
         return {"group_id": None, "security_group": None, "deleted_group_ids": deleted}
 
 
@@ -640,6 +760,9 @@ def run_security_group_ingress(net: NetworkClient, params: Dict[str, Any], check
 
 
 def validate_ingress_params(params: Dict[str, Any]) -> Optional[str]:
+    problem = deployment_id_problem(params.get("deployment_id"))
+    if problem:
+        return problem
     if params["state"] == "present" and not (params.get("source_security_group_ids") or params.get("source_cidrs")):
         return "source_security_group_ids or source_cidrs is required with state=present"
     if not 0 < params["port"] < 65536:
@@ -664,6 +787,9 @@ def run_endpoint(net: NetworkClient, region: str, params: Dict[str, Any], check_
 
 def validate_endpoint_params(params: Dict[str, Any]) -> Optional[str]:
     """A message naming the offending option, or None."""
+    problem = deployment_id_problem(params.get("deployment_id"))
+    if problem:
+        return problem
     if params["state"] != "absent" and not params.get("subnet_ids"):
         return "subnet_ids is required unless state=absent"
     if params["state"] == "absent" and not (params.get("vpc_id") or params.get("subnet_ids")):

@@ -33,6 +33,16 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     tags_to_dict,
     wait_for,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
+    DELETE,
+    adoption_tags,
+    created_by,
+    deployment_id_problem,
+    deployment_tag,
+    is_ownership_tag,
+    release_plan,
+    usage_tags,
+)
 
 DEFAULT_ENGINE = "aurora-postgresql"
 POLL_DELAY = 5.0
@@ -48,6 +58,7 @@ _GONE_STATUSES = ("deleting",)
 _STOPPED_STATUSES = ("stopped", "stopping")
 # Refusals that only mean "busy right now" (modifying, backing-up, starting ...).
 _BUSY_CODES = ("InvalidDBClusterStateFault", "InvalidDBInstanceState", "InvalidDBInstanceStateFault")
+_SNAPSHOT_NOT_FOUND = ("DBClusterSnapshotNotFoundFault",)
 
 # ---------------------------------------------------------------------------------------------
 # Pure logic: validation, normalisation and comparison
@@ -72,6 +83,10 @@ def validate_params(params: Dict[str, Any]) -> None:
             message=f"db_cluster_identifier {cluster_id!r} is not valid: it must start with a letter and hold only letters, "
             "digits and single hyphens, not ending with a hyphen"
         )
+    if params.get("deployment_id") is not None:
+        problem = deployment_id_problem(params["deployment_id"])
+        if problem:
+            raise EcsRdsError(message=problem)
     if params["state"] == "absent":
         if params.get("skip_final_snapshot") and params.get("final_snapshot_identifier"):
             raise EcsRdsError(message="skip_final_snapshot and final_snapshot_identifier are mutually exclusive for state=absent")
@@ -210,7 +225,36 @@ def tag_changes(params: Dict[str, Any], cluster: Dict[str, Any]) -> Tuple[Dict[s
     if params.get("tags") is None:
         return {}, []
     desired = {str(key): str(value) for key, value in params["tags"].items()}
-    return compare_aws_tags(tags_to_dict(cluster.get("TagList")), desired, params.get("purge_tags", True))
+    to_set, to_unset = compare_aws_tags(tags_to_dict(cluster.get("TagList")), desired, params.get("purge_tags", True))
+    # Other deployments' marks are theirs to remove, whatever purge_tags says.
+    return to_set, [key for key in to_unset if not is_ownership_tag(key)]
+
+
+def with_usage_tags(params: Dict[str, Any], cluster: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """``params`` whose tags also carry the deployment's mark: created-by on a cluster it creates,
+    ``adopted`` on an existing cluster it starts using (never created-by: it did not create it)."""
+    deployment_id = params.get("deployment_id")
+    if not deployment_id:
+        return params
+    mark = usage_tags(deployment_id, created=True) if cluster is None else adoption_tags(tags_to_dict(cluster.get("TagList")), deployment_id)
+    if not mark:
+        return params
+    if params.get("tags") is None:
+        # Unset tags mean "leave them alone": add the mark without purging anything.
+        return dict(params, tags=mark, purge_tags=False)
+    return dict(params, tags=dict(params["tags"], **mark))
+
+
+def deletion_decision(params: Dict[str, Any], cluster: Dict[str, Any]) -> str:
+    """DELETE, or why the cluster is kept: 'adopted' (this deployment did not create it and was not
+    told to delete such a cluster) or 'shared' (it created it, but other deployments still use it)."""
+    deployment_id = params.get("deployment_id")
+    if not deployment_id:
+        return DELETE
+    tags = tags_to_dict(cluster.get("TagList"))
+    if created_by(tags) != deployment_id:
+        return DELETE if params.get("delete_adopted") else "adopted"
+    return DELETE if release_plan(tags, deployment_id) == DELETE else "shared"
 
 
 def plan_instances(
@@ -577,6 +621,13 @@ class AuroraCluster:
             DBInstanceIdentifier=identifier, SkipFinalSnapshot=True,
         )
 
+    def snapshot_exists(self, identifier: str) -> bool:
+        response = call(
+            self.client, "describe_db_cluster_snapshots", f"describe DB cluster snapshot {identifier}", _SNAPSHOT_NOT_FOUND,
+            DBClusterSnapshotIdentifier=identifier,
+        )
+        return bool((response or {}).get("DBClusterSnapshots"))
+
     def delete(self, skip_final_snapshot: bool, final_snapshot_identifier: Optional[str]) -> None:
         args: Dict[str, Any] = {"SkipFinalSnapshot": bool(skip_final_snapshot)}
         if not skip_final_snapshot:
@@ -670,6 +721,7 @@ class AuroraManagedSecretManager:
 
     def ensure_present(self) -> Dict[str, Any]:
         cluster = self.aws.describe()
+        self.params = with_usage_tags(self.params, cluster)
         if cluster is None:
             return self._create()
         if cluster.get("Status") in _GONE_STATUSES:
@@ -797,11 +849,21 @@ class AuroraManagedSecretManager:
             return self._result(False, {}, {}, None, [])
         instances = self.aws.instances()
         before = compared_settings(cluster, instances)
+        decision = deletion_decision(self.params, cluster)
+        if decision != DELETE:
+            return self._keep(cluster, instances, before, decision)
+        # Every precondition is checked before the first write, so a refusal changes nothing.
         turn_off_protection = bool(cluster.get("DeletionProtection"))
         if turn_off_protection and self.params.get("deletion_protection") is not False:
             raise EcsRdsError(
                 message=f"DB cluster {self.cluster_id} has deletion protection on; pass deletion_protection: false "
                 "with state=absent to turn it off and delete the cluster"
+            )
+        snapshot = None if self.params.get("skip_final_snapshot") else self.params.get("final_snapshot_identifier")
+        if snapshot and cluster.get("Status") not in _GONE_STATUSES and self.aws.snapshot_exists(snapshot):
+            raise EcsRdsError(
+                message=f"DB cluster snapshot {snapshot} already exists, so the final snapshot of {self.cluster_id} cannot take "
+                "that name; give another final_snapshot_identifier (or delete the old snapshot)"
             )
         if self.module.check_mode:
             return self._result(True, before, {}, cluster, instances)
@@ -823,3 +885,15 @@ class AuroraManagedSecretManager:
                 delay=self.delay,
             )
         return self._result(True, before, {}, None, [])
+
+    def _keep(self, cluster: Dict[str, Any], instances: List[Dict[str, Any]], before: Dict[str, Any], reason: str) -> Dict[str, Any]:
+        """Leave the cluster in place, taking only this deployment's mark off it."""
+        mark = deployment_tag(self.params["deployment_id"])
+        changed = mark in tags_to_dict(cluster.get("TagList"))
+        if changed and not self.module.check_mode:
+            self.aws.set_tags(cluster["DBClusterArn"], {}, [mark])
+            cluster = self.aws.describe() or cluster
+        after = dict(before, tags={k: v for k, v in before.get("tags", {}).items() if k != mark})
+        result = self._result(changed, before, after, cluster, instances)
+        result["kept"] = reason
+        return result

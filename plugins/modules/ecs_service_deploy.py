@@ -57,7 +57,7 @@ options:
     description:
       - After the service moved, deregister every ACTIVE revision of the family the service ran at the
         start that carries all of these tags, except the revision the service runs afterwards and
-        revisions other services of the cluster run.
+        revisions any other service of any ECS cluster in the region runs or still drains.
       - Used with I(restore_from_tag) to remove the revisions a deployment tool registered.
       - Ignored when I(task_definition) is given.
     type: dict
@@ -202,7 +202,8 @@ service:
 running_task_definition:
   description:
     - The revision the service runs at the end (in check mode, at the start), snake_case, with C(tags)
-      as a dict.
+      as a dict. Plain variables whose name looks secret (C(PASSWORD), C(SECRET), C(TOKEN), C(KEY)) show
+      C(<redacted>) as their value.
     - Only when I(task_definition) is not given (look-up or restore).
   returned: when task_definition is not given
   type: dict

@@ -23,6 +23,9 @@ description:
   - A name given in O(environment) is removed from the container's secrets, and a name given in
     O(secrets) or O(secret_keys) is removed from its plain environment, so a variable can be moved
     from plain text to a secret in one step.
+  - Diff and results never show the value of a plain variable whose name looks secret (C(PASSWORD),
+    C(SECRET), C(TOKEN) or C(KEY), in any case) or that is, or is being moved to, a secret: C(<redacted>)
+    stands in its place, so the old plaintext of a variable moved to a secret does not reach CI logs.
   - Because C(RegisterTaskDefinition) has no client token, a write whose response was lost is not
     simply sent again; the family's latest revision is adopted when it is what was being registered.
 author:
@@ -53,6 +56,8 @@ options:
         dictionaries and null values are refused.
       - Variables of the container not named here are kept, unless O(purge_environment=true).
       - When not given, the container's plain environment is left alone.
+      - The values of names that look secret (containing C(PASSWORD), C(SECRET), C(TOKEN) or C(KEY), in any case) are
+        masked in the module's logged arguments; pass real secrets with O(secrets) or O(secret_keys) instead.
     type: dict
   secrets:
     description:
@@ -208,7 +213,10 @@ previous_task_definition_arn:
   type: str
   sample: arn:aws:ecs:us-east-1:123456789012:task-definition/web:3
 environment:
-  description: The container's resulting plain environment variables, name to value.
+  description:
+    - The container's resulting plain environment variables, name to value.
+    - The value of a variable whose name looks secret (C(PASSWORD), C(SECRET), C(TOKEN), C(KEY)) or that is (or is
+      being moved to) a secret is shown as C(<redacted>), here, in RV(task_definition) and in the diff.
   returned: success
   type: dict
   sample: {"DB_HOST": "db.cluster-abc.us-east-1.rds.amazonaws.com", "DB_PORT": "5432"}
@@ -222,7 +230,7 @@ secrets:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TaskDefinitionEnv, build_request, build_tags
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TaskDefinitionEnv, build_request, build_tags, looks_secret
 
 
 def main() -> None:
@@ -247,6 +255,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    # Ansible masks no_log values wherever they appear, the logged invocation included (-vvv).
+    for name, value in (params["environment"] or {}).items():
+        if looks_secret(name) and value not in (None, ""):
+            module.no_log_values.add(str(value))
     try:
         request = build_request(
             environment=params["environment"],

@@ -22,6 +22,12 @@ description:
     O(master_username), O(database_name), O(db_subnet_group_name), and O(master_user_secret_kms_key_id)
     once the secret is managed) make the module fail, naming the option, without changing anything.
   - Changes to mutable settings are applied immediately (C(ApplyImmediately)).
+  - With O(deployment_id), a cluster the module creates is tagged C(ecsrds.connect/created-by=<deployment_id>) and
+    C(ecsrds.connect/deployment:<deployment_id>=created); an existing cluster gets only
+    C(ecsrds.connect/deployment:<deployment_id>=adopted). O(state=absent) then deletes only a cluster this deployment
+    created and no other deployment uses, unless O(delete_adopted=true); otherwise it only removes the deployment's tag.
+  - O(state=absent) checks every precondition (deletion protection, the final snapshot name being free) before its
+    first write, so a refusal changes nothing.
 author:
   - ecsrds.connect maintainers (@ecsrds)
 options:
@@ -112,8 +118,21 @@ options:
     type: bool
     default: false
   final_snapshot_identifier:
-    description: With O(state=absent), the identifier of the final cluster snapshot taken before deletion.
+    description:
+      - With O(state=absent), the identifier of the final cluster snapshot taken before deletion.
+      - It must not exist yet; the module fails before any change when it does.
     type: str
+  deployment_id:
+    description:
+      - Identity of the deployment that uses the cluster, recorded in its tags (see the description).
+      - 1 to 63 letters, digits, C(.), C(_) or C(-).
+    type: str
+  delete_adopted:
+    description:
+      - With O(state=absent) and O(deployment_id), also delete a cluster this deployment did not create, or one other
+        deployments still use. Without it such a cluster is kept (RV(kept)).
+    type: bool
+    default: false
   tags:
     description: Tags of the cluster (also given to instances created by this module). Unset leaves tags alone.
     type: dict
@@ -189,6 +208,14 @@ EXAMPLES = r"""
 - name: Delete the cluster, its instances and (through RDS) its managed secret
   ecsrds.connect.rds_aurora_managed_secret:
     db_cluster_identifier: orders-db
+    state: absent
+    deletion_protection: false
+    final_snapshot_identifier: orders-db-final
+
+- name: Tear down what deployment orders-db made; a cluster it only adopted stays
+  ecsrds.connect.rds_aurora_managed_secret:
+    db_cluster_identifier: orders-db
+    deployment_id: orders-db
     state: absent
     deletion_protection: false
     final_snapshot_identifier: orders-db-final
@@ -301,6 +328,13 @@ would_create:
   description: True in check mode when the cluster does not exist yet and a real run would create it.
   returned: always
   type: bool
+kept:
+  description:
+    - Why O(state=absent) left the cluster in place, C(adopted) (this deployment did not create it) or C(shared)
+      (other deployments still use it).
+  returned: when O(state=absent) kept the cluster
+  type: str
+  sample: adopted
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -331,6 +365,8 @@ def main() -> None:
         monitoring_role_arn=dict(type="str"),
         skip_final_snapshot=dict(type="bool", default=False),
         final_snapshot_identifier=dict(type="str"),
+        deployment_id=dict(type="str"),
+        delete_adopted=dict(type="bool", default=False),
         tags=dict(type="dict", aliases=["resource_tags"]),
         purge_tags=dict(type="bool", default=True),
         wait=dict(type="bool", default=True),

@@ -16,10 +16,15 @@ description:
     existing rule admits yet. Other rules are never touched.
   - One describe call when nothing needs changing, which is why the network role uses it instead of
     M(amazon.aws.ec2_security_group) (that one lists every group of the account and its tags on each run).
-  - Tags are only set on a group this module created (also on later runs, never removing any); the tags of a group
-    it did not create are left alone.
-  - With O(state=absent), deletes the group when its C(ecsrds.connect/managed-by) tag equals O(managed_by),
-    and otherwise only revokes the rules whose description is O(rule_description).
+  - A group it creates is tagged C(ecsrds.connect/created-by=<deployment_id>) and
+    C(ecsrds.connect/deployment:<deployment_id>=created); its O(tags) are kept up to date on later runs (never removing
+    any). A group it finds (made by someone else or by another deployment) only gets
+    C(ecsrds.connect/deployment:<deployment_id>=adopted): it is never renamed or retagged.
+  - Rules it adds end in C([ecsrds:<deployment_id>]). When a source is already admitted on O(port) only by another
+    deployment's rule, this deployment is added to that rule's description (AWS keeps one rule per source).
+  - With O(state=absent), this deployment's rules are revoked (or its id removed from a rule others share) and its tag
+    removed; the group is deleted only when this collection created it and no other deployment's tag is left.
+    A group that existed before is never deleted.
 author:
   - ecsrds.connect maintainers (@ecsrds)
 options:
@@ -48,17 +53,20 @@ options:
     type: list
     elements: str
   rule_description:
-    description: Description of the rules this module adds, which marks them as ours for O(state=absent).
+    description: Text of the rules this module adds; C( [ecsrds:<deployment_id>]) is appended to it.
     type: str
     default: "ecsrds.connect: managed rule"
   tags:
     description: Tags of a group this module creates (C(Name) defaults to O(name)).
     type: dict
     aliases: [resource_tags]
-  managed_by:
-    description: Value of the C(ecsrds.connect/managed-by) tag that marks a group as created here.
+  deployment_id:
+    description:
+      - Identity of the deployment this group and its rules serve (the network role passes the DB cluster identifier).
+      - 1 to 63 letters, digits, C(.), C(_) or C(-).
     type: str
-    default: ecsrds.connect
+    required: true
+    aliases: [managed_by]
   state:
     description: V(present) ensures the group and rules; V(absent) removes what V(present) created.
     type: str
@@ -88,6 +96,7 @@ EXAMPLES = r"""
     port: 5432
     source_security_group_ids: [sg-0service]
     rule_description: "ecsrds.connect: PostgreSQL from the ECS service"
+    deployment_id: demo-rds-aurora-postgres
     tags:
       app: demo
   register: db_sg
@@ -97,7 +106,7 @@ EXAMPLES = r"""
     name: demo-rds-sg
     vpc_id: vpc-0123456789abcdef0
     port: 5432
-    rule_description: "ecsrds.connect: PostgreSQL from the ECS service"
+    deployment_id: demo-rds-aurora-postgres
     state: absent
 """
 
@@ -170,7 +179,7 @@ def main() -> None:
         source_cidrs=dict(type="list", elements="str"),
         rule_description=dict(type="str", default="ecsrds.connect: managed rule"),
         tags=dict(type="dict", aliases=["resource_tags"]),
-        managed_by=dict(type="str", default="ecsrds.connect"),
+        deployment_id=dict(type="str", required=True, aliases=["managed_by"]),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -24,15 +24,20 @@ description:
     on when O(manage_vpc_dns=true), otherwise the module fails saying so.
   - A source group counts as allowed when an existing rule admits it by group, or by a CIDR range that
     contains every subnet in O(subnet_ids); rules are only ever added, never removed, by O(state=present).
-  - Resources it creates carry the tag C(ecsrds.connect/managed-by); rules it adds carry
-    O(rule_description), and O(state=absent) removes exactly those.
+  - An endpoint or security group it creates is tagged C(ecsrds.connect/created-by=<deployment_id>) and
+    C(ecsrds.connect/deployment:<deployment_id>=created). An endpoint it reuses, and the security group it adds its rule
+    to, only get C(ecsrds.connect/deployment:<deployment_id>=adopted): a second deployment adds itself to a shared
+    endpoint and never renames or retags it. Rules it adds end in C([ecsrds:<deployment_id>]).
+  - O(state=absent) revokes this deployment's rules (or removes its id from a rule another deployment shares) and its
+    tags; an endpoint or security group this collection created is deleted when no other deployment's tag is left on
+    it. An endpoint or group that existed before is never deleted.
 author:
   - ecsrds.connect maintainers (@ecsrds)
 options:
   state:
     description:
-      - V(present) ensures the endpoint; V(absent) deletes the endpoint and security group this module
-        created (found by tag) and revokes its rules (found by description) from an endpoint it reused.
+      - V(present) ensures the endpoint; V(absent) takes this deployment off the VPC's Secrets Manager endpoints and
+        deletes what this collection created once its last user is gone (see the description).
     type: str
     choices: [present, absent]
     default: present
@@ -76,19 +81,22 @@ options:
     type: str
     default: HTTPS from ECS tasks to the Secrets Manager interface endpoint
   rule_description:
-    description: Description put on the ingress rules this module adds; O(state=absent) revokes rules carrying it.
+    description: Text of the ingress rules this module adds; C( [ecsrds:<deployment_id>]) is appended to it.
     type: str
     default: "ecsrds.connect: HTTPS from the ECS service to the Secrets Manager endpoint"
   tags:
     description:
-      - Tags for the endpoint and security group this module creates, also added to them on later runs
-        (tags are never removed). Tags of an endpoint or group it did not create are left alone.
+      - Tags for the endpoint and security group this deployment creates, also added to them on later runs
+        (tags are never removed). An endpoint or group it did not create only gets its deployment tag.
     type: dict
     aliases: [resource_tags]
-  managed_by:
-    description: Value of the C(ecsrds.connect/managed-by) tag on what this module creates.
+  deployment_id:
+    description:
+      - Identity of the deployment the endpoint serves (the network role passes the DB cluster identifier).
+      - 1 to 63 letters, digits, C(.), C(_) or C(-).
     type: str
-    default: ecsrds.connect
+    required: true
+    aliases: [managed_by]
   client_token:
     description: Idempotency token for the create call; a fresh one per run when unset.
     type: str
@@ -129,6 +137,7 @@ EXAMPLES = r"""
     source_security_group_ids: [sg-0service]
     security_group_name: demo-secretsmanager-endpoint-sg
     name: demo-ecs-secrets-manager-eni
+    deployment_id: demo-rds-aurora-postgres
     skip_when_nat: true
   register: endpoint
 
@@ -137,6 +146,7 @@ EXAMPLES = r"""
     state: absent
     vpc_id: "{{ endpoint.vpc_id }}"
     security_group_name: demo-secretsmanager-endpoint-sg
+    deployment_id: demo-rds-aurora-postgres
 """
 
 RETURN = r"""
@@ -208,6 +218,11 @@ deleted_endpoint_ids:
   returned: when O(state=absent)
   type: list
   elements: str
+deleted_group_ids:
+  description: Security groups deleted by O(state=absent).
+  returned: when O(state=absent)
+  type: list
+  elements: str
 actions:
   description: What was (or in check mode would be) changed, in words.
   returned: always
@@ -240,7 +255,7 @@ def main() -> None:
         security_group_description=dict(type="str", default="HTTPS from ECS tasks to the Secrets Manager interface endpoint"),
         rule_description=dict(type="str", default=ENDPOINT_RULE_DESCRIPTION),
         tags=dict(type="dict", aliases=["resource_tags"]),
-        managed_by=dict(type="str", default="ecsrds.connect"),
+        deployment_id=dict(type="str", required=True, aliases=["managed_by"]),
         client_token=dict(type="str", no_log=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),

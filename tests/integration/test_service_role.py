@@ -153,7 +153,8 @@ def test_two_services_share_the_database(moto, play):
     for key in ("executionRoleArn", "cpu", "memory", "networkMode", "requiresCompatibilities", "family"):
         assert definition["taskDefinition"][key] == original["taskDefinition"][key], key
     tags = {t["key"]: t["value"] for t in definition["tags"]}
-    assert tags == {MANAGED: "true", ORIGINAL: originals[env["service"]], "team": "payments"}
+    assert tags == {MANAGED: "true", ORIGINAL: originals[env["service"]], "team": "payments",
+                    "ecsrds.connect/created-by": "demo-rds-aurora-postgres"}
 
     # The worker's own container got them, and kept its own variable and command.
     worker_definition, worker = _container(ecs, results[WORKER]["task_definition_arn"], "worker")

@@ -85,11 +85,11 @@ class TestDiagnosis:
         assert diagnose_stopped_reason(reason, "us-east-1") is None
 
 
-def _service(task_definition="td:1", deployments=None, running=2, desired=2, name="svc"):
+def _service(task_definition="td:1", deployments=None, running=2, desired=2, name="svc", cluster="c"):
     return {
         "serviceName": name,
-        "serviceArn": f"arn:aws:ecs:us-east-1:1:service/c/{name}",
-        "clusterArn": "arn:aws:ecs:us-east-1:1:cluster/c",
+        "serviceArn": f"arn:aws:ecs:us-east-1:1:service/{cluster}/{name}",
+        "clusterArn": f"arn:aws:ecs:us-east-1:1:cluster/{cluster}",
         "status": "ACTIVE",
         "taskDefinition": task_definition,
         "desiredCount": desired,
@@ -135,6 +135,8 @@ class _Pages:
         self.pages = pages
 
     def paginate(self, **kwargs):
+        if callable(self.pages):
+            return _Pages(self.pages(**kwargs))
         return self
 
     def build_full_result(self):
@@ -158,9 +160,13 @@ class FakeEcs:
         kwargs.pop("aws_retry", None)
         self.calls.append((name, kwargs))
 
+    def _in_cluster(self, cluster):
+        return {name: s for name, s in self.services.items() if s["clusterArn"].split("/")[-1] == cluster.split("/")[-1]}
+
     def describe_services(self, **kwargs):
         self._record("describe_services", kwargs)
-        return {"services": [copy.deepcopy(self.services[n.split("/")[-1]]) for n in kwargs["services"] if n.split("/")[-1] in self.services]}
+        services = self._in_cluster(kwargs["cluster"])
+        return {"services": [copy.deepcopy(services[n.split("/")[-1]]) for n in kwargs["services"] if n.split("/")[-1] in services]}
 
     def describe_task_definition(self, **kwargs):
         self._record("describe_task_definition", kwargs)
@@ -186,8 +192,10 @@ class FakeEcs:
         self._record(name, {})
         if name == "list_tasks":
             return _Pages([{"taskArns": [t["taskArn"] for t in self.stopped_tasks]}])
+        if name == "list_clusters":
+            return _Pages([{"clusterArns": sorted({s["clusterArn"] for s in self.services.values()})}])
         if name == "list_services":
-            return _Pages([{"serviceArns": list(self.services)}])
+            return _Pages(lambda cluster, **_kw: [{"serviceArns": [s["serviceArn"] for s in self._in_cluster(cluster).values()]}])
         if name == "list_task_definitions":
             return _Pages([{"taskDefinitionArns": list(self.task_definitions)}])
         raise AssertionError(name)
@@ -203,10 +211,10 @@ TD3 = "arn:aws:ecs:us-east-1:1:task-definition/app:3"
 OURS = {"ecsrds.connect/managed": "true", "ecsrds.connect/original-task-definition": TD1}
 
 
-def _fake(current=TD1, stopped=(), rollout="COMPLETED", other=None):
+def _fake(current=TD1, stopped=(), rollout="COMPLETED", other=None, other_cluster="c"):
     services = {"svc": _service(current, deployments=[{"id": "ecs-svc/1", "status": "PRIMARY", "taskDefinition": current, "rolloutState": rollout}])}
     if other:
-        services["other"] = _service(other, name="other")
+        services["other"] = _service(other, name="other", cluster=other_cluster)
     definitions = {
         TD1: ({"taskDefinitionArn": TD1, "family": "app", "revision": 1}, {}),
         TD2: ({"taskDefinitionArn": TD2, "family": "app", "revision": 2}, dict(OURS)),
@@ -278,6 +286,14 @@ class TestDeployer:
         assert result["deregistered_task_definition_arns"] == [TD3]
         assert ecs.writes == ["update_service", "deregister_task_definition"]
         assert result["running_task_definition"]["task_definition_arn"] == TD1
+
+    def test_deregister_keeps_a_revision_a_service_of_another_cluster_runs(self):
+        ecs = _fake(current=TD3, other=TD2, other_cluster="elsewhere")
+        result = ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run(
+            "c", "svc", restore_from_tag="ecsrds.connect/original-task-definition", deregister_tagged={"ecsrds.connect/managed": "true"})
+        assert result["deregistered_task_definition_arns"] == [TD3]
+        listed = [kwargs["cluster"] for name, kwargs in ecs.calls if name == "describe_services" and kwargs["cluster"].endswith("elsewhere")]
+        assert listed, "the other cluster's services were not looked at"
 
     def test_restore_without_tag_leaves_service_alone(self):
         ecs = _fake(current=TD1)

@@ -210,7 +210,7 @@ def test_plan_purge_and_tags_each_count_as_change():
     assert tagged.changed and tagged.tags_after == {"team": "x", "release": "1"}
     diff = tagged.diff("app")
     assert diff["before"]["tags"] == {"team": "x"} and diff["after"]["tags"] == {"team": "x", "release": "1"}
-    assert diff["before"]["environment"] == {"B": "2", "A": "1", "DB_PASSWORD": "changeme"}
+    assert diff["before"]["environment"] == {"B": "2", "A": "1", "DB_PASSWORD": "<redacted>"}
 
 
 def test_unknown_container_lists_the_existing_ones():

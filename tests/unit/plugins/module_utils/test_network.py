@@ -10,24 +10,34 @@ import pytest
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     ENDPOINT_RULE_DESCRIPTION,
-    MANAGED_TAG_KEY,
     NetworkClient,
     SecretsManagerEndpoint,
     all_subnets_use_nat,
     missing_ingress,
     one_subnet_per_az,
-    permissions_with_description,
+    reliable_rules,
+    rules_of,
     run_endpoint,
     run_security_group_ingress,
     validate_endpoint_params,
     validate_ingress_params,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, deployment_tag, rule_description
 
 SUBNETS = [
     {"SubnetId": "subnet-a", "AvailabilityZone": "us-east-1a", "VpcId": "vpc-1", "CidrBlock": "10.0.1.0/24"},
     {"SubnetId": "subnet-b", "AvailabilityZone": "us-east-1b", "VpcId": "vpc-1", "CidrBlock": "10.0.2.0/24"},
 ]
 SERVICE_SG = "sg-service"
+ME = "shop"
+OTHER = "billing"
+OUR_443 = rule_description(ENDPOINT_RULE_DESCRIPTION, [ME])
+OURS = rule_description("ours", [ME])
+
+
+def created_tags(deployment=ME, **extra):
+    return [{"Key": CREATED_BY_TAG, "Value": deployment}, {"Key": deployment_tag(deployment), "Value": "created"}] + [
+        {"Key": k, "Value": v} for k, v in extra.items()]
 
 
 def tcp(port, groups=(), cidrs=(), description=None, to_port=None):
@@ -82,19 +92,26 @@ def test_missing_ingress_for_cidrs_and_without_subnet_ranges():
     assert missing_ingress(groups, 5432, [SERVICE_SG], []) == ([SERVICE_SG], [])
 
 
-def test_permissions_with_description_picks_only_ours():
-    group = {"IpPermissions": [{**tcp(5432, groups=[SERVICE_SG], description="ours"),
-                                "IpRanges": [{"CidrIp": "10.9.0.0/16", "Description": "bastion"}]}]}
-    assert permissions_with_description(group, "ours") == [
-        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": SERVICE_SG, "Description": "ours"}]}]
-    assert permissions_with_description(group, "nobody") == []
+def test_rules_of_a_deployment_revokes_its_own_and_redescribes_shared_ones():
+    shared = rule_description("ours", [ME, OTHER])
+    group = {"IpPermissions": [{**tcp(5432, groups=[SERVICE_SG], description=OURS),
+                                "IpRanges": [{"CidrIp": "10.9.0.0/16", "Description": "bastion"}, {"CidrIp": "10.8.0.0/16", "Description": shared}]}]}
+    revoke, update = rules_of(group, ME)
+    assert revoke == [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": SERVICE_SG, "Description": OURS}]}]
+    assert update == [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+                       "IpRanges": [{"CidrIp": "10.8.0.0/16", "Description": "ours [ecsrds:billing]"}]}]
+    assert rules_of(group, "nobody") == ([], [])
+    # Another deployment's rule is not something this one may rely on; a rule nobody marked is.
+    reliable = reliable_rules(group, OTHER)
+    assert [e.get("CidrIp") or e.get("GroupId") for p in reliable["IpPermissions"] for k in ("UserIdGroupPairs", "IpRanges")
+            for e in p.get(k, [])] == ["10.9.0.0/16", "10.8.0.0/16"]
 
 
 def params(**overrides):
     base = dict(state="present", subnet_ids=["subnet-a", "subnet-b"], vpc_id=None, source_security_group_ids=[SERVICE_SG],
                 source_cidrs=[], skip_when_nat=True, manage_vpc_dns=True, name="sm", security_group_name="sm-sg",
                 security_group_description="d", rule_description=ENDPOINT_RULE_DESCRIPTION, tags={"app": "demo"},
-                managed_by="ecsrds.connect.network", client_token=None, wait=True, wait_timeout=5)
+                deployment_id=ME, client_token=None, wait=True, wait_timeout=5)
     base.update(overrides)
     return base
 
@@ -104,7 +121,8 @@ def test_parameter_checks_name_the_option():
     assert "source_security_group_ids" in validate_endpoint_params(params(source_security_group_ids=[]))
     assert "source_cidrs" in validate_endpoint_params(params(source_cidrs=["10.0.0.0/33"]))
     assert validate_endpoint_params(params()) is None
-    sg = dict(state="present", port=70000, source_security_group_ids=["sg-1"], source_cidrs=[])
+    assert "deployment_id" in validate_endpoint_params(params(deployment_id="two words"))
+    sg = dict(state="present", port=70000, source_security_group_ids=["sg-1"], source_cidrs=[], deployment_id=ME)
     assert "port" in validate_ingress_params(sg)
     assert "source_security_group_ids" in validate_ingress_params(dict(sg, port=5432, source_security_group_ids=[]))
 
@@ -149,10 +167,48 @@ class FakeEC2:
         names = [f["Values"][0] for f in kw.get("Filters", []) if f["Name"] == "group-name"]
         return {"SecurityGroups": [g for g in self.groups if not names or g["GroupName"] in names]}
 
+    def _resource(self, resource_id):
+        return next(r for r in self.groups + self.endpoints if resource_id in (r.get("GroupId"), r.get("VpcEndpointId")))
+
+    def _rules(self, kw):
+        group = self._resource(kw["GroupId"])
+        return group, [(p["FromPort"], k, e) for p in kw["IpPermissions"] for k in ("UserIdGroupPairs", "IpRanges") for e in p.get(k, [])]
+
+    def _apply(self, name, kw):
+        """Keep the fake's state as AWS would, so a later run sees what an earlier one wrote."""
+        if name in ("create_tags", "delete_tags"):
+            for resource_id in kw["Resources"]:
+                resource = self._resource(resource_id)
+                keys = {t["Key"] for t in kw["Tags"]}
+                kept = [t for t in resource.get("Tags", []) if t["Key"] not in keys]
+                resource["Tags"] = kept + (kw["Tags"] if name == "create_tags" else [])
+        elif name == "authorize_security_group_ingress":
+            group, rules = self._rules(kw)
+            for port, key, entry in rules:
+                group["IpPermissions"].append({"IpProtocol": "tcp", "FromPort": port, "ToPort": port, key: [dict(entry)]})
+        elif name in ("revoke_security_group_ingress", "update_security_group_rule_descriptions_ingress"):
+            group, rules = self._rules(kw)
+            for port, key, entry in rules:
+                source = "GroupId" if key == "UserIdGroupPairs" else "CidrIp"
+                for permission in group["IpPermissions"]:
+                    if permission.get("FromPort") != port:
+                        continue
+                    matching = [e for e in permission.get(key, []) if e[source] == entry[source]]
+                    for existing in matching:
+                        if name.startswith("revoke"):
+                            permission[key].remove(existing)
+                        else:
+                            existing["Description"] = entry["Description"]
+        elif name == "delete_vpc_endpoints":
+            self.endpoints = [e for e in self.endpoints if e["VpcEndpointId"] not in kw["VpcEndpointIds"]]
+        elif name == "delete_security_group":
+            self.groups = [g for g in self.groups if g["GroupId"] != kw["GroupId"]]
+
     def __getattr__(self, name):
         # Every other call is a write: record it and answer like AWS would.
         def write(**kw):
             self._record(name, kw)
+            self._apply(name, kw)
             if name == "create_security_group":
                 self.groups.append({"GroupId": "sg-new", "GroupName": kw["GroupName"], "VpcId": kw["VpcId"], "IpPermissions": [],
                                     "Tags": kw["TagSpecifications"][0]["Tags"]})
@@ -182,10 +238,11 @@ def test_creates_group_rule_and_endpoint_then_is_a_no_op():
     create = dict(fake.calls)["create_vpc_endpoint"]
     assert create["ServiceName"] == "com.amazonaws.us-east-1.secretsmanager" and create["PrivateDnsEnabled"] is True
     assert create["SubnetIds"] == ["subnet-a", "subnet-b"] and create["SecurityGroupIds"] == ["sg-new"]
-    assert {"Key": MANAGED_TAG_KEY, "Value": "ecsrds.connect.network"} in create["TagSpecifications"][0]["Tags"]
+    tags = create["TagSpecifications"][0]["Tags"]
+    assert {"Key": CREATED_BY_TAG, "Value": ME} in tags and {"Key": deployment_tag(ME), "Value": "created"} in tags
     assert result["endpoint"]["vpc_endpoint_id"] == "vpce-new"
+    assert dict(fake.calls)["authorize_security_group_ingress"]["IpPermissions"][0]["UserIdGroupPairs"][0]["Description"] == OUR_443
 
-    fake.groups[0]["IpPermissions"] = [tcp(443, groups=[SERVICE_SG], description=ENDPOINT_RULE_DESCRIPTION)]
     fake.calls.clear()
     changed, result, actions = run(fake)
     assert (changed, fake.writes, actions) == (False, [], [])
@@ -228,28 +285,74 @@ def test_reuses_an_existing_endpoint():
     service_group = {"GroupId": SERVICE_SG, "GroupName": "svc", "IpPermissions": [tcp(8080, cidrs=["10.0.0.0/16"])]}
     fake = FakeEC2(endpoints=[existing], groups=[service_group])
     changed, result, _actions = run(fake)
-    assert changed and fake.writes == ["authorize_security_group_ingress", "modify_vpc_endpoint"]
+    assert changed and fake.writes == ["create_tags", "authorize_security_group_ingress", "modify_vpc_endpoint", "create_tags"]
+    # Someone else's endpoint and group only get this deployment's mark: no Name, no created-by.
+    assert existing_tags(fake, "vpce-old") == existing_tags(fake, SERVICE_SG) == {deployment_tag(ME): "adopted"}
     calls = dict(fake.calls)
     assert calls["modify_vpc_endpoint"] == {"VpcEndpointId": "vpce-old", "PrivateDnsEnabled": True, "AddSubnetIds": ["subnet-b"]}
     assert calls["authorize_security_group_ingress"]["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == SERVICE_SG
     assert result["security_group_id"] == SERVICE_SG
 
 
+def existing_tags(fake, resource_id):
+    return {t["Key"]: t["Value"] for t in fake._resource(resource_id).get("Tags", [])}
+
+
 def test_absent_deletes_only_what_is_ours():
     ours = {"VpcEndpointId": "vpce-ours", "ServiceName": "x", "VpcId": "vpc-1", "State": "available", "Groups": [{"GroupId": "sg-new"}],
-            "Tags": [{"Key": MANAGED_TAG_KEY, "Value": "ecsrds.connect.network"}]}
-    group = {"GroupId": "sg-new", "GroupName": "sm-sg", "IpPermissions": [], "Tags": [{"Key": MANAGED_TAG_KEY, "Value": "x"}]}
+            "Tags": created_tags()}
+    group = {"GroupId": "sg-new", "GroupName": "sm-sg", "IpPermissions": [], "Tags": created_tags()}
     fake = FakeEC2(endpoints=[ours], groups=[group])
-    fake.describe_vpc_endpoints = lambda **kw: (fake._record("describe_vpc_endpoints", kw),
-                                                {"VpcEndpoints": [] if "VpcEndpointIds" in kw else [ours]})[1]
+    changed, result, _actions = run(fake, check_mode=True, state="absent", vpc_id="vpc-1")
+    assert changed and fake.writes == []
     changed, result, _actions = run(fake, state="absent", vpc_id="vpc-1")
     assert changed and fake.writes == ["delete_vpc_endpoints", "delete_security_group"]
-    assert result["deleted_endpoint_ids"] == ["vpce-ours"]
+    assert result["deleted_endpoint_ids"] == ["vpce-ours"] and result["deleted_group_ids"] == ["sg-new"]
+
+
+def test_absent_leaves_a_created_endpoint_that_is_not_ours_or_that_others_still_use():
+    # Someone else's deployment made it; this deployment never marked it: nothing to do.
+    theirs = {"VpcEndpointId": "vpce-1", "ServiceName": "x", "VpcId": "vpc-1", "State": "available", "Groups": [{"GroupId": "sg-1"}],
+              "Tags": created_tags(OTHER)}
+    group = {"GroupId": "sg-1", "GroupName": "other-sg", "Tags": created_tags(OTHER),
+             "IpPermissions": [tcp(443, groups=[SERVICE_SG], description=rule_description(ENDPOINT_RULE_DESCRIPTION, [OTHER]))]}
+    fake = FakeEC2(endpoints=[theirs], groups=[group])
+    changed, _result, _actions = run(fake, state="absent", vpc_id="vpc-1")
+    assert (changed, fake.writes) == (False, [])
+    # Carrying a created-by tag is not enough: the legacy check deleted anything with the tag.
+    assert fake.endpoints and fake.groups
+
+
+def test_two_deployments_share_an_endpoint_and_the_last_one_out_deletes_it():
+    fake = FakeEC2()
+    run(fake)  # shop creates the endpoint, its group and the 443 rule from the service group
+    # billing's service shares the service group: AWS keeps one rule per source, so billing joins it.
+    fake.calls.clear()
+    changed, _result, _actions = run(fake, deployment_id=OTHER, name="billing-sm", security_group_name="billing-sm-sg", tags={"app": "billing"})
+    assert changed and fake.writes == ["create_tags", "update_security_group_rule_descriptions_ingress", "create_tags"]
+    assert existing_tags(fake, "vpce-new")["Name"] == "sm" and existing_tags(fake, "vpce-new")["app"] == "demo"
+    assert existing_tags(fake, "vpce-new")[deployment_tag(OTHER)] == "adopted"
+    shared = fake.groups[0]["IpPermissions"][0]["UserIdGroupPairs"][0]["Description"]
+    assert shared == rule_description(ENDPOINT_RULE_DESCRIPTION, [ME, OTHER])
+    fake.calls.clear()
+    assert run(fake, deployment_id=OTHER, name="billing-sm", security_group_name="billing-sm-sg")[0] is False and fake.writes == []
+
+    # shop leaves: its mark goes, the rule stays for billing, nothing is deleted.
+    changed, _result, _actions = run(fake, state="absent", vpc_id="vpc-1")
+    assert changed and sorted(fake.writes) == ["delete_tags", "delete_tags", "update_security_group_rule_descriptions_ingress"]
+    assert fake.endpoints and fake.groups[0]["IpPermissions"][0]["UserIdGroupPairs"][0]["Description"].endswith("[ecsrds:billing]")
+    fake.calls.clear()
+    assert run(fake, deployment_id=OTHER, name="billing-sm", security_group_name="billing-sm-sg")[0] is False and fake.writes == []
+
+    # billing is the last user of what this collection created: both go.
+    changed, result, _actions = run(fake, state="absent", vpc_id="vpc-1", deployment_id=OTHER, security_group_name="billing-sm-sg")
+    assert result["deleted_endpoint_ids"] == ["vpce-new"] and result["deleted_group_ids"] == ["sg-new"]
+    assert fake.endpoints == [] and fake.groups == []
 
 
 def sg_params(**overrides):
     base = dict(name="demo-rds-sg", vpc_id="vpc-1", description="d", port=5432, source_security_group_ids=[SERVICE_SG],
-                source_cidrs=None, rule_description="ours", tags={"app": "demo"}, managed_by="ecsrds.connect.network", state="present")
+                source_cidrs=None, rule_description="ours", tags={"app": "demo"}, deployment_id=ME, state="present")
     base.update(overrides)
     return base
 
@@ -260,8 +363,8 @@ def test_security_group_ingress_adds_only_what_is_missing():
     changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(), True)
     assert changed and fake.writes == [] and result["group_id"] == "sg-db" and result["would_create"] is False
     changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(), False)
-    assert fake.writes == ["authorize_security_group_ingress"]
-    fake.groups[0]["IpPermissions"].append(tcp(5432, groups=[SERVICE_SG], description="ours"))
+    assert fake.writes == ["create_tags", "authorize_security_group_ingress"]
+    assert existing_tags(fake, "sg-db") == {deployment_tag(ME): "adopted"}
     fake.calls.clear()
     changed, _result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(), False)
     assert (changed, fake.writes, len(fake.calls)) == (False, [], 1)
@@ -273,13 +376,16 @@ def test_security_group_ingress_creates_tagged_group_and_absent_respects_ownersh
     assert changed and fake.writes == [] and result["group_id"] is None and result["would_create"] is True
     run_security_group_ingress(NetworkClient(fake), sg_params(), False)
     tags = dict(fake.calls)["create_security_group"]["TagSpecifications"][0]["Tags"]
-    assert {"Key": MANAGED_TAG_KEY, "Value": "ecsrds.connect.network"} in tags and {"Key": "Name", "Value": "demo-rds-sg"} in tags
+    assert {"Key": CREATED_BY_TAG, "Value": ME} in tags and {"Key": "Name", "Value": "demo-rds-sg"} in tags
+    changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(state="absent"), False)
+    assert changed and result["deleted_group_ids"] == ["sg-new"] and fake.groups == []
 
-    foreign = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [],
-               "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description="ours"), tcp(5432, cidrs=["10.9.0.0/16"], description="bastion")]}
+    foreign = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [{"Key": deployment_tag(ME), "Value": "adopted"}],
+               "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=OURS), tcp(5432, cidrs=["10.9.0.0/16"], description="bastion")]}
     fake = FakeEC2(groups=[foreign])
     changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(state="absent"), False)
-    assert changed and fake.writes == ["revoke_security_group_ingress"] and result["deleted_group_ids"] == []
+    assert changed and fake.writes == ["revoke_security_group_ingress", "delete_tags"] and result["deleted_group_ids"] == []
+    assert fake.groups[0]["IpPermissions"][1]["IpRanges"][0]["Description"] == "bastion"
     assert dict(fake.calls)["revoke_security_group_ingress"]["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == SERVICE_SG
 
 
@@ -306,13 +412,13 @@ def test_a_duplicate_after_a_lost_response_adopts_the_group():
 
 def test_tags_follow_the_inputs_only_on_what_we_created():
     ours = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "IpPermissions": [tcp(5432, groups=[SERVICE_SG])],
-            "Tags": [{"Key": MANAGED_TAG_KEY, "Value": "ecsrds.connect.network"}, {"Key": "Name", "Value": "demo-rds-sg"}, {"Key": "keep", "Value": "x"}]}
+            "Tags": created_tags(Name="demo-rds-sg", keep="x")}
     fake = FakeEC2(groups=[ours])
     changed, _result, actions = run_security_group_ingress(NetworkClient(fake), sg_params(tags={"app": "demo"}), False)
     assert changed and fake.writes == ["create_tags"], actions
     assert dict(fake.calls)["create_tags"] == {"Resources": ["sg-db"], "Tags": [{"Key": "app", "Value": "demo"}]}
 
-    foreign = dict(ours, Tags=[{"Key": "Name", "Value": "demo-rds-sg"}])
+    foreign = dict(ours, Tags=[{"Key": "Name", "Value": "demo-rds-sg"}, {"Key": deployment_tag(ME), "Value": "adopted"}])
     fake = FakeEC2(groups=[foreign])
     changed, _result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(tags={"app": "demo"}), False)
     assert (changed, fake.writes) == (False, [])
