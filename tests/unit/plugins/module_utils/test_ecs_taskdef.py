@@ -446,3 +446,29 @@ def test_secrets_without_an_execution_role_fail_before_registering():
     with pytest.raises(EcsRdsError, match=r"no execution role \(executionRoleArn\)"):
         TaskDefinitionEnv(ecs).ensure("app", request, family="web")
     assert ecs.register_calls == 0
+
+
+# --- redaction -------------------------------------------------------------------------------
+
+
+def test_moving_a_plaintext_password_to_a_secret_never_shows_its_value():
+    """The run that moves DATABASE_PASSWORD to a secret still has its old plaintext in the base
+    revision: it must not reach the diff or the results (CI logs keep both)."""
+    ecs = FakeEcs()
+    ecs.revisions[0]["containerDefinitions"][0]["environment"] += [{"name": "DATABASE_PASSWORD", "value": "plain-hunter2"},
+                                                                   {"name": "API_TOKEN", "value": "tok-123"},
+                                                                   {"name": "LOG_LEVEL", "value": "debug"}]
+    ecs.revisions[0]["containerDefinitions"][1]["environment"] = [{"name": "SIDECAR_KEY", "value": "side-456"}]
+    request = build_request(environment={"DATABASE_URL": "jdbc:x"}, secret_arn=SECRET, secret_keys={"DATABASE_PASSWORD": "password"})
+    for check_mode in (True, False):
+        result = TaskDefinitionEnv(ecs, check_mode=check_mode).ensure("app", request, family="web")
+        text = repr(result)
+        for plaintext in ("plain-hunter2", "tok-123", "side-456", "changeme"):
+            assert plaintext not in text, (check_mode, plaintext)
+        assert result["diff"]["before"]["environment"]["DATABASE_PASSWORD"] == "<redacted>"
+        assert result["diff"]["after"]["secrets"]["DATABASE_PASSWORD"] == f"{SECRET}:password::"
+        assert result["environment"]["LOG_LEVEL"] == "debug" and result["environment"]["API_TOKEN"] == "<redacted>"
+    # What is registered keeps every real value: only what is shown is redacted.
+    registered = ecs.revisions[-1]["containerDefinitions"]
+    assert {"name": "API_TOKEN", "value": "tok-123"} in registered[0]["environment"]
+    assert registered[1]["environment"] == [{"name": "SIDECAR_KEY", "value": "side-456"}]

@@ -43,6 +43,8 @@ def params(**overrides: Any) -> Dict[str, Any]:
         monitoring_role_arn=None,
         skip_final_snapshot=False,
         final_snapshot_identifier=None,
+        deployment_id=None,
+        delete_adopted=False,
         tags=None,
         purge_tags=True,
         wait=True,
@@ -297,6 +299,7 @@ class FakeRDS:
         self.lose_next_create_response = False
         self.throttle: Dict[str, int] = {}
         self.created_elsewhere = False
+        self.snapshots = set()
 
     def _throttled(self, name):
         """Reject the call, as AWS does under load, before anything is applied."""
@@ -369,8 +372,26 @@ class FakeRDS:
         self._record("DeleteDBInstance")
         self.instances.pop(DBInstanceIdentifier)
 
+    def describe_db_cluster_snapshots(self, DBClusterSnapshotIdentifier):
+        self._record("DescribeDBClusterSnapshots")
+        if DBClusterSnapshotIdentifier not in self.snapshots:
+            raise client_error("DBClusterSnapshotNotFoundFault", 404)
+        return {"DBClusterSnapshots": [{"DBClusterSnapshotIdentifier": DBClusterSnapshotIdentifier, "SnapshotType": "manual"}]}
+
+    def add_tags_to_resource(self, ResourceName, Tags):
+        self._record("AddTagsToResource")
+        keys = {tag["Key"] for tag in Tags}
+        self.cluster["TagList"] = [t for t in self.cluster.get("TagList", []) if t["Key"] not in keys] + list(Tags)
+
+    def remove_tags_from_resource(self, ResourceName, TagKeys):
+        self._record("RemoveTagsFromResource")
+        self.cluster["TagList"] = [t for t in self.cluster.get("TagList", []) if t["Key"] not in TagKeys]
+
     def delete_db_cluster(self, DBClusterIdentifier, **args):
         self._record("DeleteDBCluster")
+        self.deleted_with = args
+        if args.get("FinalDBSnapshotIdentifier"):
+            self.snapshots.add(args["FinalDBSnapshotIdentifier"])
         assert not self.instances, "RDS refuses to delete a cluster with members"
         self.cluster = None
 
@@ -410,7 +431,7 @@ class FakeModule:
         return RetryingBotoClientWrapper(self._client, retry_decorator)
 
 
-READS = {"DescribeDBClusters", "DescribeDBInstances"}
+READS = {"DescribeDBClusters", "DescribeDBInstances", "DescribeDBClusterSnapshots"}
 
 
 @pytest.fixture(autouse=True)
@@ -517,3 +538,64 @@ def test_aws_managed_key_is_recognised_by_key_manager_or_reserved_alias():
     assert is_aws_managed_key({"KeyManager": "CUSTOMER"}, ["alias/aws/secretsmanager"])
     assert not is_aws_managed_key({"KeyManager": "CUSTOMER"}, ["alias/orders-db-secret"])
     assert not is_aws_managed_key({"KeyManager": "CUSTOMER"}, [])
+
+
+def _tags(cluster):
+    return {tag["Key"]: tag["Value"] for tag in cluster.get("TagList", [])}
+
+
+class TestDeploymentOwnership:
+    CREATED = [{"Key": "ecsrds.connect/created-by", "Value": "orders"}, {"Key": "ecsrds.connect/deployment:orders", "Value": "created"}]
+
+    def test_a_created_cluster_is_marked_created_an_existing_one_adopted(self):
+        fake = FakeRDS()
+        rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="orders", tags={"app": "a"}, purge_tags=False)).run()
+        assert _tags(fake.cluster) == {"app": "a", "ecsrds.connect/created-by": "orders", "ecsrds.connect/deployment:orders": "created"}
+
+        fake = FakeRDS(described(TagList=[{"Key": "team", "Value": "x"}]), [instance(1)])
+        rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="orders")).run()
+        # Unset tags leave the others alone; the adopter never claims to have created it.
+        assert _tags(fake.cluster) == {"team": "x", "ecsrds.connect/deployment:orders": "adopted"}
+        fake.calls.clear()
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="orders", tags={"team": "x"})).run()
+        assert result["changed"] is False and set(fake.calls) <= READS
+
+    def test_purge_tags_never_removes_another_deployments_mark(self):
+        fake = FakeRDS(described(TagList=self.CREATED), [instance(1)])
+        rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="billing", tags={"app": "b"}, purge_tags=True)).run()
+        assert _tags(fake.cluster) == {"app": "b", "ecsrds.connect/created-by": "orders", "ecsrds.connect/deployment:orders": "created",
+                                       "ecsrds.connect/deployment:billing": "adopted"}
+
+    def test_absent_keeps_an_adopted_cluster_and_only_drops_the_mark(self):
+        fake = FakeRDS(described(DeletionProtection=True, TagList=[{"Key": "ecsrds.connect/deployment:orders", "Value": "adopted"}]), [instance(1)])
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deployment_id="orders", final_snapshot_identifier="s")).run()
+        assert result["kept"] == "adopted" and result["changed"] is True
+        assert [c for c in fake.calls if c not in READS] == ["RemoveTagsFromResource"] and fake.cluster is not None
+
+    def test_absent_keeps_a_cluster_other_deployments_still_use(self):
+        marks = self.CREATED + [{"Key": "ecsrds.connect/deployment:billing", "Value": "adopted"}]
+        fake = FakeRDS(described(TagList=marks), [instance(1)])
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deployment_id="orders", deletion_protection=False,
+                                                           final_snapshot_identifier="s")).run()
+        assert result["kept"] == "shared" and fake.cluster is not None
+
+    def test_absent_deletes_an_adopted_cluster_only_when_told(self):
+        fake = FakeRDS(described(), [instance(1)])
+        rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deployment_id="orders", delete_adopted=True,
+                                                  deletion_protection=False, final_snapshot_identifier="orders-final")).run()
+        assert fake.cluster is None and fake.deleted_with == {"SkipFinalSnapshot": False, "FinalDBSnapshotIdentifier": "orders-final"}
+
+    def test_a_taken_snapshot_name_stops_before_any_write(self):
+        fake = FakeRDS(described(DeletionProtection=True, TagList=self.CREATED), [instance(1)])
+        fake.snapshots.add("orders-final")
+        for check_mode in (True, False):
+            with pytest.raises(EcsRdsError, match="snapshot orders-final already exists"):
+                rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=check_mode, state="absent", deployment_id="orders",
+                                                          deletion_protection=False, final_snapshot_identifier="orders-final")).run()
+        assert set(fake.calls) <= READS
+
+    def test_bad_deployment_id_is_refused_before_any_call(self):
+        fake = FakeRDS()
+        with pytest.raises(EcsRdsError, match="deployment_id"):
+            rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="a b")).run()
+        assert fake.calls == []
