@@ -9,7 +9,10 @@ demo_environment = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(demo_environment)
 
 SECRETSMANAGER = "com.amazonaws.us-east-1.secretsmanager"
-MANAGED_TAG = "ecsrds.connect/managed-by"
+CREATED_BY = "ecsrds.connect/created-by"
+DEPLOYMENT = "demo-rds-aurora-postgres"
+MARK = f"ecsrds.connect/deployment:{DEPLOYMENT}"
+DB_RULE = f"ecsrds.connect: PostgreSQL from the ECS service [ecsrds:{DEPLOYMENT}]"
 FACTS = ["network__vpc_id", "network__subnet_ids", "network__service_security_group_ids",
          "network__db_security_group_id", "network__secretsmanager_endpoint_id"]
 
@@ -74,9 +77,9 @@ def test_apply_rerun_and_teardown(moto, play):
     assert facts["network__db_security_group_id"] == db_sg
 
     group = _group(ec2, env["vpc_id"], "demo-rds-sg")
-    assert _sources(group, 5432) == {(service_sg, "ecsrds.connect: PostgreSQL from the ECS service"), ("10.9.0.0/16", "bastion")}
-    # Not created by the role, so not tagged as the role's.
-    assert MANAGED_TAG not in {t["Key"] for t in group.get("Tags", [])}
+    assert _sources(group, 5432) == {(service_sg, DB_RULE), ("10.9.0.0/16", "bastion")}
+    # Not created by the role: only marked as used by this deployment.
+    assert {t["Key"]: t["Value"] for t in group.get("Tags", [])} == {MARK: "adopted"}
 
     (endpoint,) = _endpoints(ec2, env["vpc_id"])
     assert facts["network__secretsmanager_endpoint_id"] == endpoint["VpcEndpointId"]
@@ -87,7 +90,8 @@ def test_apply_rerun_and_teardown(moto, play):
     assert endpoint_sg["GroupName"] == "demo-secretsmanager-endpoint-sg" and endpoint_sg["GroupId"] != service_sg
     assert {source for source, _description in _sources(endpoint_sg, 443)} == {service_sg}
     tags = {t["Key"]: t["Value"] for t in endpoint["Tags"]}
-    assert tags["app"] == "demo" and tags[MANAGED_TAG] == "ecsrds.connect.network" and tags["Name"] == "demo-ecs-secrets-manager-eni"
+    assert tags["app"] == "demo" and tags[CREATED_BY] == DEPLOYMENT and tags[MARK] == "created"
+    assert tags["Name"] == "demo-ecs-secrets-manager-eni"
 
     moto.start_recording()
     second = play(role_play({"network_tags": {"app": "demo"}}))
@@ -102,6 +106,7 @@ def test_apply_rerun_and_teardown(moto, play):
     assert _group(ec2, env["vpc_id"], "demo-secretsmanager-endpoint-sg") is None
     # The group was there before the role: only the role's rule goes.
     assert _sources(_group(ec2, env["vpc_id"], "demo-rds-sg"), 5432) == {("10.9.0.0/16", "bastion")}
+    assert _group(ec2, env["vpc_id"], "demo-rds-sg").get("Tags", []) == []
     # The walk-through's own resources are untouched.
     assert _group(ec2, env["vpc_id"], "demo-ecs-service-sg") is not None
     remaining = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [env["vpc_id"]]}])["VpcEndpoints"]
@@ -122,7 +127,7 @@ def test_check_mode_on_a_fresh_environment_writes_nothing(moto, play):
     assert sorted(endpoint["diff"]["after"]["subnet_ids"]) == sorted(env["subnet_ids"])
     db_diff = role_task(run, "Ensure the database security group admits the service on the database port")["diff"]
     assert db_diff["before"] == {} and db_diff["after"]["ingress_sources"] == [
-        {"group_id": env["service_security_group_id"], "description": "ecsrds.connect: PostgreSQL from the ECS service"}]
+        {"group_id": env["service_security_group_id"], "description": DB_RULE}]
     facts = run.result("Published facts")["msg"]
     assert facts["network__vpc_id"] == env["vpc_id"]
     assert facts["network__db_security_group_id"] is None
@@ -160,7 +165,7 @@ def test_cidr_mode_reuses_an_existing_endpoint_and_checks_vpc_dns(moto, play):
     assert _sources(service_group, 443) == {("10.0.0.0/16", "HTTPS to interface endpoints from the VPC")}
     db_group = _group(ec2, env["vpc_id"], "demo-rds-sg")
     assert {source for source, _description in _sources(db_group, 5432)} == {"10.0.0.0/16"}
-    assert {"Key": MANAGED_TAG, "Value": "ecsrds.connect.network"} in db_group["Tags"]
+    assert {"Key": CREATED_BY, "Value": DEPLOYMENT} in db_group["Tags"]
 
     # Teardown leaves an endpoint it did not create in place.
     gone = play(role_play({"network_vpc_name": "demo-service-vpc"}, tasks_from="teardown"))

@@ -2,8 +2,11 @@
 
 1. `ansible-galaxy collection build` into build/dist/; the tarball holds what a user needs and
    none of the local toolchain (build_ignore in galaxy.yml).
-2. `ansible-galaxy collection install <tarball> --no-deps` into build/install/ (amazon.aws and
-   community.aws come from the `ansible` package, as on a user's controller).
+2. `ansible-galaxy collection install <tarball> --no-deps` into build/install/, next to exactly the
+   collections galaxy.yml declares (linked from the `ansible` package: Galaxy is unreachable here)
+   and nothing else: the `ansible` package's other collections are hidden
+   (ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false), so a collection the roles call but galaxy.yml does not
+   declare fails the run with "couldn't resolve module".
 3. From that install only: `ansible-playbook ecsrds.connect.site --syntax-check`, then a
    `--check` run of ecsrds.connect.site against a moto server on 127.0.0.1 holding the demo's
    starting environment (it must predict changes and fail nothing).
@@ -26,6 +29,8 @@ import sysconfig
 import tarfile
 import tempfile
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
@@ -76,17 +81,38 @@ def build() -> Path:
 
 
 def installed_env() -> dict[str, str]:
-    """Ansible sees our collection only in build/install (not the checkout's link)."""
+    """Ansible sees only build/install: our collection and its declared dependencies (not the
+    checkout's link, not the collections bundled in the `ansible` package)."""
     env = dict(os.environ)
     env.pop("ANSIBLE_CONFIG", None)
-    env.update(ANSIBLE_COLLECTIONS_PATH=str(INSTALL), ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(INSTALL), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="default")
     return env
+
+
+def declared_dependencies() -> list[str]:
+    with open(REPO / "galaxy.yml", encoding="utf-8") as handle:
+        return sorted((yaml.safe_load(handle).get("dependencies") or {}).keys())
+
+
+def add_declared_dependencies() -> None:
+    """What `ansible-galaxy collection install` would fetch from Galaxy for our dependencies,
+    taken from the `ansible` package instead: exactly the declared ones."""
+    source = Path(sysconfig.get_paths()["purelib"]) / "ansible_collections"
+    for name in declared_dependencies():
+        path = Path(*name.split("."))
+        if not (source / path / "MANIFEST.json").exists():
+            raise SystemExit(f"galaxy.yml declares {name}, which the ansible package in this venv does not hold")
+        link = INSTALL / "ansible_collections" / path
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(source / path, target_is_directory=True)
 
 
 def install(tarball: Path, workdir: str) -> None:
     shutil.rmtree(INSTALL, ignore_errors=True)
     env = installed_env()
     run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "--no-deps", "-p", str(INSTALL)], cwd=workdir, env=env)
+    add_declared_dependencies()
     listed = json.loads(run([str(BIN / "ansible-galaxy"), "collection", "list", "ecsrds.connect", "--format", "json"],
                             cwd=workdir, env=env).stdout)
     paths = [path for path, collections in listed.items() if "ecsrds.connect" in collections]
@@ -111,7 +137,8 @@ def run_installed_playbook(workdir: str) -> None:
     failed = sum(int(row[2]) + int(row[3]) for row in recap)
     if not recap or failed or not changed:
         raise SystemExit(f"--check run of the installed ecsrds.connect.site: changed={changed} failed={failed}\n{proc.stdout[-4000:]}")
-    print(f"installed ecsrds.connect.site: --syntax-check ok, --check against moto predicts changed={changed}")
+    print(f"installed ecsrds.connect.site with only {', '.join(declared_dependencies())}: --syntax-check ok, "
+          f"--check against moto predicts changed={changed}")
 
 
 def importer_deps() -> Path:
