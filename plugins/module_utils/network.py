@@ -178,7 +178,7 @@ def reliable_rules(group: Dict[str, Any], deployment_id: str) -> Dict[str, Any]:
             if not owners or deployment_id in owners:
                 kept.append(entry)
         if kept:
-            permissions.append(dict(_with_entries(permission, kept), IpProtocol=permission.get("IpProtocol")))
+            permissions.append(_with_entries(permission, kept))
     return dict(group, IpPermissions=permissions)
 
 

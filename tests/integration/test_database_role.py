@@ -74,9 +74,12 @@ def test_check_apply_rerun_and_teardown(moto, play):
     assert again.rc == 0 and again.changed == 0, [t.name for t in again.tasks if t.changed]
     assert [c.operation for c in calls if c.is_write] == []
 
+    moto.start_recording()
     refused = play(role_play({}, tasks_from="teardown"))
-    assert refused.rc != 0
-    assert "database_teardown_confirm_delete: true" in role_task(refused, "Explain a refused deletion")["msg"]
+    calls = moto.stop_recording()
+    assert refused.rc != 0 and [c.operation for c in calls if c.is_write] == []
+    failed = [t for t in refused.tasks if t.failed]
+    assert len(failed) == 1 and "database_teardown_confirm_delete" in failed[0].result["msg"], [t.result for t in failed]
     assert rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["DeletionProtection"] is True
 
     password = json.loads(moto.client("secretsmanager").get_secret_value(SecretId=facts["database__secret_arn"])["SecretString"])["password"]
@@ -87,3 +90,6 @@ def test_check_apply_rerun_and_teardown(moto, play):
     assert gone.rc == 0, gone.stdout[-3000:]
     assert rds.describe_db_clusters()["DBClusters"] == []
     assert rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
+    # A final snapshot by default (moto also keeps an automated one from the create).
+    manual = [s["DBClusterSnapshotIdentifier"] for s in rds.describe_db_cluster_snapshots()["DBClusterSnapshots"] if s["SnapshotType"] == "manual"]
+    assert manual == [f"{CLUSTER}-final"]
