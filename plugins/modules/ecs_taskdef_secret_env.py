@@ -24,7 +24,7 @@ description:
     O(secrets) or O(secret_keys) is removed from its plain environment, so a variable can be moved
     from plain text to a secret in one step.
   - Diff and results never show the value of a plain variable whose name looks secret (C(PASSWORD),
-    C(SECRET), C(TOKEN) or C(KEY), in any case) or that is, or is being moved to, a secret: C(<redacted>)
+    C(SECRET), C(TOKEN) or C(KEY), in any case) or that is, or is being moved to, a secret; C(<redacted>)
     stands in its place, so the old plaintext of a variable moved to a secret does not reach CI logs.
   - Because C(RegisterTaskDefinition) has no client token, a write whose response was lost is not
     simply sent again; the family's latest revision is adopted when it is what was being registered.

@@ -19,7 +19,7 @@ description:
   - A group it creates is tagged C(ecsrds.connect/created-by=<deployment_id>) and
     C(ecsrds.connect/deployment:<deployment_id>=created); its O(tags) are kept up to date on later runs (never removing
     any). A group it finds (made by someone else or by another deployment) only gets
-    C(ecsrds.connect/deployment:<deployment_id>=adopted): it is never renamed or retagged.
+    C(ecsrds.connect/deployment:<deployment_id>=adopted), and it is never renamed or retagged.
   - Rules it adds end in C([ecsrds:<deployment_id>]). When a source is already admitted on O(port) only by another
     deployment's rule, this deployment is added to that rule's description (AWS keeps one rule per source).
   - With O(state=absent), this deployment's rules are revoked (or its id removed from a rule others share) and its tag

@@ -26,7 +26,7 @@ description:
     contains every subnet in O(subnet_ids); rules are only ever added, never removed, by O(state=present).
   - An endpoint or security group it creates is tagged C(ecsrds.connect/created-by=<deployment_id>) and
     C(ecsrds.connect/deployment:<deployment_id>=created). An endpoint it reuses, and the security group it adds its rule
-    to, only get C(ecsrds.connect/deployment:<deployment_id>=adopted): a second deployment adds itself to a shared
+    to, only get C(ecsrds.connect/deployment:<deployment_id>=adopted), so a second deployment adds itself to a shared
     endpoint and never renames or retags it. Rules it adds end in C([ecsrds:<deployment_id>]).
   - O(state=absent) revokes this deployment's rules (or removes its id from a rule another deployment shares) and its
     tags; an endpoint or security group this collection created is deleted when no other deployment's tag is left on
