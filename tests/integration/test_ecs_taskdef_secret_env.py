@@ -338,3 +338,23 @@ def test_playbook_level_check_and_diff_flags(moto, play, check):
     assert result["diff"]["after"]["environment"]["LOG_LEVEL"] == "warn"
     assert (result["revision"] is None) == check
     assert len(write_calls(calls)) == (0 if check else 1)
+
+
+def test_secret_looking_values_appear_in_no_output_even_at_vvv(moto, play):
+    """The module's logged arguments (-vvv), its diff and its results never hold the value of a
+    variable whose name looks secret, nor the old plaintext of one moved to a secret."""
+    register(moto.client("ecs"))
+    secret_arn = database_secret(moto)
+    token = "tok-plain-7d41e9"
+    run = play(playbook(
+        task("plain token", diff=True, family=FAMILY, container_name="app", environment={"API_TOKEN": token, "LOG_LEVEL": "debug"}),
+        task("move the password", diff=True, family=FAMILY, container_name="app", secret_arn=secret_arn,
+             secret_keys={"DB_PASSWORD": "password"}),
+    ), extra_args=["-vvv"])
+    assert run.rc == 0, run.stdout[-3000:]
+    for value in (token, "changeme", SECRET_PASSWORD):
+        assert value not in run.stdout and value not in run.stderr, value
+    # The variables themselves are there: only their values are withheld.
+    assert "API_TOKEN" in run.stdout and "<redacted>" in run.stdout and "debug" in run.stdout
+    definition = moto.client("ecs").describe_task_definition(taskDefinition=FAMILY)["taskDefinition"]
+    assert {"name": "API_TOKEN", "value": token} in definition["containerDefinitions"][0]["environment"]

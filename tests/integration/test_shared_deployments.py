@@ -37,9 +37,15 @@ def site_vars(moto, deployment, **overrides):
 
 
 def add_billing_service(moto, demo):
-    """billing's service: another ECS cluster, same subnets, same service security group and
-    execution role as the demo's (a shared account)."""
-    ecs = moto.client("ecs")
+    """billing's service: another ECS cluster and security group, the same subnets and execution
+    role as the demo's (a shared account).
+
+    Its own security group because moto matches UpdateSecurityGroupRuleDescriptionsIngress on the
+    old description too and so never updates a group-sourced rule; AWS matches protocol, ports and
+    source. Joining a rule another deployment holds is unit-tested (test_network.py) against that
+    documented behaviour."""
+    ec2, ecs = moto.client("ec2"), moto.client("ecs")
+    group = ec2.create_security_group(GroupName="billing-service-sg", Description="billing service", VpcId=demo["vpc_id"])["GroupId"]
     ecs.create_cluster(clusterName=BILLING_CLUSTER)
     arn = ecs.register_task_definition(
         family=BILLING_FAMILY, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
@@ -48,8 +54,9 @@ def add_billing_service(moto, demo):
     )["taskDefinition"]["taskDefinitionArn"]
     ecs.create_service(
         cluster=BILLING_CLUSTER, serviceName=BILLING_SERVICE, taskDefinition=arn, desiredCount=1, launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": demo["subnet_ids"], "securityGroups": [demo["service_security_group_id"]]}},
+        networkConfiguration={"awsvpcConfiguration": {"subnets": demo["subnet_ids"], "securityGroups": [group]}},
     )
+    return group
 
 
 def endpoints(ec2):
@@ -98,7 +105,7 @@ def manual_snapshots(rds):
 
 def test_two_deployments_share_an_endpoint_and_tear_down_independently(moto, play):
     demo = build_demo_environment(moto.client)
-    add_billing_service(moto, demo)
+    billing_sg = add_billing_service(moto, demo)
     ec2, rds, iam = moto.client("ec2"), moto.client("rds"), moto.client("iam")
 
     shop = play(SITE, extra_vars=site_vars(moto, SHOP))
@@ -111,10 +118,10 @@ def test_two_deployments_share_an_endpoint_and_tear_down_independently(moto, pla
     assert tags(endpoint)["Name"] == f"{SHOP}-secretsmanager" and tags(endpoint)["ecsrds.connect/created-by"] == SHOP
     assert tags(endpoint)[f"ecsrds.connect/deployment:{SHOP}"] == "created"
     assert tags(endpoint)[f"ecsrds.connect/deployment:{BILLING}"] == "adopted"
-    # Both services use one security group: AWS keeps one 443 rule for it, which names both deployments.
+    # Each deployment's rule on the shared endpoint group names its deployment.
     endpoint_sg = ec2.describe_security_groups(GroupIds=[endpoint["Groups"][0]["GroupId"]])["SecurityGroups"][0]
-    (rule,) = [e for p in endpoint_sg["IpPermissions"] for e in p.get("UserIdGroupPairs", [])]
-    assert rule["GroupId"] == demo["service_security_group_id"] and rule["Description"].endswith(f"[ecsrds:{BILLING},{SHOP}]")
+    assert rules_of(endpoint_sg, SHOP) == [(443, demo["service_security_group_id"])] and rules_of(endpoint_sg, BILLING) == [(443, billing_sg)]
+    assert tags(endpoint_sg)["Name"] == f"{SHOP}-secretsmanager-endpoint-sg" and tags(endpoint_sg)[f"ecsrds.connect/deployment:{BILLING}"] == "adopted"
     # Created and adopted are told apart on the cluster too; each deployment has its own grant on the shared role.
     cluster = rds.describe_db_clusters(DBClusterIdentifier=BILLING)["DBClusters"][0]
     assert tags(cluster)["ecsrds.connect/created-by"] == BILLING and "ecsrds.connect/managed" not in tags(cluster)
@@ -147,7 +154,7 @@ def test_two_deployments_share_an_endpoint_and_tear_down_independently(moto, pla
     assert last.rc == 0, last.stdout[-4000:]
     assert endpoints(ec2) == []
     names = {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
-    assert not names & {f"{SHOP}-secretsmanager-endpoint-sg", f"{BILLING}-sg"} and "demo-ecs-service-sg" in names
+    assert not names & {f"{SHOP}-secretsmanager-endpoint-sg", f"{BILLING}-sg"} and {"demo-ecs-service-sg", "billing-service-sg"} <= names
     assert iam.list_role_policies(RoleName="ecsTaskExecutionRole")["PolicyNames"] == []
     assert manual_snapshots(rds) == [f"{BILLING}-final", f"{SHOP}-final"]
 
