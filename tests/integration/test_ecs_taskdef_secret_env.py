@@ -158,7 +158,8 @@ def test_check_mode_and_bad_input_make_no_write_call(moto, play):
     app = check["task_definition"]["container_definitions"][0]
     assert app["docker_labels"] == {"com.example.Owner": "payments"}
     assert app["log_configuration"]["options"]["awslogs-stream-prefix"] == "app"
-    assert check["diff"]["before"]["environment"]["DB_PASSWORD"] == "changeme"
+    # Being moved to a secret: its old plaintext is withheld from the diff.
+    assert check["diff"]["before"]["environment"]["DB_PASSWORD"] == "<redacted>"
     assert "DB_PASSWORD" not in check["diff"]["after"]["environment"]
 
     expected_words = {
@@ -222,7 +223,7 @@ def test_apply_keeps_every_other_field_and_rerun_changes_nothing(moto, play):
         "DB_PASSWORD": f"{secret_arn}:password::",
         "DB_USER": f"{secret_arn}:username::",
     }
-    assert applied["diff"]["before"]["environment"] == {"LOG_LEVEL": "info", "DB_PASSWORD": "changeme"}
+    assert applied["diff"]["before"]["environment"] == {"LOG_LEVEL": "info", "DB_PASSWORD": "<redacted>"}
     assert applied["diff"]["after"]["environment"] == applied["environment"]
     assert applied["diff"]["before"]["secrets"] == {}
     assert applied["diff"]["after"]["secrets"] == applied["secrets"]
@@ -293,7 +294,8 @@ def test_changes_pinned_base_purge_and_tags(moto, play):
     pinned = run.result("pinned")
     assert pinned["changed"] and pinned["revision"] == 4
     assert pinned["previous_task_definition_arn"] == first
-    assert pinned["environment"] == {"LOG_LEVEL": "info", "DB_PASSWORD": "changeme", "FEATURE": "on"}
+    # A name that looks secret never shows its value, even as a plain variable.
+    assert pinned["environment"] == {"LOG_LEVEL": "info", "DB_PASSWORD": "<redacted>", "FEATURE": "on"}
     assert pinned["secrets"] == {}
     assert pinned["task_definition"]["container_definitions"][0]["image"].endswith("web:1.4.2")
 
