@@ -464,11 +464,11 @@ def test_waits_after_changing_an_endpoint_but_not_after_a_rule_only(no_delay):
     _changed, result, _actions = run(fake)
     assert result["endpoint"]["state"] == "available" and fake.looks == 2
 
-    # Only the 443 rule is missing: the endpoint itself is untouched, one look.
+    # Only the 443 rule (and this deployment's marks) are missing: the endpoint itself is untouched, one look.
     settled = dict(existing, PrivateDnsEnabled=True, SubnetIds=["subnet-a", "subnet-b"])
     fake = PendingEC2(pending_looks=5, endpoints=[settled], groups=[service_group])
     changed, _result, _actions = run(fake)
-    assert changed and fake.writes == ["authorize_security_group_ingress"] and fake.looks == 1
+    assert changed and fake.writes == ["create_tags", "authorize_security_group_ingress", "create_tags"] and fake.looks == 1
 
 
 def test_wait_is_bounded_and_can_be_turned_off(no_delay):
