@@ -325,10 +325,10 @@ def test_site_under_faults_and_kills_ends_like_a_clean_run(moto, proxy, reliabil
         reliability.append({"kind": "kill", "point": point, "killed": True})
     proxy.reset()
     final = run_playbook(proxy.endpoint, SITE, extra_vars=variables)
+    assert final.rc == 0, final.stdout[-4000:]
     state = end_state(moto, demo, names)
     leaks = leaked(moto, final)
     reliability.append({"kind": "resume", "points": [p for p, _k in KILL_POINTS], "same_end_state": state == reference,
                         "leaks": leaks, "duplicates": duplicates(state, reference)})
-    assert final.rc == 0, final.stdout[-4000:]
     assert state == reference
     assert leaks == 0
