@@ -7,7 +7,7 @@ request to moto and can, per request:
   write but its answer was lost on the way back;
 - ``chaos``: on a seeded share of the calls, answer without forwarding a throttling error or a
   5xx, each shaped like the service's own protocol (EC2's and RDS/IAM's query XML, the JSON
-  protocol of ECS, Secrets Manager, CloudWatch Logs and KMS), so botocore parses the code exactly as
+  protocol of ECS, Secrets Manager, CloudWatch Logs, KMS, EventBridge and Step Functions), so botocore parses the code exactly as
   it would from AWS;
 - count what it forwarded, and call a hook after a forwarded request (the kill tests use it to
   stop ansible-playbook at a chosen point).
@@ -29,7 +29,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 from sandbox import assert_loopback
 
 # Services spoken in the JSON protocol (X-Amz-Target) among those the collection calls.
-JSON_SERVICES = ("ecs", "secretsmanager", "logs", "kms", "sts-json")
+JSON_SERVICES = ("ecs", "secretsmanager", "logs", "kms", "events", "states", "sts-json")
+# Of those, the ones on JSON protocol 1.0 (the rest speak 1.1).
+JSON_1_0_SERVICES = ("states",)
 THROTTLING = {"ec2": ("RequestLimitExceeded", 503), "query": ("Throttling", 400), "json": ("ThrottlingException", 400)}
 SERVER_ERROR = {"ec2": ("InternalError", 500), "query": ("InternalFailure", 500), "json": ("ServerException", 500)}
 UNAVAILABLE = {"ec2": ("Unavailable", 503), "query": ("ServiceUnavailable", 503), "json": ("ServiceUnavailableException", 503)}
@@ -86,7 +88,8 @@ def error_body(service: str, code: str, message: str) -> Tuple[bytes, str]:
         )
         return body.encode(), "text/xml"
     if protocol == "json":
-        return f'{{"__type": "{code}", "message": "{message}"}}'.encode(), "application/x-amz-json-1.1"
+        version = "1.0" if service in JSON_1_0_SERVICES else "1.1"
+        return f'{{"__type": "{code}", "message": "{message}"}}'.encode(), f"application/x-amz-json-{version}"
     kind = "Sender" if code == "Throttling" else "Receiver"
     body = (
         f'<ErrorResponse xmlns="http://{service}.amazonaws.com/doc/"><Error><Type>{kind}</Type><Code>{code}</Code>'
