@@ -1,0 +1,658 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one validation stage every entry point runs before its first write.
+
+Two halves, both returning *every* problem rather than the first:
+
+- :func:`check_inputs` needs no AWS call: shapes (a string where a list is expected is an error,
+  never split on commas), unknown input names and service-entry keys (with the nearest known name),
+  identifier rules, port range, CIDRs, ARNs, KMS key ids, the engine version family.
+- :class:`FactChecker` asks AWS what it can tell before anything is written, with reads only: the
+  ECS cluster and services exist and use awsvpc, each named container is in the revision its service
+  runs, the execution roles exist, the subnets span two Availability Zones, the instance class is
+  offered for the engine.
+
+Each problem names the input as the user wrote it (``ecsrds_db_port``, or ``database_port`` when a
+role is used on its own) with its value. A :class:`Profile` says which name stands for what.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # handled by AnsibleAWSModule
+    pass
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call
+
+# ---------------------------------------------------------------------------------------------
+# Rules (RDS, EC2, IAM, KMS documentation)
+# ---------------------------------------------------------------------------------------------
+
+# CreateDBCluster: 1-63 letters, digits or hyphens; first a letter; no two consecutive hyphens;
+# not ending with a hyphen. Our writer is "<id>-instance-<n>", which must fit in 63 as well.
+CLUSTER_ID_PATTERN = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]*(?<!-)")
+MAX_IDENTIFIER_LENGTH = 63
+INSTANCE_SUFFIX = "-instance-1"
+# Aurora PostgreSQL DatabaseName: a letter, then letters, digits or underscores; at most 63.
+DB_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+# Aurora DB clusters listen on 1150-65535.
+PORT_RANGE = (1150, 65535)
+# aurora-postgresql versions: "16" or "16.4" (RDS picks the minor when only the major is given);
+# optionally a documented suffix such as "16.4.limitless".
+ENGINE_VERSION_PATTERN = re.compile(r"(1[0-9]|[2-9][0-9])(\.[0-9]{1,2})?(\.[a-z]+)?")
+# Instance classes Aurora PostgreSQL documents ("Supported DB engines for DB instance classes"),
+# used where DescribeOrderableDBInstanceOptions does not answer.
+INSTANCE_CLASS_PATTERN = re.compile(
+    r"db\.(serverless|t3\.(medium|large)|t4g\.(medium|large)"
+    r"|(r5|r6g|r6gd|r6i|r6id|r7g|r7i|r8g|x2g)\.(large|xlarge|[1-9][0-9]?xlarge))"
+)
+ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:([a-z0-9-]+):([a-z0-9-]*):([0-9]{12})?:(.+)")
+IAM_ROLE_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
+SECRET_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+")
+KMS_KEY_ID_PATTERN = re.compile(r"(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+KMS_ALIAS_PATTERN = re.compile(r"alias/[A-Za-z0-9/_-]{1,250}")
+KMS_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:(key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})|alias/[A-Za-z0-9/_-]+)")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# A VPC is at most a /16 (IPv4) or a /56 (IPv6): anything wider admits addresses outside any VPC.
+WIDEST_VPC_PREFIX = {4: 16, 6: 56}
+SERVICE_ENTRY_KEYS = ("name", "container_name")
+TRUE_STRINGS = ("yes", "on", "1", "true", "y", "t")
+FALSE_STRINGS = ("no", "off", "0", "false", "n", "f")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one entry point calls its inputs: ``names`` maps a meaning to the input's name."""
+
+    prefix: str
+    names: Mapping[str, str]
+    # Facts asked of AWS for this entry point (a subset of FactChecker.CHECKS).
+    facts: Tuple[str, ...] = ()
+    # Services given as names only (the network role), or as names or {name, container_name}.
+    services_as_dicts: bool = True
+
+
+_SITE_NAMES = {
+    "region": "ecsrds_aws_region",
+    "endpoint_url": "ecsrds_aws_endpoint_url",
+    "require_loopback": "ecsrds_require_loopback_endpoint",
+    "ecs_cluster": "ecsrds_ecs_cluster",
+    "ecs_services": "ecsrds_ecs_services",
+    "container_name": "ecsrds_container_name",
+    "db_cluster_identifier": "ecsrds_db_cluster_identifier",
+    "db_name": "ecsrds_db_name",
+    "db_port": "ecsrds_db_port",
+    "db_ingress_source": "ecsrds_db_ingress_source",
+    "db_ingress_cidrs": "ecsrds_db_ingress_cidrs",
+    "allow_wide_ingress": "ecsrds_db_allow_wide_ingress",
+    "instance_class": "ecsrds_db_instance_class",
+    "engine_version": "ecsrds_db_engine_version",
+    "monitoring_interval": "ecsrds_db_monitoring_interval",
+    "monitoring_role_arn": "ecsrds_db_monitoring_role_arn",
+    "secret_kms_key_id": "ecsrds_db_secret_kms_key_id",
+    "db_security_group_name": "ecsrds_db_security_group_name",
+    "tags": "ecsrds_tags",
+}
+
+PROFILES: Dict[str, Profile] = {
+    "site": Profile("ecsrds_", _SITE_NAMES, facts=("ecs", "containers", "subnets", "instance_class")),
+    # Teardown finds what site made from the same inputs; what AWS holds is its own business (issue 9).
+    "teardown": Profile("ecsrds_", _SITE_NAMES),
+    "network": Profile(
+        "network_",
+        {
+            "ecs_cluster": "network_ecs_cluster",
+            "ecs_services": "network_ecs_services",
+            "db_port": "network_db_port",
+            "db_ingress_source": "network_db_ingress_source",
+            "db_ingress_cidrs": "network_db_ingress_cidrs",
+            "allow_wide_ingress": "network_db_allow_wide_ingress",
+            "subnet_ids": "network_subnet_ids",
+            "service_security_group_ids": "network_service_security_group_ids",
+            "tags": "network_tags",
+        },
+        facts=("ecs", "subnets"),
+        services_as_dicts=False,
+    ),
+    "database": Profile(
+        "database_",
+        {
+            "db_cluster_identifier": "database_cluster_identifier",
+            "db_name": "database_name",
+            "db_port": "database_port",
+            "subnet_ids": "database_subnet_ids",
+            "instance_class": "database_instance_class",
+            "engine_version": "database_engine_version",
+            "monitoring_interval": "database_monitoring_interval",
+            "monitoring_role_arn": "database_monitoring_role_arn",
+            "secret_kms_key_id": "database_master_user_secret_kms_key_id",
+            "kms_key_id": "database_kms_key_id",
+            "tags": "database_tags",
+        },
+        facts=("subnets", "instance_class"),
+    ),
+    "service": Profile(
+        "service_",
+        {
+            "ecs_cluster": "service_ecs_cluster",
+            "ecs_services": "service_ecs_services",
+            "container_name": "service_container_name",
+            "db_cluster_identifier": "service_db_cluster_identifier",
+            "db_name": "service_db_name",
+            "db_port": "service_db_port",
+            "secret_arn": "service_secret_arn",
+            "db_endpoint": "service_db_endpoint",
+            "policy_name": "service_execution_role_policy_name",
+            "service_kms_key_id": "service_secret_kms_key_id",
+            "tags": "service_tags",
+        },
+        facts=("ecs", "containers"),
+    ),
+}
+
+
+def _show(value: Any) -> str:
+    return repr(value)
+
+
+def nearest(name: str, known: Iterable[str]) -> Optional[str]:
+    matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    guess = nearest(name, known)
+    return f"{what} {name!r} is not known" + (f"; did you mean {guess!r}?" if guess else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes: the argument spec, without Ansible's comma splitting
+# ---------------------------------------------------------------------------------------------
+
+
+def _coerce(name: str, value: Any, spec: Mapping[str, Any]) -> Tuple[Any, Optional[str]]:
+    """``value`` as the spec's type, or a problem. Strings are never split into lists."""
+    kind = spec.get("type", "str")
+    if value is None:
+        return None, None
+    if kind == "list":
+        if not isinstance(value, list):
+            hint = " (a string is not split: give a YAML list, such as [a, b])" if isinstance(value, str) else ""
+            return value, f"{name} must be a list, got {type(value).__name__} {_show(value)}{hint}"
+        elements = spec.get("elements")
+        if elements == "str":
+            bad = [item for item in value if not isinstance(item, str)]
+            if bad:
+                return value, f"{name} must be a list of strings, got {_show(value)}"
+        return value, None
+    if kind == "dict":
+        if not isinstance(value, dict):
+            return value, f"{name} must be a mapping (key: value), got {type(value).__name__} {_show(value)}"
+        return value, None
+    if kind == "int":
+        if isinstance(value, bool):
+            return value, f"{name} must be an integer, got {_show(value)}"
+        if isinstance(value, int):
+            return value, None
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+            return int(value), None
+        return value, f"{name} must be an integer, got {_show(value)}"
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value, None
+        if isinstance(value, (str, int)) and str(value).strip().lower() in TRUE_STRINGS + FALSE_STRINGS:
+            return str(value).strip().lower() in TRUE_STRINGS, None
+        return value, f"{name} must be true or false, got {_show(value)}"
+    if kind == "str":
+        if isinstance(value, (list, dict)):
+            return value, f"{name} must be a string, got {type(value).__name__} {_show(value)}"
+        return value if isinstance(value, str) else str(value), None
+    return value, None
+
+
+def check_shapes(inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]], prefix: str,
+                 known: Iterable[str] = ()) -> Tuple[Dict[str, Any], List[str]]:
+    """The inputs coerced to their spec types, and a problem for each wrong shape, unknown name,
+    missing required input and value outside ``choices``."""
+    problems: List[str] = []
+    values: Dict[str, Any] = {}
+    all_known = set(spec) | set(known)
+    for name in sorted(inputs):
+        if name not in all_known:
+            if name.startswith(prefix):
+                problems.append(_unknown("input", name, all_known))
+            continue
+        if name not in spec:
+            continue
+        value, problem = _coerce(name, inputs[name], spec[name])
+        if problem:
+            problems.append(problem)
+            continue
+        choices = spec[name].get("choices")
+        if choices and value is not None and value not in choices:
+            problems.append(f"{name} must be one of {', '.join(str(c) for c in choices)}, got {_show(inputs[name])}")
+            continue
+        values[name] = value
+    for name, option in spec.items():
+        if option.get("required") and inputs.get(name) in (None, "", [], {}):
+            problems.append(f"{name} is required")
+    return values, problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure rules
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    name: str
+    container_name: Optional[str]
+    # How the user wrote where the container name comes from, for the message.
+    container_input: str
+
+
+def normalise_services(profile: Profile, values: Mapping[str, Any]) -> Tuple[List[Service], List[str]]:
+    """The services as entries with their container name; problems for bad entries."""
+    names = profile.names
+    option = names.get("ecs_services")
+    raw = values.get(option) if option else None
+    if not isinstance(raw, list):
+        return [], []
+    default_container_input = names.get("container_name", "")
+    default_container = values.get(default_container_input) or ("app" if profile.services_as_dicts else None)
+    services: List[Service] = []
+    problems: List[str] = []
+    for index, entry in enumerate(raw):
+        where = f"{option}[{index}]"
+        if isinstance(entry, str) and entry.strip():
+            services.append(Service(entry, default_container, default_container_input))
+        elif isinstance(entry, dict) and profile.services_as_dicts:
+            unknown = [key for key in entry if key not in SERVICE_ENTRY_KEYS]
+            for key in unknown:
+                problems.append(_unknown(f"{where}: key", str(key), SERVICE_ENTRY_KEYS))
+            name = entry.get("name")
+            if not isinstance(name, str) or not name.strip():
+                problems.append(f"{where} needs a name (a service name string), got {_show(entry)}")
+                continue
+            container = entry.get("container_name")
+            if container is not None and (not isinstance(container, str) or not container.strip()):
+                problems.append(f"{where}.container_name must be a container name, got {_show(container)}")
+                continue
+            if unknown:
+                continue
+            if container:
+                services.append(Service(name, container, f"{where}.container_name"))
+            else:
+                services.append(Service(name, default_container, default_container_input))
+        else:
+            shape = "a service name" if not profile.services_as_dicts else "a service name or {name, container_name}"
+            problems.append(f"{where} must be {shape}, got {_show(entry)}")
+    seen = set()
+    for service in services:
+        if service.name in seen:
+            problems.append(f"{option} names service {service.name!r} twice")
+        seen.add(service.name)
+    return services, problems
+
+
+def cluster_identifier_problem(name: str, value: Any) -> Optional[str]:
+    if not isinstance(value, str) or not CLUSTER_ID_PATTERN.fullmatch(value):
+        return (f"{name} {_show(value)} is not a valid DB cluster identifier: it must start with a letter and hold only "
+                "letters, digits and single hyphens, not ending with a hyphen")
+    limit = MAX_IDENTIFIER_LENGTH - len(INSTANCE_SUFFIX)
+    if len(value) > limit:
+        return f"{name} {_show(value)} is too long: at most {limit} characters, so that its writer <id>{INSTANCE_SUFFIX} fits in {MAX_IDENTIFIER_LENGTH}"
+    return None
+
+
+def db_name_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None  # unset: adopt a cluster without a DatabaseName
+    if not isinstance(value, str) or not DB_NAME_PATTERN.fullmatch(value):
+        return f"{name} {_show(value)} is not a valid database name: a letter, then letters, digits or underscores, 63 at most"
+    return None
+
+
+def port_problem(name: str, value: Any) -> Optional[str]:
+    low, high = PORT_RANGE
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        return f"{name} {_show(value)} is out of range: Aurora listens on a port from {low} to {high}"
+    return None
+
+
+def cidr_problems(name: str, cidrs: Sequence[Any], allow_wide: bool, allow_name: str) -> List[str]:
+    problems = []
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            problems.append(f"{name}: {_show(cidr)} is not a CIDR block (such as 10.0.0.0/16)")
+            continue
+        if not allow_wide and network.prefixlen < WIDEST_VPC_PREFIX[network.version]:
+            problems.append(
+                f"{name}: {_show(cidr)} is wider than any VPC (/{WIDEST_VPC_PREFIX[network.version]}) and would open the database "
+                f"beyond it; give the VPC's range, or set {allow_name}: true"
+            )
+    return problems
+
+
+def engine_version_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not ENGINE_VERSION_PATTERN.fullmatch(value):
+        return f"{name} {_show(value)} is not an aurora-postgresql engine version (such as 16 or 16.4)"
+    return None
+
+
+def instance_class_pattern_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not INSTANCE_CLASS_PATTERN.fullmatch(value):
+        return f"{name} {_show(value)} is not an instance class Aurora PostgreSQL offers (such as db.t4g.medium or db.r6g.large)"
+    return None
+
+
+def role_arn_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not IAM_ROLE_ARN_PATTERN.fullmatch(value):
+        return f"{name} {_show(value)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+    return None
+
+
+def secret_arn_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not SECRET_ARN_PATTERN.fullmatch(value):
+        return f"{name} {_show(value)} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+    return None
+
+
+def kms_key_problem(name: str, value: Any, allow_alias: bool = True) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    is_alias = bool(KMS_ALIAS_PATTERN.fullmatch(text)) or (bool(KMS_ARN_PATTERN.fullmatch(text)) and ":alias/" in text)
+    if not (KMS_KEY_ID_PATTERN.fullmatch(text) or KMS_ARN_PATTERN.fullmatch(text) or KMS_ALIAS_PATTERN.fullmatch(text)):
+        return f"{name} {_show(value)} is not a KMS key id, key ARN or alias (alias/<name>)"
+    if is_alias and not allow_alias and not text.endswith("alias/aws/secretsmanager"):
+        return f"{name} {_show(value)} is an alias: an IAM policy cannot grant kms:Decrypt by alias; give the key ARN or key id"
+    return None
+
+
+def connection_problems(names: Mapping[str, str], values: Mapping[str, Any], region: Optional[str]) -> List[str]:
+    problems = []
+    if "region" in names and not region:
+        problems.append(f"no AWS region: set {names['region']} (or AWS_REGION)")
+    loopback_name, endpoint_name = names.get("require_loopback"), names.get("endpoint_url")
+    if loopback_name and values.get(loopback_name):
+        endpoint = values.get(endpoint_name) or ""
+        host = urllib.parse.urlsplit(endpoint).hostname or ""
+        if host not in LOOPBACK_HOSTS:
+            problems.append(f"{endpoint_name} {_show(endpoint)} must point at a server on this machine, because {loopback_name} is true")
+    return problems
+
+
+def role_problems(names: Mapping[str, str], values: Mapping[str, Any], check_mode: bool) -> List[str]:
+    """Combinations a role used on its own needs; site.yml always supplies them."""
+    problems = []
+    if "service_security_group_ids" in names and names.get("ecs_cluster") in values:
+        has_services = bool(values.get(names["ecs_cluster"])) and bool(values.get(names["ecs_services"]))
+        subnets = bool(values.get(names["subnet_ids"]))
+        sources = bool(values.get(names["service_security_group_ids"])) or values.get(names["db_ingress_source"]) == "cidr"
+        if not has_services and not (subnets and sources):
+            problems.append(f"{names['ecs_cluster']}/{names['ecs_services']} are empty, so {names['subnet_ids']} and "
+                            f"{names['service_security_group_ids']} (or {names['db_ingress_source']}: cidr) are needed")
+    if "subnet_ids" in names and "db_cluster_identifier" in names and names["subnet_ids"] in values:
+        subnet_ids = values.get(names["subnet_ids"]) or []
+        if len(subnet_ids) < 2:
+            problems.append(f"{names['subnet_ids']} {_show(subnet_ids)} needs two subnets at least, in two Availability Zones")
+    if "db_endpoint" in names and names["db_endpoint"] in values:
+        for meaning in ("ecs_cluster", "ecs_services"):
+            if not values.get(names[meaning]):
+                problems.append(f"{names[meaning]} is empty")
+        if not check_mode:
+            for meaning in ("secret_arn", "db_endpoint"):
+                if not values.get(names[meaning]):
+                    problems.append(f"{names[meaning]} is required (only check mode on an account without the database may leave it null)")
+        if names["policy_name"] in values and not values.get(names["policy_name"]):
+            problems.append(f"{names['policy_name']} is empty")
+    return problems
+
+
+def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]],
+                 known: Iterable[str] = (), region: Optional[str] = None,
+                 check_mode: bool = False) -> Tuple[Dict[str, Any], List[Service], List[str]]:
+    """Every problem AWS need not be asked about, plus the coerced values and the services."""
+    values, problems = check_shapes(inputs, spec, profile.prefix, known)
+    n = profile.names
+
+    def value(meaning: str) -> Any:
+        return values.get(n[meaning]) if meaning in n else None
+
+    def given(meaning: str) -> bool:
+        return meaning in n and values.get(n[meaning]) not in (None, "")
+
+    problems += connection_problems(n, values, region)
+    problems += role_problems(n, values, check_mode)
+    services, service_problems = normalise_services(profile, values)
+    problems += service_problems
+    if given("db_cluster_identifier"):
+        problems.append(cluster_identifier_problem(n["db_cluster_identifier"], value("db_cluster_identifier")))
+    if "db_name" in n:
+        problems.append(db_name_problem(n["db_name"], value("db_name")))
+    if given("db_port"):
+        problems.append(port_problem(n["db_port"], value("db_port")))
+    if "db_ingress_cidrs" in n:
+        cidrs = value("db_ingress_cidrs") or []
+        allow = bool(value("allow_wide_ingress"))
+        problems += cidr_problems(n["db_ingress_cidrs"], cidrs, allow, n.get("allow_wide_ingress", "allow_wide_ingress"))
+        if value("db_ingress_source") == "cidr" and not cidrs:
+            problems.append(f"{n['db_ingress_source']} is cidr but {n['db_ingress_cidrs']} is empty")
+    problems.append(engine_version_problem(n.get("engine_version", ""), value("engine_version")))
+    if given("monitoring_role_arn"):
+        problems.append(role_arn_problem(n["monitoring_role_arn"], value("monitoring_role_arn")))
+    if "monitoring_interval" in n:
+        interval, role = value("monitoring_interval") or 0, value("monitoring_role_arn")
+        if interval and not role:
+            problems.append(f"{n['monitoring_interval']} {interval} needs {n['monitoring_role_arn']} (the enhanced monitoring role)")
+        if role and not interval:
+            problems.append(f"{n['monitoring_role_arn']} is set but {n['monitoring_interval']} is 0 (monitoring off)")
+    for meaning in ("secret_kms_key_id", "kms_key_id"):
+        if given(meaning):
+            problems.append(kms_key_problem(n[meaning], value(meaning)))
+    if given("service_kms_key_id"):
+        problems.append(kms_key_problem(n["service_kms_key_id"], value("service_kms_key_id"), allow_alias=False))
+    if given("secret_arn"):
+        problems.append(secret_arn_problem(n["secret_arn"], value("secret_arn")))
+    return values, services, [problem for problem in problems if problem]
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts AWS can tell before any write (reads only)
+# ---------------------------------------------------------------------------------------------
+
+
+def orderable_answer(options: Sequence[Mapping[str, Any]], instance_class: str) -> Optional[bool]:
+    """Whether DescribeOrderableDBInstanceOptions, asked for one class, says it is offered: True or
+    False when the answer is about that class, None when the service ignored the class filter (moto
+    does) and the documented pattern must decide."""
+    if not options:
+        return False
+    if all(option.get("DBInstanceClass") == instance_class for option in options):
+        return True
+    return None
+
+
+def subnet_zone_problem(name: str, subnets: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    zones = sorted({subnet.get("AvailabilityZone") for subnet in subnets if subnet.get("AvailabilityZone")})
+    if len(zones) < 2:
+        ids = ", ".join(subnet["SubnetId"] for subnet in subnets) or "none"
+        return (f"{name}: the subnets ({ids}) span {len(zones)} Availability Zone(s) ({', '.join(zones) or 'none'}); "
+                "an Aurora DB subnet group needs two")
+    return None
+
+
+def container_problem(service: Service, task_definition: Mapping[str, Any]) -> Optional[str]:
+    containers = [c.get("name") for c in task_definition.get("containerDefinitions", [])]
+    if service.container_name in containers:
+        return None
+    return (f"{service.container_input} {_show(service.container_name)}: service {service.name!r} runs "
+            f"{task_definition.get('family')}:{task_definition.get('revision')}, whose containers are {', '.join(containers) or 'none'}")
+
+
+@dataclass
+class FactChecker:
+    """Reads AWS to find what would make a run fail half way; never writes."""
+
+    clients: Any  # callable(service_name) -> client
+    profile: Profile
+    values: Mapping[str, Any]
+    services: List[Service]
+    problems: List[str] = field(default_factory=list)
+    facts: Dict[str, Any] = field(default_factory=dict)
+
+    def name(self, meaning: str) -> str:
+        return self.profile.names[meaning]
+
+    def value(self, meaning: str) -> Any:
+        return self.values.get(self.profile.names[meaning]) if meaning in self.profile.names else None
+
+    def run(self) -> Tuple[List[str], Dict[str, Any]]:
+        wanted = self.profile.facts
+        described: List[Dict[str, Any]] = []
+        if "ecs" in wanted and self.value("ecs_cluster") and self.services:
+            described = self.check_ecs()
+        if "containers" in wanted and described:
+            self.check_containers(described)
+        if "subnets" in wanted:
+            self.check_subnets(described)
+        if "instance_class" in wanted and self.value("instance_class"):
+            self.check_instance_class()
+        return self.problems, self.facts
+
+    def check_ecs(self) -> List[Dict[str, Any]]:
+        ecs = self.clients("ecs")
+        cluster = self.value("ecs_cluster")
+        found = call(ecs, "describe_clusters", f"describe ECS cluster {cluster}", clusters=[cluster])
+        if not [c for c in found.get("clusters", []) if c.get("status") == "ACTIVE"]:
+            self.problems.append(f"{self.name('ecs_cluster')} {_show(cluster)}: no ACTIVE ECS cluster of that name in this account and region")
+            return []
+        names = [service.name for service in self.services]
+        described: List[Dict[str, Any]] = []
+        for start in range(0, len(names), 10):
+            chunk = names[start:start + 10]
+            response = call(ecs, "describe_services", f"describe ECS services in cluster {cluster}", cluster=cluster, services=chunk)
+            described += response.get("services", [])
+        active = {}
+        for service in described:
+            if service.get("status") == "ACTIVE":
+                active[service["serviceName"]] = service
+                active[service.get("serviceArn", "")] = service
+        option = self.name("ecs_services")
+        usable = []
+        for entry in self.services:
+            service = active.get(entry.name)
+            if service is None:
+                self.problems.append(f"{option}: service {entry.name!r} is not an ACTIVE service of ECS cluster {cluster!r}")
+            elif not (service.get("networkConfiguration") or {}).get("awsvpcConfiguration"):
+                self.problems.append(f"{option}: service {entry.name!r} does not use the awsvpc network mode (Fargate needs it)")
+            else:
+                usable.append(service)
+        self.facts["services"] = {s["serviceName"]: {"task_definition": s.get("taskDefinition"),
+                                                      "subnets": s["networkConfiguration"]["awsvpcConfiguration"].get("subnets", []),
+                                                      "security_groups": s["networkConfiguration"]["awsvpcConfiguration"].get("securityGroups", [])}
+                                  for s in usable}
+        return usable
+
+    def check_containers(self, described: List[Dict[str, Any]]) -> None:
+        ecs, iam = self.clients("ecs"), None
+        by_name = {service["serviceName"]: service for service in described}
+        roles_checked: Dict[str, bool] = {}
+        for entry in self.services:
+            service = by_name.get(entry.name) or next((s for s in described if s.get("serviceArn") == entry.name), None)
+            if service is None:
+                continue
+            arn = service.get("taskDefinition")
+            response = call(ecs, "describe_task_definition", f"describe task definition {arn}", taskDefinition=arn)
+            task_definition = response["taskDefinition"]
+            problem = container_problem(entry, task_definition)
+            if problem:
+                self.problems.append(problem)
+            role_arn = task_definition.get("executionRoleArn")
+            if not role_arn:
+                self.problems.append(f"{self.name('ecs_services')}: service {entry.name!r} runs {arn} without an execution role "
+                                     "(executionRoleArn); ECS needs one to fetch the database secret")
+                continue
+            role = role_arn.rsplit("/", 1)[-1]
+            if role not in roles_checked:
+                iam = iam or self.clients("iam")
+                roles_checked[role] = call(iam, "get_role", f"describe IAM role {role}", ("NoSuchEntity",), RoleName=role) is not None
+                if not roles_checked[role]:
+                    self.problems.append(f"{self.name('ecs_services')}: service {entry.name!r} runs {arn}, whose execution role {role_arn} does not exist")
+
+    def check_subnets(self, described: List[Dict[str, Any]]) -> None:
+        if "subnet_ids" in self.profile.names and self.value("subnet_ids"):
+            option, subnet_ids = self.name("subnet_ids"), list(self.value("subnet_ids"))
+        elif described:
+            option = f"{self.name('ecs_services')} (the services' awsvpc subnets)"
+            subnet_ids = sorted({s for service in described for s in service["networkConfiguration"]["awsvpcConfiguration"].get("subnets", [])})
+        else:
+            return
+        response = call(self.clients("ec2"), "describe_subnets", f"describe subnets {', '.join(subnet_ids)}",
+                        ("InvalidSubnetID.NotFound",), SubnetIds=subnet_ids)
+        if response is None:
+            self.problems.append(f"{option}: one of the subnets {', '.join(subnet_ids)} does not exist")
+            return
+        problem = subnet_zone_problem(option, response.get("Subnets", []))
+        if problem:
+            self.problems.append(problem)
+
+    def check_instance_class(self) -> None:
+        option, instance_class = self.name("instance_class"), self.value("instance_class")
+        answer = None
+        try:
+            response = self.clients("rds").describe_orderable_db_instance_options(
+                Engine="aurora-postgresql", DBInstanceClass=instance_class, MaxRecords=20, aws_retry=True
+            )
+            answer = orderable_answer(response.get("OrderableDBInstanceOptions", []), instance_class)
+        except (ClientError, BotoCoreError):
+            answer = None  # not answered here: the documented pattern decides
+        if answer is False:
+            self.problems.append(f"{option} {_show(instance_class)} is not offered for aurora-postgresql in this region")
+        elif answer is None:
+            problem = instance_class_pattern_problem(option, instance_class)
+            if problem:
+                self.problems.append(problem)
+
+
+def validate(clients: Any, profile_name: str, inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]],
+             known: Iterable[str] = (), region: Optional[str] = None, with_facts: bool = True,
+             check_mode: bool = False) -> Tuple[List[str], Dict[str, Any]]:
+    """Every problem with the inputs of one entry point: first the rules, then (when a region and
+    endpoint are usable) what AWS can tell. Returns the problems and what was learnt."""
+    profile = PROFILES[profile_name]
+    values, services, problems = check_inputs(profile, inputs, spec, known, region, check_mode)
+    facts: Dict[str, Any] = {}
+    connection_broken = any(p in problems for p in connection_problems(profile.names, values, region))
+    if with_facts and profile.facts and region and not connection_broken:
+        fact_problems, facts = FactChecker(clients, profile, values, services).run()
+        problems += fact_problems
+    elif "instance_class" in profile.names:
+        problems.append(instance_class_pattern_problem(profile.names["instance_class"], values.get(profile.names["instance_class"])))
+    result = {"services": [{"name": s.name, "container_name": s.container_name} for s in services], "aws": facts}
+    return [p for p in problems if p], result
+
+
+def problems_message(problems: Sequence[str]) -> str:
+    return f"{len(problems)} problem(s) with the inputs, nothing was changed: " + "; ".join(problems)

@@ -1,0 +1,128 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: inputs_check
+short_description: Check a playbook's or role's inputs, and what AWS can tell about them, before any write
+version_added: 0.2.0
+description:
+  - The one validation stage of C(site.yml), C(teardown.yml) and each role's entry point. It reports
+    every problem at once, each naming the input as the user wrote it with its value, and changes nothing.
+  - "Shapes: a string where a list or mapping is expected is an error (never split on commas); an
+    unknown input with the entry point's prefix, or an unknown key in a service entry, is an error
+    naming the nearest known name."
+  - "Rules: DB cluster identifier, database name, port range (1150-65535), CIDR blocks (none wider
+    than a VPC can be unless the wide-ingress input allows it), IAM role and secret ARNs, KMS key
+    ids, the aurora-postgresql engine version, the region and (when required) a loopback endpoint."
+  - "Then, with reads only: the ECS cluster and services exist and use awsvpc, each named container
+    is in the revision its service runs, the execution roles exist, the subnets span two
+    Availability Zones, and the instance class is offered for aurora-postgresql
+    (DescribeOrderableDBInstanceOptions where it answers for the class, the documented class
+    pattern otherwise)."
+author:
+  - ecsrds.connect maintainers (@ecsrds)
+options:
+  scope:
+    description: Which entry point's inputs these are; it decides the input names and which AWS facts are checked.
+    type: str
+    required: true
+    choices: [site, teardown, network, database, service]
+  inputs:
+    description: The inputs as the user gave them (not yet converted), name to value.
+    type: dict
+    required: true
+  spec:
+    description: The entry point's argument spec options (C(type), C(elements), C(choices), C(required)).
+    type: dict
+    required: true
+  known:
+    description: Other names with the profile's prefix that are valid here (inputs of the role's other entry points).
+    type: list
+    elements: str
+    default: []
+  facts:
+    description: Ask AWS about the inputs as well; V(false) checks the rules only (for example when the playbook already did).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: The module never writes; check mode changes nothing about it.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Check the site inputs before touching AWS
+  ecsrds.connect.inputs_check:
+    scope: site
+    inputs: "{{ dict(_names | zip(query('ansible.builtin.vars', *_names))) }}"
+    spec: "{{ lookup('ansible.builtin.file', 'files/site_argument_spec.yml') | from_yaml }}"
+  vars:
+    _names: "{{ query('ansible.builtin.varnames', '^ecsrds_') }}"
+"""
+
+RETURN = r"""
+services:
+  description: The services as entries with the container that receives the variables.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "shop-api", "container_name": "app"}]
+aws:
+  description: What AWS told about the services (running revision, subnets, security groups); empty when not asked.
+  returned: success
+  type: dict
+problems:
+  description: Every problem found, each naming the input and its value.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["ecsrds_db_port 70000 is out of range: Aurora listens on a port from 1150 to 65535"]
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import problems_message, validate
+
+
+def main() -> None:
+    argument_spec = dict(
+        scope=dict(type="str", required=True, choices=["site", "teardown", "network", "database", "service"]),
+        inputs=dict(type="dict", required=True),
+        spec=dict(type="dict", required=True),
+        known=dict(type="list", elements="str", default=[]),
+        facts=dict(type="bool", default=True),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    try:
+        problems, result = validate(
+            lambda service: connect(module, service),
+            params["scope"],
+            params["inputs"],
+            params["spec"],
+            known=params["known"],
+            region=module.region,
+            with_facts=params["facts"],
+            check_mode=module.check_mode,
+        )
+    except EcsRdsError as e:
+        module.fail_json_aws_error(e)
+    if problems:
+        module.fail_json(msg=problems_message(problems), problems=problems)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
