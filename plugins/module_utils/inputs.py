@@ -164,13 +164,16 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def nearest(name: str, known: Iterable[str]) -> Optional[str]:
-    matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+def nearest(name: str, known: Iterable[str], prefix: str = "") -> Optional[str]:
+    """The known name closest to ``name``, compared without the prefix they all share."""
+    by_tail = {item[len(prefix):] if item.startswith(prefix) else item: item for item in known}
+    tail = name[len(prefix):] if name.startswith(prefix) else name
+    matches = difflib.get_close_matches(tail, sorted(by_tail), n=1, cutoff=0.6)
+    return by_tail[matches[0]] if matches else None
 
 
-def _unknown(what: str, name: str, known: Iterable[str]) -> str:
-    guess = nearest(name, known)
+def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "") -> str:
+    guess = nearest(name, known, prefix)
     return f"{what} {name!r} is not known" + (f"; did you mean {guess!r}?" if guess else "")
 
 
@@ -229,7 +232,7 @@ def check_shapes(inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]
     for name in sorted(inputs):
         if name not in all_known:
             if name.startswith(prefix):
-                problems.append(_unknown("input", name, all_known))
+                problems.append(_unknown("input", name, all_known, prefix))
             continue
         if name not in spec:
             continue

@@ -55,6 +55,7 @@ CASES = [
     ("site", {"ecsrds_wait_for_rollout": "maybe"}, "ecsrds_wait_for_rollout", "'maybe'"),
     ("site", {"ecsrds_aws_endpoint_url": "http://remote-aws.invalid"}, "ecsrds_aws_endpoint_url", "'http://remote-aws.invalid'"),
     ("site", {"ecsrds_aws_region": None}, "ecsrds_aws_region", "no AWS region"),
+    ("site", {"ecsrds_ecs_cluster": None}, "ecsrds_ecs_cluster", "is required"),
     ("site", {"ecsrds_ecs_cluster": "no-such-cluster"}, "ecsrds_ecs_cluster", "'no-such-cluster'"),
     ("site", {"ecsrds_ecs_services": ["no-such-service"]}, "ecsrds_ecs_services", "'no-such-service'"),
     ("site", {"ecsrds_ecs_services": [BRIDGE_SERVICE]}, "ecsrds_ecs_services", f"'{BRIDGE_SERVICE}' does not use the awsvpc"),
@@ -182,7 +183,8 @@ def test_site_and_teardown_list_every_problem_before_any_write(moto_server, bad_
         site_vars.update(overrides)
     site_vars["ecsrds_db_port"] = "70000"  # as -e gives it: a string
     site_vars["ecsrds_db_cluster_identifier"] = "Shop_Orders_DB"
-    teardown_vars = dict(DEMO_VARS, ecsrds_aws_endpoint_url=moto_server.endpoint, ecsrds_ecs_services="shop-api,shop-worker",
+    # A name that cannot resolve stands in for a remote endpoint: refused before any call.
+    teardown_vars = dict(DEMO_VARS, ecsrds_aws_endpoint_url="http://remote-aws.invalid", ecsrds_ecs_services="shop-api,shop-worker",
                          ecsrds_teardown_confirm_delete="sure")
 
     moto_server.start_recording()
@@ -197,7 +199,8 @@ def test_site_and_teardown_list_every_problem_before_any_write(moto_server, bad_
                      "ecsrds_db_nmae", "'ecsrds_db_name'", "ecsrds_tags must be a mapping", "'team=shop'", "ecsrds_db_port 70000"):
         assert expected in site_message, (expected, site_message)
     [teardown_message] = _failed_messages(teardown)
-    for expected in ("ecsrds_ecs_services must be a list", "'shop-api,shop-worker'", "ecsrds_teardown_confirm_delete", "'sure'"):
+    for expected in ("ecsrds_ecs_services must be a list", "'shop-api,shop-worker'", "ecsrds_teardown_confirm_delete", "'sure'",
+                     "ecsrds_aws_endpoint_url 'http://remote-aws.invalid' must point at a server on this machine"):
         assert expected in teardown_message, (expected, teardown_message)
     # No warning on these runs either (for example about no_log).
     assert "[WARNING]" not in site.stderr + teardown.stderr, site.stderr + teardown.stderr

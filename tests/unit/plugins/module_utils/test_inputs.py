@@ -1,0 +1,229 @@
+"""inputs: the rules without AWS, and the fact checks against a fake client answering like AWS."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import (
+    PROFILES,
+    FactChecker,
+    Service,
+    check_inputs,
+    check_shapes,
+    kms_key_problem,
+    nearest,
+    orderable_answer,
+    subnet_zone_problem,
+    validate,
+)
+
+SPEC = {
+    "ecsrds_ecs_cluster": {"type": "str", "required": True},
+    "ecsrds_ecs_services": {"type": "list", "elements": "raw", "required": True},
+    "ecsrds_db_cluster_identifier": {"type": "str", "required": True},
+    "ecsrds_db_name": {"type": "str"},
+    "ecsrds_db_port": {"type": "int"},
+    "ecsrds_db_ingress_source": {"type": "str", "choices": ["security_group", "cidr"]},
+    "ecsrds_db_ingress_cidrs": {"type": "list", "elements": "str"},
+    "ecsrds_db_allow_wide_ingress": {"type": "bool"},
+    "ecsrds_db_instance_class": {"type": "str"},
+    "ecsrds_tags": {"type": "dict"},
+}
+GOOD = {"ecsrds_ecs_cluster": "shop", "ecsrds_ecs_services": ["shop-api"], "ecsrds_db_cluster_identifier": "shop-orders"}
+
+
+def problems_for(**overrides):
+    return check_inputs(PROFILES["site"], dict(GOOD, **overrides), SPEC, region="eu-west-1")[2]
+
+
+def test_good_inputs_have_no_problem_and_strings_from_the_command_line_are_converted():
+    values, services, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_db_port="5433", ecsrds_db_allow_wide_ingress="yes"),
+                                              SPEC, region="eu-west-1")
+    assert problems == []
+    assert values["ecsrds_db_port"] == 5433 and values["ecsrds_db_allow_wide_ingress"] is True
+    assert services == [Service("shop-api", "app", "ecsrds_container_name")]
+
+
+def test_a_string_is_never_split_into_a_list():
+    values, problems = check_shapes({"ecsrds_ecs_services": "shop-api,shop-worker"}, SPEC, "ecsrds_")
+    assert "ecsrds_ecs_services" not in values
+    assert any("ecsrds_ecs_services must be a list" in p and "'shop-api,shop-worker'" in p for p in problems)
+
+
+def test_every_problem_is_listed_at_once():
+    problems = problems_for(ecsrds_tags="team=shop", ecsrds_db_nmae="orders", ecsrds_db_port=70000, ecsrds_db_cluster_identifier="Shop_Orders_DB")
+    assert len(problems) == 4, problems
+
+
+@pytest.mark.parametrize("name, guess", [("ecsrds_db_nmae", "ecsrds_db_name"), ("ecsrds_db_prot", "ecsrds_db_port"), ("ecsrds_zzz", None)])
+def test_unknown_names_suggest_the_nearest_known_one(name, guess):
+    [problem] = problems_for(**{name: "x"})
+    assert repr(name) in problem
+    assert (f"did you mean {guess!r}" in problem) if guess else "did you mean" not in problem
+    assert nearest("container", ["name", "container_name"]) == "container_name"
+
+
+def test_service_entries_take_a_name_and_a_container_name_only():
+    _, services, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_ecs_services=[
+        {"name": "a", "container": "web"}, {"name": "b", "container_name": "worker"}, "c", {"container_name": "x"}, 7, "c"]), SPEC, region="r")
+    assert [(s.name, s.container_name) for s in services] == [("b", "worker"), ("c", "app"), ("c", "app")]
+    assert any("ecsrds_ecs_services[0]: key 'container'" in p and "'container_name'" in p for p in problems)
+    assert any("ecsrds_ecs_services[3] needs a name" in p for p in problems)
+    assert any("ecsrds_ecs_services[4] must be" in p and "7" in p for p in problems)
+    assert any("names service 'c' twice" in p for p in problems)
+
+
+@pytest.mark.parametrize("value, ok", [("shop-orders", True), ("a", True), ("Shop_Orders_DB", False), ("1db", False),
+                                       ("db--x", False), ("db-", False), ("a" * 52, True), ("a" * 53, False)])
+def test_cluster_identifier_rules(value, ok):
+    assert (problems_for(ecsrds_db_cluster_identifier=value) == []) is ok
+
+
+@pytest.mark.parametrize("value, ok", [(None, True), ("postgres", True), ("orders_1", True), ("orders-db", False), ("1orders", False), ("a" * 64, False)])
+def test_database_name_rules_and_unset_is_allowed(value, ok):
+    assert (problems_for(ecsrds_db_name=value) == []) is ok
+
+
+@pytest.mark.parametrize("value, ok", [(5432, True), (1150, True), (65535, True), (1149, False), (70000, False), ("many", False), (True, False)])
+def test_port_range_of_aurora(value, ok):
+    assert (problems_for(ecsrds_db_port=value) == []) is ok
+
+
+@pytest.mark.parametrize("cidrs, allow, ok", [
+    (["10.0.0.0/16"], False, True), (["10.0.0.0/8"], False, False), (["0.0.0.0/0"], False, False), (["0.0.0.0/0"], True, True),
+    (["::/0"], False, False), (["2600:1f18::/56"], False, True), (["10.0.0.0/33"], True, False), (["ten"], False, False),
+])
+def test_ingress_cidrs_must_parse_and_not_be_wider_than_a_vpc(cidrs, allow, ok):
+    problems = problems_for(ecsrds_db_ingress_cidrs=cidrs, ecsrds_db_allow_wide_ingress=allow, ecsrds_db_ingress_source="cidr")
+    assert (problems == []) is ok, problems
+    if not ok:
+        assert "ecsrds_db_ingress_cidrs" in problems[0] and repr(cidrs[0]) in problems[0]
+
+
+def test_cidr_mode_needs_cidrs():
+    assert any("ecsrds_db_ingress_cidrs is empty" in p for p in problems_for(ecsrds_db_ingress_source="cidr"))
+
+
+@pytest.mark.parametrize("value, alias_ok, ok", [
+    ("1234abcd-12ab-34cd-56ef-1234567890ab", False, True), ("mrk-1234567890abcdef1234567890abcdef", False, True),
+    ("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", False, True),
+    ("alias/shop", True, True), ("alias/shop", False, False), ("alias/aws/secretsmanager", False, True),
+    ("arn:aws:kms:us-east-1:123456789012:alias/shop", False, False), ("my key", True, False),
+])
+def test_kms_key_forms(value, alias_ok, ok):
+    assert (kms_key_problem("k", value, allow_alias=alias_ok) is None) is ok
+
+
+def test_region_and_loopback_are_blamed_separately():
+    site_spec = dict(SPEC, ecsrds_aws_endpoint_url={"type": "str"}, ecsrds_require_loopback_endpoint={"type": "bool"}, ecsrds_aws_region={"type": "str"})
+    no_region = check_inputs(PROFILES["site"], GOOD, site_spec, region=None)[2]
+    assert no_region == ["no AWS region: set ecsrds_aws_region (or AWS_REGION)"]
+    remote = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_require_loopback_endpoint=True, ecsrds_aws_endpoint_url="https://rds.amazonaws.com"),
+                          site_spec, region="r")[2]
+    assert len(remote) == 1 and "ecsrds_aws_endpoint_url 'https://rds.amazonaws.com'" in remote[0]
+
+
+def test_monitoring_without_role_blames_only_the_monitoring_inputs():
+    spec = dict(SPEC, ecsrds_db_monitoring_interval={"type": "int"}, ecsrds_db_monitoring_role_arn={"type": "str"})
+    [problem] = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_db_monitoring_interval=60), spec, region="r")[2]
+    assert "ecsrds_db_monitoring_interval 60 needs ecsrds_db_monitoring_role_arn" in problem and "subnet" not in problem
+
+
+def test_orderable_options_decide_only_when_the_answer_is_about_the_class():
+    # AWS answers DescribeOrderableDBInstanceOptions(DBInstanceClass=...) with that class only, or nothing.
+    assert orderable_answer([{"DBInstanceClass": "db.r6g.large", "EngineVersion": "16.4"}], "db.r6g.large") is True
+    assert orderable_answer([], "db.rg5.large") is False
+    # moto ignores the class filter: the answer says nothing about the class asked.
+    assert orderable_answer([{"DBInstanceClass": "db.r4.16xlarge"}], "db.rg5.large") is None
+
+
+def test_subnets_in_one_zone_are_refused():
+    one = [{"SubnetId": "subnet-a", "AvailabilityZone": "eu-west-1a"}, {"SubnetId": "subnet-b", "AvailabilityZone": "eu-west-1a"}]
+    assert "span 1 Availability Zone" in subnet_zone_problem("database_subnet_ids", one)
+    assert subnet_zone_problem("x", one[:1] + [{"SubnetId": "subnet-c", "AvailabilityZone": "eu-west-1b"}]) is None
+
+
+class FakeAws:
+    """Answers shaped like AWS's documented responses; any write fails the test."""
+
+    def __init__(self, orderable=None):
+        self.calls = []
+        self.orderable = orderable
+
+    def __call__(self, service):
+        return self
+
+    def _record(self, name):
+        self.calls.append(name)
+
+    def describe_clusters(self, clusters, aws_retry=False):
+        self._record("DescribeClusters")
+        if clusters == ["shop"]:
+            return {"clusters": [{"clusterName": "shop", "status": "ACTIVE"}], "failures": []}
+        return {"clusters": [], "failures": [{"arn": f"arn:aws:ecs:eu-west-1:123456789012:cluster/{clusters[0]}", "reason": "MISSING"}]}
+
+    def describe_services(self, cluster, services, aws_retry=False):
+        self._record("DescribeServices")
+        known = {
+            "shop-api": {"serviceName": "shop-api", "status": "ACTIVE", "taskDefinition": "arn:td/shop-api:3",
+                         "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-1"]}}},
+            "legacy": {"serviceName": "legacy", "status": "ACTIVE", "taskDefinition": "arn:td/legacy:1"},
+        }
+        found = [known[name] for name in services if name in known]
+        return {"services": found, "failures": [{"arn": name, "reason": "MISSING"} for name in services if name not in known]}
+
+    def describe_task_definition(self, taskDefinition, aws_retry=False):
+        self._record("DescribeTaskDefinition")
+        return {"taskDefinition": {"family": "shop-api", "revision": 3, "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+                                   "containerDefinitions": [{"name": "app"}, {"name": "envoy"}]}}
+
+    def get_role(self, RoleName, aws_retry=False):
+        self._record("GetRole")
+        return {"Role": {"RoleName": RoleName}}
+
+    def describe_subnets(self, SubnetIds, aws_retry=False):
+        self._record("DescribeSubnets")
+        return {"Subnets": [{"SubnetId": s, "AvailabilityZone": f"eu-west-1{chr(97 + i)}"} for i, s in enumerate(SubnetIds)]}
+
+    def describe_orderable_db_instance_options(self, Engine, DBInstanceClass, MaxRecords, aws_retry=False):
+        self._record("DescribeOrderableDBInstanceOptions")
+        return {"OrderableDBInstanceOptions": self.orderable if self.orderable is not None else [{"DBInstanceClass": DBInstanceClass}]}
+
+
+def test_facts_name_containers_services_and_instance_class_with_reads_only():
+    aws = FakeAws(orderable=[])
+    spec = dict(SPEC, ecsrds_container_name={"type": "str"})
+    inputs = dict(GOOD, ecsrds_ecs_services=[{"name": "shop-api", "container_name": "webb"}, "legacy", "gone"], ecsrds_db_instance_class="db.r6g.large")
+    problems, _facts = validate(aws, "site", inputs, spec, region="eu-west-1")
+    assert any("ecsrds_ecs_services[0].container_name 'webb'" in p and "app, envoy" in p for p in problems), problems
+    assert any("'legacy' does not use the awsvpc" in p for p in problems)
+    assert any("'gone' is not an ACTIVE service of ECS cluster 'shop'" in p for p in problems)
+    assert any("ecsrds_db_instance_class 'db.r6g.large' is not offered" in p for p in problems)
+    assert all(call.startswith(("Describe", "Get")) for call in aws.calls)
+
+
+def test_facts_pass_on_a_good_account_and_return_what_the_services_run():
+    aws = FakeAws()
+    problems, facts = validate(aws, "site", dict(GOOD, ecsrds_db_instance_class="db.future.large"), SPEC, region="eu-west-1")
+    assert problems == []
+    assert facts["aws"]["services"]["shop-api"]["task_definition"] == "arn:td/shop-api:3"
+
+
+def test_missing_cluster_is_named_and_no_region_asks_nothing():
+    aws = FakeAws()
+    problems, _ = validate(aws, "site", dict(GOOD, ecsrds_ecs_cluster="nope"), SPEC, region="eu-west-1")
+    assert any("ecsrds_ecs_cluster 'nope'" in p for p in problems)
+    quiet = FakeAws()
+    validate(quiet, "site", GOOD, dict(SPEC, ecsrds_aws_region={"type": "str"}), region=None)
+    assert quiet.calls == []
+
+
+def test_fact_checker_refuses_a_missing_execution_role():
+    class NoRole(FakeAws):
+        def get_role(self, RoleName, aws_retry=False):
+            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": "NoSuchEntity", "Message": "The role with name exec cannot be found."}}, "GetRole")
+
+    checker = FactChecker(NoRole(), PROFILES["site"], {"ecsrds_ecs_cluster": "shop"}, [Service("shop-api", "app", "ecsrds_container_name")])
+    problems, _ = checker.run()
+    assert any("execution role arn:aws:iam::123456789012:role/exec does not exist" in p for p in problems)
