@@ -216,6 +216,12 @@ def rules_of(group: Dict[str, Any], deployment_id: str) -> Tuple[List[Dict[str, 
     return revoke, update
 
 
+def rules_on_other_ports(group: Dict[str, Any], description: str, port: int) -> List[Dict[str, Any]]:
+    """Our rules (by ``description``) for any port but ``port``: what a port change leaves behind.
+    Rules without our description are someone else's and never appear here."""
+    return [p for p in permissions_with_description(group, description) if (p.get("FromPort"), p.get("ToPort")) != (port, port)]
+
+
 def endpoint_summary(endpoint: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     if not endpoint:
         return None
@@ -730,6 +736,11 @@ class SecurityGroupIngress(_NetworkJob):
         before_groups = self.net.security_groups(vpc_id=p["vpc_id"], name=p["name"])
         before = group_summary(before_groups[0], p["port"]) if before_groups else None
         group = self._ensure_group(before_groups, p["name"], p["vpc_id"], p["description"], p["port"])
+        # After a port change our rule for the old port goes, once the new one is in place.
+        stale = rules_on_other_ports(before_groups[0], p["rule_description"], p["port"]) if before_groups else []
+        if stale:
+            ports = ", ".join(sorted({str(rule.get("FromPort")) for rule in stale}))
+            self._do(f"revoke our rule for port {ports} on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], stale)
         if self.changed and not self.check_mode:
             group = self.net.security_groups(group_ids=[group["GroupId"]])[0]
         after = group_summary(group, p["port"])

@@ -265,20 +265,27 @@ def plan_instances(
     Counting, not renumbering: with instances 1 and 3 and a count of 2 nothing happens. Missing
     instances take the lowest free numbers, surplus ones go highest number first, but never the
     writer (``writers``: the cluster's IsClusterWriter members). Instances named otherwise belong to
-    someone else and are left alone. ``modify`` lists readers first and the writer last.
+    someone else and are left alone, but they count towards the number: the writer of an adopted
+    cluster is its instance, so no ``<cluster>-instance-1`` joins it. ``modify`` lists readers first
+    and the writer last.
     """
     writers = {writer.lower() for writer in writers}
     ours = {}
+    foreign = 0
     for instance in instances:
+        if instance.get("DBInstanceStatus") in _GONE_STATUSES:
+            continue
         number = instance_number(cluster_id, instance["DBInstanceIdentifier"])
-        if number is not None and instance.get("DBInstanceStatus") not in _GONE_STATUSES:
+        if number is not None:
             ours[number] = instance
+        else:
+            foreign += 1
     count = params.get("instance_count")
     create: List[str] = []
     delete: List[str] = []
-    if count is not None and len(ours) < count:
+    if count is not None and len(ours) + foreign < count:
         number = 1
-        while len(ours) + len(create) < count:
+        while len(ours) + foreign + len(create) < count:
             if number not in ours:
                 create.append(instance_identifier(cluster_id, number))
             number += 1

@@ -68,7 +68,9 @@ options:
     type: bool
     default: false
   database_name:
-    description: Name of the database created with the cluster. Cannot be changed on an existing cluster.
+    description:
+      - Name of the database created with the cluster. Cannot be changed on an existing cluster.
+      - Leave it unset to adopt a cluster created without one (no C(DatabaseName)).
     type: str
   port:
     description: Port the cluster listens on; RDS defaults to 5432 for Aurora PostgreSQL.
@@ -102,6 +104,8 @@ options:
     description:
       - Number of instances named C(<db_cluster_identifier>-instance-<n>). Missing ones take the lowest free
         numbers; surplus ones are deleted, highest number first. Instances named otherwise are left alone.
+      - Instances named otherwise count towards the number, so the existing writer of an adopted cluster is
+        its instance and no C(<db_cluster_identifier>-instance-1) is created beside it.
     type: int
     default: 1
   monitoring_interval:
@@ -351,7 +355,8 @@ def main() -> None:
         engine_version=dict(type="str"),
         master_username=dict(type="str", default="postgres"),
         master_user_secret_kms_key_id=dict(type="str"),
-        manage_existing_master_password=dict(type="bool", default=False),
+        # A switch, not a password: no_log=False says so (and silences Ansible's warning about the name).
+        manage_existing_master_password=dict(type="bool", default=False, no_log=False),
         database_name=dict(type="str"),
         port=dict(type="int"),
         db_subnet_group_name=dict(type="str"),

@@ -370,6 +370,20 @@ def test_security_group_ingress_adds_only_what_is_missing():
     assert (changed, fake.writes, len(fake.calls)) == (False, [], 1)
 
 
+def test_a_port_change_replaces_our_rule_and_no_one_elses():
+    existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [],
+                "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description="ours"), tcp(5432, cidrs=["10.9.0.0/16"], description="bastion"),
+                                  tcp(22, groups=["sg-admin"], description="admin")]}
+    fake = FakeEC2(groups=[existing])
+    changed, _result, actions = run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), True)
+    assert changed and fake.writes == [] and any("revoke our rule for port 5432" in a for a in actions)
+    run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), False)
+    # The new rule first, so the service is never without one; then only ours for 5432 goes.
+    assert fake.writes == ["authorize_security_group_ingress", "revoke_security_group_ingress"]
+    revoked = dict(fake.calls)["revoke_security_group_ingress"]["IpPermissions"]
+    assert revoked == [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": SERVICE_SG, "Description": "ours"}]}]
+
+
 def test_security_group_ingress_creates_tagged_group_and_absent_respects_ownership():
     fake = FakeEC2()
     changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(), True)

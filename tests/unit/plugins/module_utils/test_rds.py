@@ -213,6 +213,19 @@ class TestInstancePlan:
         assert plan["delete"] == ["orders-db-instance-10", "orders-db-instance-2"]
         assert plan["create"] == [] and plan["modify"] == {}
 
+    def test_an_adopted_clusters_own_writer_counts_as_its_instance(self):
+        writer = {**instance(0), "DBInstanceIdentifier": "orders-writer"}
+        assert rds.plan_instances(params(instance_count=1), "orders-db", [writer]) == {"create": [], "delete": [], "modify": {}}
+        # It is counted, never renamed, modified or deleted; more instances are still ours.
+        assert rds.plan_instances(params(instance_count=2, instance_class="db.r6g.large"), "orders-db", [writer]) == {
+            "create": ["orders-db-instance-1"], "delete": [], "modify": {}}
+
+    def test_no_database_name_asked_adopts_a_cluster_without_one(self):
+        cluster = {"DBClusterIdentifier": "orders-db", "Engine": "aurora-postgresql", "DatabaseName": None, "MasterUsername": "postgres",
+                   "StorageEncrypted": True, "DBSubnetGroup": "orders-db-subnets"}
+        assert rds.immutable_conflicts(params(database_name=None, db_subnet_group_name="orders-db-subnets"), cluster) == []
+        assert "database_name" in rds.immutable_conflicts(params(database_name="postgres", db_subnet_group_name="orders-db-subnets"), cluster)[0]
+
     def test_class_public_access_and_monitoring(self):
         instances = [instance(1, DBInstanceClass="db.r6g.large", PubliclyAccessible=True), instance(2)]
         plan = rds.plan_instances(params(instance_count=2, monitoring_interval=60, monitoring_role_arn="arn:role"), "orders-db", instances)
