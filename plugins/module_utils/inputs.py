@@ -172,9 +172,10 @@ def nearest(name: str, known: Iterable[str], prefix: str = "") -> Optional[str]:
     return by_tail[matches[0]] if matches else None
 
 
-def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "") -> str:
+def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "", value: Any = None) -> str:
     guess = nearest(name, known, prefix)
-    return f"{what} {name!r} is not known" + (f"; did you mean {guess!r}?" if guess else "")
+    shown = f" (set to {_show(value)})" if value is not None else ""
+    return f"{what} {name!r}{shown} is not known" + (f", did you mean {guess!r}?" if guess else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ def check_shapes(inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]
     for name in sorted(inputs):
         if name not in all_known:
             if name.startswith(prefix):
-                problems.append(_unknown("input", name, all_known, prefix))
+                problems.append(_unknown("input", name, all_known, prefix, inputs[name]))
             continue
         if name not in spec:
             continue
@@ -658,4 +659,5 @@ def validate(clients: Any, profile_name: str, inputs: Mapping[str, Any], spec: M
 
 
 def problems_message(problems: Sequence[str]) -> str:
-    return f"{len(problems)} problem(s) with the inputs, nothing was changed: " + "; ".join(problems)
+    listed = " ".join(f"({number}) {problem}" for number, problem in enumerate(problems, 1))
+    return f"{len(problems)} problem(s) with the inputs, nothing was changed: {listed}"

@@ -328,6 +328,20 @@ def instance_modifications(params: Dict[str, Any], instance: Dict[str, Any]) -> 
     return changes
 
 
+# Check mode on an account without the cluster: stand-ins for what RDS assigns at creation, so the
+# next steps (task definitions, the grant) can still be planned and shown. Marked as planned; the
+# account is not looked up (no extra call), hence the zeros.
+PLANNED_MARK = "planned-by-check-mode"
+
+
+def planned_placeholders(cluster_id: str, region: Optional[str]) -> Dict[str, str]:
+    region = region or "us-east-1"
+    return {
+        "endpoint": f"{cluster_id.lower()}.cluster-{PLANNED_MARK}.{region}.rds.amazonaws.com",
+        "secret_arn": f"arn:aws:secretsmanager:{region}:000000000000:secret:rds!cluster-{PLANNED_MARK}",
+    }
+
+
 def instance_create_args(params: Dict[str, Any], cluster: Dict[str, Any], identifier: str) -> Dict[str, Any]:
     args: Dict[str, Any] = {
         "DBInstanceIdentifier": identifier,
@@ -811,7 +825,9 @@ class AuroraManagedSecretManager:
     def _create(self) -> Dict[str, Any]:
         after = predicted_settings(self.params, None, [])
         if self.module.check_mode:
-            return self._result(True, {}, after, None, [], would_create=True)
+            result = self._result(True, {}, after, None, [], would_create=True)
+            result["planned"] = planned_placeholders(self.cluster_id, getattr(self.module, "region", None))
+            return result
         cluster = self.aws.create(cluster_create_args(self.params))
         if self.params["wait"]:
             # Instances join a cluster that is available; asking earlier can be refused as the wrong state.

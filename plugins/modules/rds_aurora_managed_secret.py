@@ -339,6 +339,21 @@ kept:
   returned: when O(state=absent) kept the cluster
   type: str
   sample: adopted
+planned:
+  description:
+    - Check mode only, when the cluster would be created. Stand-ins for the endpoint and the managed secret's ARN
+      that RDS assigns at creation (marked C(planned-by-check-mode)), so later steps can be planned with them.
+  returned: when would_create is true
+  type: dict
+  contains:
+    endpoint:
+      description: Stand-in for the cluster endpoint.
+      type: str
+      sample: orders-db.cluster-planned-by-check-mode.eu-west-1.rds.amazonaws.com
+    secret_arn:
+      description: Stand-in for the managed secret's ARN.
+      type: str
+      sample: arn:aws:secretsmanager:eu-west-1:000000000000:secret:rds!cluster-planned-by-check-mode
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

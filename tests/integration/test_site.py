@@ -52,13 +52,30 @@ def demo(moto):
     return build_demo_environment(moto.client)
 
 
+def changes(run):
+    """What a run changed (or would): each changed task, with the loop items it changed."""
+    found = []
+    for task in run.tasks:
+        if not task.changed:
+            continue
+        items = sorted(str(r.get("_ansible_item_label", r.get("item"))) for r in task.result.get("results", []) if r.get("changed"))
+        found.append((task.name, items))
+    return found
+
+
 def test_check_mode_on_a_fresh_environment_writes_nothing(moto, play, demo):
     moto.start_recording()
-    run = play(SITE, extra_vars=demo_vars(moto), check=True)
+    run = play(SITE, extra_vars=demo_vars(moto, ecsrds_wait_for_rollout=False), check=True, diff=True)
     calls = moto.stop_recording()
     assert run.rc == 0, run.stdout[-3000:]
     assert write_calls(calls) == []
-    assert run.changed > 0, "check mode must predict the changes a real run would make"
+    # The service stage is planned too, with stand-ins for the endpoint and secret: the container
+    # is checked, and the revision, grant and deployment a real run makes are all shown.
+    planned = dict(changes(run))
+    revision = run.result("Register a revision with the database variables on top of what each service runs")["results"][0]
+    assert revision["changed"] and "planned-by-check-mode" in json.dumps(revision["diff"])
+    assert "Allow each execution role to read exactly the database secret" in planned
+    assert planned["Move each service onto its revision and wait for the rollout"] == [demo["service"]]
 
 
 def test_site_converges_is_idempotent_and_teardown_restores(moto, play, demo):
@@ -143,13 +160,33 @@ def test_site_converges_is_idempotent_and_teardown_restores(moto, play, demo):
     for run in (first, second, check):
         assert password not in run.stdout and password not in run.stderr
 
-    teardown = play(TEARDOWN, extra_vars=demo_vars(moto, ecsrds_teardown_confirm_delete=True))
+    # A port change: --check reports the same changes as the real run that follows (the rule for
+    # the new port, the cluster, a revision and a deployment per service), with 0 writes.
+    moto.start_recording()
+    port_check = play(SITE, extra_vars=demo_vars(moto, ecsrds_db_port=5433), check=True)
+    calls = moto.stop_recording()
+    assert port_check.rc == 0, port_check.stdout[-3000:]
+    assert write_calls(calls) == []
+    port_run = play(SITE, extra_vars=demo_vars(moto, ecsrds_db_port=5433))
+    assert port_run.rc == 0, port_run.stdout[-3000:]
+    assert port_check.changed == port_run.changed == 4
+    assert changes(port_check) == changes(port_run)
+    moved = ecs.describe_services(cluster="demo-ecs-cluster", services=["demo-ecs-service"])["services"][0]
+    env_5433 = {e["name"]: e["value"] for e in ecs.describe_task_definition(taskDefinition=moved["taskDefinition"])["taskDefinition"]
+                ["containerDefinitions"][0]["environment"]}
+    assert env_5433["DATABASE_URL"].endswith(":5433/postgres")
+    # Our rule for 5432 was replaced, not added to.
+    db_sg = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["demo-rds-sg"]}])["SecurityGroups"][0]
+    assert [(r["FromPort"], p["GroupId"]) for r in db_sg["IpPermissions"] for p in r.get("UserIdGroupPairs", [])] == [
+        (5433, demo["service_security_group_id"])]
+
+    teardown = play(TEARDOWN, extra_vars=demo_vars(moto, ecsrds_teardown_confirm_delete=True, ecsrds_db_port=5433))
     assert teardown.rc == 0, teardown.stdout[-4000:]
     after = snapshot(moto, demo)
     assert after == before
     # Only deregistered revisions remain as history.
     inactive = ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"]
-    assert service["taskDefinition"] in inactive
+    assert service["taskDefinition"] in inactive and moved["taskDefinition"] in inactive
 
 
 def test_bad_inputs_stop_before_any_aws_call(moto, play, reliability):

@@ -460,6 +460,9 @@ class TestManager:
         assert set(fake.calls) <= READS
         assert result["changed"] is True and result["would_create"] is True and result["cluster"] is None
         assert result["diff"]["before"] == {}
+        # Stand-ins that later steps can plan with, shaped like what RDS assigns.
+        assert "planned-by-check-mode" in result["planned"]["endpoint"]
+        assert result["planned"]["secret_arn"].startswith("arn:aws:secretsmanager:") and ":secret:rds!cluster-" in result["planned"]["secret_arn"]
 
     def test_check_mode_on_existing_cluster_writes_nothing(self):
         fake = FakeRDS(described(), [instance(1)])
