@@ -13,7 +13,8 @@ version_added: 0.1.0
 description:
   - Finds the security group O(name) in O(vpc_id), creating it (tagged) when missing, and adds an inbound
     TCP rule on O(port) for each source in O(source_security_group_ids) and O(source_cidrs) that no
-    existing rule admits yet. Other rules are never touched.
+    existing rule admits yet. Other rules are never touched, except that the rules carrying O(rule_description)
+    for another port (left by an earlier run before a port change) are revoked once the new rule is in place.
   - One describe call when nothing needs changing, which is why the network role uses it instead of
     M(amazon.aws.ec2_security_group) (that one lists every group of the account and its tags on each run).
   - A group it creates is tagged C(ecsrds.connect/created-by=<deployment_id>) and
