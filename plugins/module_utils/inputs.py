@@ -31,7 +31,8 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import call
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import rollout_progress
 
 # ---------------------------------------------------------------------------------------------
 # Rules (RDS, EC2, IAM, KMS documentation)
@@ -461,7 +462,7 @@ def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str,
         cidrs = value("db_ingress_cidrs") or []
         allow = bool(value("allow_wide_ingress"))
         problems += cidr_problems(n["db_ingress_cidrs"], cidrs, allow, n.get("allow_wide_ingress", "allow_wide_ingress"))
-        if value("db_ingress_source") == "cidr" and not cidrs:
+        if value("db_ingress_source") == "cidr" and not inputs.get(n["db_ingress_cidrs"]):
             problems.append(f"{n['db_ingress_source']} is cidr but {n['db_ingress_cidrs']} is empty")
     problems.append(engine_version_problem(n.get("engine_version", ""), value("engine_version")))
     if given("monitoring_role_arn"):
@@ -565,6 +566,7 @@ class FactChecker:
                 active[service.get("serviceArn", "")] = service
         option = self.name("ecs_services")
         usable = []
+        self.facts["services"] = {}
         for entry in self.services:
             service = active.get(entry.name)
             if service is None:
@@ -573,10 +575,14 @@ class FactChecker:
                 self.problems.append(f"{option}: service {entry.name!r} does not use the awsvpc network mode (Fargate needs it)")
             else:
                 usable.append(service)
-        self.facts["services"] = {s["serviceName"]: {"task_definition": s.get("taskDefinition"),
-                                                      "subnets": s["networkConfiguration"]["awsvpcConfiguration"].get("subnets", []),
-                                                      "security_groups": s["networkConfiguration"]["awsvpcConfiguration"].get("securityGroups", [])}
-                                  for s in usable}
+                awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
+                # Keyed by the name as given; what the service role needs to plan without describing again.
+                self.facts["services"][entry.name] = {
+                    "task_definition": service.get("taskDefinition"),
+                    "settled": rollout_progress(service)[0] == "COMPLETED",
+                    "subnets": awsvpc.get("subnets", []),
+                    "security_groups": awsvpc.get("securityGroups", []),
+                }
         return usable
 
     def check_containers(self, described: List[Dict[str, Any]]) -> None:

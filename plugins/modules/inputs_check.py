@@ -79,7 +79,10 @@ services:
   elements: dict
   sample: [{"name": "shop-api", "container_name": "app"}]
 aws:
-  description: What AWS told about the services (running revision, subnets, security groups); empty when not asked.
+  description:
+    - What AWS told about the services, by the name given, when it was asked (empty otherwise) - the revision each
+      runs (C(task_definition)), whether its rollout has settled (C(settled)), its C(subnets) and C(security_groups).
+    - The service role plans from this instead of describing the services again.
   returned: success
   type: dict
 problems:

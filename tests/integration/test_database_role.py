@@ -46,8 +46,10 @@ def test_check_apply_rerun_and_teardown(moto, play):
     assert planned.rc == 0, planned.stdout[-3000:]
     assert [c.operation for c in calls if c.is_write] == []
     assert role_task(planned, "Ensure the Aurora PostgreSQL cluster and its writer")["would_create"] is True
+    # What RDS assigns at creation is published as marked stand-ins, so the service role can plan.
     assert planned.result("Published facts")["msg"] == {
-        "database__endpoint": None, "database__port": 5432, "database__secret_arn": None,
+        "database__endpoint": f"{CLUSTER}.cluster-planned-by-check-mode.us-east-1.rds.amazonaws.com", "database__port": 5432,
+        "database__secret_arn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!cluster-planned-by-check-mode",
         "database__secret_kms_key_id": None, "database__name": "postgres", "database__cluster": None}
 
     applied = play(role_play(role_vars))

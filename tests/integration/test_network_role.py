@@ -191,4 +191,4 @@ def test_auto_skips_the_endpoint_behind_a_nat_gateway(moto, play):
     missing = play(role_play({"network_ecs_services": ["demo-ecs-service", "no-such-service"]}))
     calls = moto.stop_recording()
     assert missing.rc != 0 and [c for c in calls if c.is_write] == []
-    assert "no-such-service" in role_task(missing, "Fail when a service is missing or not awsvpc")["msg"]
+    assert "network_ecs_services: service 'no-such-service' is not an ACTIVE service" in role_task(missing, "Check the inputs before touching AWS")["msg"]

@@ -171,11 +171,12 @@ def test_two_services_share_the_database(moto, play):
     assert again.changed == 0
     assert write_calls(calls) == []
     assert [r["deployed"] for r in again.result("results")["service__results"]] == [False, False]
-    # One look-up for both services (it showed them on their revisions with the rollout done),
-    # and each service's revision described once.
+    # One look-up for both services, by the inputs check (it showed them on their revisions with
+    # the rollout done); each service's revision read by that check (its containers and execution
+    # role) and by the module that builds on it.
     ecs_reads = [c.operation for c in calls if c.service == "ecs"]
     assert ecs_reads.count("DescribeServices") == 1
-    assert ecs_reads.count("DescribeTaskDefinition") == 2
+    assert ecs_reads.count("DescribeTaskDefinition") == 4
     assert PASSWORD not in again.stdout
 
     # Teardown: planned first (no write), then original revisions back, ours deregistered, the
