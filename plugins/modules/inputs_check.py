@@ -59,6 +59,7 @@ attributes:
     description: The module never writes; check mode changes nothing about it.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
 """
 
 EXAMPLES = r"""
