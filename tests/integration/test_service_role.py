@@ -260,8 +260,8 @@ def test_a_run_killed_after_registering_deploys_on_the_next_run(moto, play):
     role_vars = _vars(env)
     # The role's first steps only, as if the run had been killed before the rollouts.
     steps = [{"name": step, "ansible.builtin.include_role": {"name": "ecsrds.connect.service", "tasks_from": step, "public": True}}
-             for step in ("current", "grant", "task_definitions")]
-    killed = play([{"hosts": "localhost", "gather_facts": False, "vars": role_vars,
+             for step in ("validate", "current", "grant", "task_definitions")]
+    killed = play([{"hosts": "localhost", "gather_facts": False, "vars": dict(role_vars, service__entry_point="main"),
                     "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}}, "tasks": steps}])
     assert killed.rc == 0, killed.stdout
     registered = ecs.list_task_definitions(familyPrefix="demo-ecs-task")["taskDefinitionArns"]
