@@ -210,7 +210,7 @@ def _derived_play(**role_vars):
     return {
         "hosts": "localhost",
         "gather_facts": False,
-        "vars": base,
+        "vars": dict(base, service__entry_point="main"),
         "tasks": [
             {"name": "validate", "ansible.builtin.include_role": {"name": "ecsrds.connect.service", "tasks_from": "validate", "public": True,
                                                                   "apply": {"ignore_errors": True}}},
@@ -234,7 +234,7 @@ def test_policy_follows_the_key_and_inputs_are_checked(play):
         {"service_ecs_services": ["svc", {"name": "svc"}], "service_secret_arn": None},
     ]
     run = play([_derived_play(**case) for case in cases])
-    validations = [t for t in run.tasks if t.name.endswith("Refuse inputs that cannot work, before any AWS call")]
+    validations = [t for t in run.tasks if t.name.endswith("Check the inputs before touching AWS")]
     derived = [t.result["msg"] for t in run.tasks if t.name == "derived"]
     assert [v.failed for v in validations] == [False, False, False, True, True]
 
@@ -249,9 +249,9 @@ def test_policy_follows_the_key_and_inputs_are_checked(play):
     assert derived[0]["name"] == "ecsrds-connect-rds-cluster-1234-AbCdEf"
     assert derived[0]["url"] == "jdbc:postgresql://db.example:5432/postgres"
     assert derived[1]["url"] == "jdbc:postgresql://db.example:5432/app?ssl=true"
-    assert "not an alias" in validations[3].result["msg"]
-    assert "names a service twice" in validations[4].result["msg"]
-    assert "service_secret_arn and service_db_endpoint are required" in validations[4].result["msg"]
+    assert "service_secret_kms_key_id 'alias/my-key' is an alias: an IAM policy cannot grant kms:Decrypt by alias" in validations[3].result["msg"]
+    assert "service_ecs_services names service 'svc' twice" in validations[4].result["msg"]
+    assert "service_secret_arn is required" in validations[4].result["msg"]
 
 
 def test_a_run_killed_after_registering_deploys_on_the_next_run(moto, play):
