@@ -216,10 +216,20 @@ def rules_of(group: Dict[str, Any], deployment_id: str) -> Tuple[List[Dict[str, 
     return revoke, update
 
 
-def rules_on_other_ports(group: Dict[str, Any], description: str, port: int) -> List[Dict[str, Any]]:
-    """Our rules (by ``description``) for any port but ``port``: what a port change leaves behind.
-    Rules without our description are someone else's and never appear here."""
-    return [p for p in permissions_with_description(group, description) if (p.get("FromPort"), p.get("ToPort")) != (port, port)]
+def rules_on_other_ports(
+    group: Dict[str, Any], text: str, deployment_id: str, port: int
+) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """What a port change leaves behind: this deployment's rules with description ``text`` for any
+    port but ``port``, as ``rules_of`` shapes them (to revoke; to re-describe without it, because
+    other deployments share them). A rule without our mark or with another text is never touched."""
+    others = []
+    for permission in group.get("IpPermissions", []):
+        if (permission.get("FromPort"), permission.get("ToPort")) == (port, port):
+            continue
+        entries = [entry for entry in _entries(permission) if rule_owners(entry[2].get("Description"))[0] == text]
+        if entries:
+            others.append(_with_entries(permission, entries))
+    return rules_of(dict(group, IpPermissions=others), deployment_id)
 
 
 def endpoint_summary(endpoint: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -736,8 +746,12 @@ class SecurityGroupIngress(_NetworkJob):
         before_groups = self.net.security_groups(vpc_id=p["vpc_id"], name=p["name"])
         before = group_summary(before_groups[0], p["port"]) if before_groups else None
         group = self._ensure_group(before_groups, p["name"], p["vpc_id"], p["description"], p["port"])
-        # After a port change our rule for the old port goes, once the new one is in place.
-        stale = rules_on_other_ports(before_groups[0], p["rule_description"], p["port"]) if before_groups else []
+        # After a port change this deployment leaves its rule for the old port, once the new one is in place.
+        stale, shared = rules_on_other_ports(before_groups[0], p["rule_description"], self.me, p["port"]) if before_groups else ([], [])
+        if shared:
+            ports = ", ".join(sorted({str(rule.get("FromPort")) for rule in shared}))
+            self._do(f"remove {self.me} from the shared rule for port {ports} on {group['GroupId']}",
+                     self.net.describe_rules, group["GroupId"], shared)
         if stale:
             ports = ", ".join(sorted({str(rule.get("FromPort")) for rule in stale}))
             self._do(f"revoke our rule for port {ports} on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], stale)

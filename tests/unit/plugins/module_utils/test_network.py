@@ -371,8 +371,10 @@ def test_security_group_ingress_adds_only_what_is_missing():
 
 
 def test_a_port_change_replaces_our_rule_and_no_one_elses():
-    existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [],
-                "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description="ours"), tcp(5432, cidrs=["10.9.0.0/16"], description="bastion"),
+    # Ours on 5432; an unmarked bastion rule; another deployment's rule with our text; an admin rule.
+    existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [{"Key": deployment_tag(ME), "Value": "adopted"}],
+                "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=OURS), tcp(5432, cidrs=["10.9.0.0/16"], description="bastion"),
+                                  tcp(5432, cidrs=["10.8.0.0/16"], description=rule_description("ours", [OTHER])),
                                   tcp(22, groups=["sg-admin"], description="admin")]}
     fake = FakeEC2(groups=[existing])
     changed, _result, actions = run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), True)
@@ -381,7 +383,18 @@ def test_a_port_change_replaces_our_rule_and_no_one_elses():
     # The new rule first, so the service is never without one; then only ours for 5432 goes.
     assert fake.writes == ["authorize_security_group_ingress", "revoke_security_group_ingress"]
     revoked = dict(fake.calls)["revoke_security_group_ingress"]["IpPermissions"]
-    assert revoked == [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": SERVICE_SG, "Description": "ours"}]}]
+    assert revoked == [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": SERVICE_SG, "Description": OURS}]}]
+
+
+def test_a_port_change_leaves_a_shared_old_rule_to_the_other_deployment():
+    shared = rule_description("ours", [ME, OTHER])
+    existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [{"Key": deployment_tag(ME), "Value": "adopted"}],
+                "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=shared)]}
+    fake = FakeEC2(groups=[existing])
+    run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), False)
+    assert fake.writes == ["authorize_security_group_ingress", "update_security_group_rule_descriptions_ingress"]
+    described = dict(fake.calls)["update_security_group_rule_descriptions_ingress"]["IpPermissions"]
+    assert described[0]["FromPort"] == 5432 and described[0]["UserIdGroupPairs"][0]["Description"] == rule_description("ours", [OTHER])
 
 
 def test_security_group_ingress_creates_tagged_group_and_absent_respects_ownership():
