@@ -198,11 +198,12 @@ def test_two_services_share_the_database(moto, play):
     assert down_again.rc == 0 and down_again.changed == 0, down_again.stdout
 
 
-def _derived_play(**role_vars):
-    """One play that only evaluates the role's derived values (the validation step, no AWS call)."""
+def _derived_play(env, **role_vars):
+    """One play that only evaluates the role's derived values (the validation step: reads only).
+    The service exists, as the check asks AWS (reads) whether the cluster, service and container do."""
     base = {
-        "service_ecs_cluster": "c",
-        "service_ecs_services": ["svc"],
+        "service_ecs_cluster": env["cluster"],
+        "service_ecs_services": [env["service"]],
         "service_secret_arn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!cluster-1234-AbCdEf",
         "service_db_endpoint": "db.example",
     }
@@ -222,7 +223,8 @@ def _derived_play(**role_vars):
     }
 
 
-def test_policy_follows_the_key_and_inputs_are_checked(play):
+def test_policy_follows_the_key_and_inputs_are_checked(moto, play):
+    env = demo_environment.build_demo_environment(moto.client)
     key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
     key_arn = f"arn:aws:kms:eu-west-1:111122223333:key/{key_id}"
     cases = [
@@ -231,12 +233,14 @@ def test_policy_follows_the_key_and_inputs_are_checked(play):
          "service_db_name": "app"},
         {"service_secret_kms_key_id": "alias/aws/secretsmanager"},
         {"service_secret_kms_key_id": "alias/my-key"},
-        {"service_ecs_services": ["svc", {"name": "svc"}], "service_secret_arn": None},
+        {"service_ecs_services": [env["service"], {"name": env["service"]}], "service_secret_arn": None},
     ]
-    run = play([_derived_play(**case) for case in cases])
+    moto.start_recording()
+    run = play([_derived_play(env, **case) for case in cases])
+    assert write_calls(moto.stop_recording()) == []
     validations = [t for t in run.tasks if t.name.endswith("Check the inputs before touching AWS")]
     derived = [t.result["msg"] for t in run.tasks if t.name == "derived"]
-    assert [v.failed for v in validations] == [False, False, False, True, True]
+    assert [v.failed for v in validations] == [False, False, False, True, True], [v.result.get("msg") for v in validations]
 
     decrypt = {"Sid": "DecryptDatabaseSecret", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],
                "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}}
@@ -250,7 +254,7 @@ def test_policy_follows_the_key_and_inputs_are_checked(play):
     assert derived[0]["url"] == "jdbc:postgresql://db.example:5432/postgres"
     assert derived[1]["url"] == "jdbc:postgresql://db.example:5432/app?ssl=true"
     assert "service_secret_kms_key_id 'alias/my-key' is an alias: an IAM policy cannot grant kms:Decrypt by alias" in validations[3].result["msg"]
-    assert "service_ecs_services names service 'svc' twice" in validations[4].result["msg"]
+    assert f"service_ecs_services names service '{env['service']}' twice" in validations[4].result["msg"]
     assert "service_secret_arn is required" in validations[4].result["msg"]
 
 
