@@ -158,6 +158,19 @@ PROFILES: Dict[str, Profile] = {
         },
         facts=("ecs", "containers"),
     ),
+    "rotation": Profile(
+        "rotation_",
+        {
+            "ecs_cluster": "rotation_ecs_cluster",
+            "ecs_services": "rotation_ecs_services",
+            "db_cluster_identifier": "rotation_db_cluster_identifier",
+            "secret_arn": "rotation_secret_arn",
+            "rotation_days": "rotation_secret_rotation_days",
+            "tags": "rotation_tags",
+        },
+        facts=("ecs",),
+        services_as_dicts=False,
+    ),
 }
 
 
@@ -480,6 +493,8 @@ def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str,
         problems.append(kms_key_problem(n["service_kms_key_id"], value("service_kms_key_id"), allow_alias=False))
     if given("secret_arn"):
         problems.append(secret_arn_problem(n["secret_arn"], value("secret_arn")))
+    if given("rotation_days") and isinstance(value("rotation_days"), int) and not 1 <= value("rotation_days") <= 1000:
+        problems.append(f"{n['rotation_days']} {_show(value('rotation_days'))} is out of range: Secrets Manager rotates every 1 to 1000 days")
     return values, services, [problem for problem in problems if problem]
 
 

@@ -31,7 +31,7 @@ options:
     description: Which entry point's inputs these are; it decides the input names and which AWS facts are checked.
     type: str
     required: true
-    choices: [site, teardown, network, database, service]
+    choices: [site, teardown, network, database, service, rotation]
   inputs:
     description: The inputs as the user gave them (not yet converted), name to value.
     type: dict
@@ -102,7 +102,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import probl
 
 def main() -> None:
     argument_spec = dict(
-        scope=dict(type="str", required=True, choices=["site", "teardown", "network", "database", "service"]),
+        scope=dict(type="str", required=True, choices=["site", "teardown", "network", "database", "service", "rotation"]),
         inputs=dict(type="dict", required=True),
         spec=dict(type="dict", required=True),
         known=dict(type="list", elements="str", default=[]),

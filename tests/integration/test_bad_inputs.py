@@ -75,6 +75,9 @@ CASES = [
     ("service", {"service_secret_kms_key_id": "alias/shop"}, "service_secret_kms_key_id", "'alias/shop'"),
     ("service", {"service_secret_arn": "orders-secret"}, "service_secret_arn", "'orders-secret'"),
     ("service", {"service_ecs_services": [{"name": SERVICE, "container_name": "webb"}]}, "service_ecs_services[0].container_name", "'webb'"),
+    ("rotation", {"rotation_ecs_services": "demo-ecs-service"}, "rotation_ecs_services", "'demo-ecs-service'"),
+    ("rotation", {"rotation_secret_rotation_days": 0}, "rotation_secret_rotation_days", "0"),
+    ("rotation", {"rotation_db_cluster_identifier": "Shop_Orders_DB"}, "rotation_db_cluster_identifier", "'Shop_Orders_DB'"),
 ]
 
 
@@ -104,6 +107,9 @@ def _role_inputs(role, env):
         "service": {"service_ecs_cluster": env["cluster"], "service_ecs_services": [SERVICE],
                     "service_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1-AbCdEf",
                     "service_db_endpoint": "db.cluster-1.us-east-1.rds.amazonaws.com"},
+        "rotation": {"rotation_ecs_cluster": env["cluster"], "rotation_ecs_services": [SERVICE],
+                     "rotation_db_cluster_identifier": "demo-rds-aurora-postgres",
+                     "rotation_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1-AbCdEf"},
     }[role])
     return inputs
 
@@ -158,7 +164,7 @@ def _validate(moto_server, env, entry, overrides):
 
 
 def test_the_valid_demo_inputs_pass(moto_server, bad_world):
-    for entry in ("site", "teardown", "network", "database", "service"):
+    for entry in ("site", "teardown", "network", "database", "service", "rotation"):
         assert _validate(moto_server, bad_world, entry, {}) == [], entry
 
 
@@ -228,13 +234,22 @@ def test_roles_and_modules_refuse_bad_input_before_any_write(moto_server, bad_wo
                                   "service_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf",
                                   "service_db_endpoint": "db.example"}), "service_ecs_services[0].container_name", "'webb'"),
         (role("service", "teardown", {"service_ecs_cluster": env["cluster"], "service_ecs_services": "a,b"}), "service_ecs_services", "'a,b'"),
+        (role("rotation", "main", {"rotation_ecs_cluster": env["cluster"], "rotation_ecs_services": [SERVICE],
+                                   "rotation_db_cluster_identifier": "demo-rds-aurora-postgres", "rotation_secret_arn": "orders-secret"}),
+         "rotation_secret_arn", "'orders-secret'"),
+        (role("rotation", "teardown", {"rotation_db_cluster_identifier": "Shop_Orders_DB"}), "rotation_db_cluster_identifier", "'Shop_Orders_DB'"),
         (module("rds_aurora_managed_secret", {"db_cluster_identifier": "Shop_Orders_DB"}), "db_cluster_identifier", "'Shop_Orders_DB'"),
-        (module("security_group_ingress", {"name": "x", "vpc_id": env["vpc_id"], "port": 70000, "source_cidrs": ["10.0.0.0/16"]}), "port", "70000"),
-        (module("vpc_secretsmanager_endpoint", {"subnet_ids": env["subnet_ids"], "source_cidrs": ["10.0.0.0/33"]}), "source_cidrs", "'10.0.0.0/33'"),
+        (module("security_group_ingress", {"name": "x", "vpc_id": env["vpc_id"], "port": 70000, "source_cidrs": ["10.0.0.0/16"],
+                                           "deployment_id": "demo"}), "port", "70000"),
+        (module("vpc_secretsmanager_endpoint", {"subnet_ids": env["subnet_ids"], "source_cidrs": ["10.0.0.0/33"], "deployment_id": "demo"}), "source_cidrs", "'10.0.0.0/33'"),
         (module("ecs_taskdef_secret_env", {"task_definition": env["task_definition_arn"], "container_name": "webb", "environment": {"A": "b"}}),
          "container_name", "'webb'"),
         (module("ecs_service_deploy", {"cluster": env["cluster"], "service": "no-such-service", "task_definition": env["task_definition_arn"]}),
          "service", "'no-such-service'"),
+        (module("ecs_redeploy_on_rotation", {"db_cluster_identifier": "demo-rds-aurora-postgres", "secret_arn": "orders-secret",
+                                             "cluster": env["cluster"], "services": [SERVICE]}), "secret_arn", "orders-secret"),
+        (module("ecs_secrets_preflight", {"cluster": env["cluster"], "service": SERVICE, "db_port": 70000}), "db_port", "70000"),
+        (module("cloudwatch_logs_expect", {"log_group": "/ecs/demo", "pattern": "orders("}), "pattern", "'orders('"),
         (module("inputs_check", {"scope": "site", "inputs": {"ecsrds_db_port": 70000}, "spec": SITE_SPEC, "facts": False}), "ecsrds_db_port", "70000"),
     ]
     play = [{"hosts": "localhost", "gather_facts": False,

@@ -227,3 +227,17 @@ def test_fact_checker_refuses_a_missing_execution_role():
     checker = FactChecker(NoRole(), PROFILES["site"], {"ecsrds_ecs_cluster": "shop"}, [Service("shop-api", "app", "ecsrds_container_name")])
     problems, _ = checker.run()
     assert any("execution role arn:aws:iam::123456789012:role/exec does not exist" in p for p in problems)
+
+
+def test_rotation_role_inputs_are_checked_under_their_own_names():
+    spec = {"rotation_ecs_cluster": {"type": "str"}, "rotation_ecs_services": {"type": "list", "elements": "str"},
+            "rotation_db_cluster_identifier": {"type": "str"}, "rotation_secret_arn": {"type": "str"},
+            "rotation_secret_rotation_days": {"type": "int"}}
+    good = {"rotation_ecs_cluster": "c", "rotation_ecs_services": ["svc"], "rotation_db_cluster_identifier": "orders-db",
+            "rotation_secret_arn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!cluster-1-AbCdEf",
+            "rotation_secret_rotation_days": "30"}
+    assert check_inputs(PROFILES["rotation"], good, spec, region="eu-west-1")[2] == []
+    problems = check_inputs(PROFILES["rotation"], dict(good, rotation_secret_rotation_days=0, rotation_ecs_services="a,b"), spec, region="eu-west-1")[2]
+    assert len(problems) == 2
+    assert any(p.startswith("rotation_secret_rotation_days 0 is out of range") for p in problems), problems
+    assert any(p.startswith("rotation_ecs_services must be a list") for p in problems), problems
