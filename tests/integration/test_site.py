@@ -196,12 +196,18 @@ def test_bad_inputs_stop_before_any_aws_call(moto, play, reliability):
         "ecsrds_ecs_cluster": ({k: v for k, v in demo_vars(moto).items() if k != "ecsrds_ecs_cluster"}, "ecsrds_ecs_cluster"),
         "ecsrds_db_ingress_source": (demo_vars(moto, ecsrds_db_ingress_source="everyone"), "ecsrds_db_ingress_source"),
     }
-    moto.start_recording()
+    # The inputs check lists every problem at once, so beside a rule problem it may still read what
+    # AWS can tell (the ECS cluster, services and subnets); it never writes. With the endpoint refused
+    # nothing is called at all.
     for option, (variables, message) in cases.items():
+        moto.start_recording()
         run = play(SITE, extra_vars=variables)
+        calls = moto.stop_recording()
+        reliability.append({"kind": "bad_input", "input": option, "refused_before_any_call": not calls,
+                            "refused_before_any_write": not write_calls(calls)})
         assert run.rc != 0, option
         failed = [task for task in run.tasks if task.failed]
         assert failed and message in failed[0].result.get("msg", ""), (option, failed[0].result if failed else run.stdout[-2000:])
-    calls = moto.stop_recording()
-    reliability.extend({"kind": "bad_input", "input": option, "refused_before_any_call": not calls} for option in cases)
-    assert calls == []
+        assert write_calls(calls) == [], option
+        if option == "ecsrds_aws_endpoint_url":
+            assert calls == []

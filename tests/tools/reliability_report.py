@@ -59,6 +59,7 @@ def render(records: List[Dict[str, Any]]) -> str:
         f"| Killed runs resumed to the uninterrupted end state | {resumed} |",
         f"| Bad inputs tried | {len(bad)} |",
         f"| Bad inputs refused before any AWS call | {sum(1 for record in bad if record['refused_before_any_call'])} |",
+        f"| Bad inputs refused before any write | {sum(1 for record in bad if record.get('refused_before_any_write', record['refused_before_any_call']))} |",
         f"| Secret leaks found | {leaks} |",
         f"| Duplicates found | {duplicates} |",
         "",
@@ -101,9 +102,10 @@ def render(records: List[Dict[str, Any]]) -> str:
     outcome = "re-run ended in the uninterrupted end state" if resumes and all(r["same_end_state"] for r in resumes) else "NOT resumed"
     for record in kills:
         lines.append(f"| {record['point']} | {outcome} |")
-    lines += ["", "## Bad inputs", "", "| Input | Refused before any AWS call |", "| --- | --- |"]
+    lines += ["", "## Bad inputs", "", "| Input | Refused before any AWS call | Refused before any write |", "| --- | --- | --- |"]
     for record in sorted(bad, key=lambda item: item["input"]):
-        lines.append(f"| `{record['input']}` | {'yes' if record['refused_before_any_call'] else 'NO'} |")
+        no_write = record.get("refused_before_any_write", record["refused_before_any_call"])
+        lines.append(f"| `{record['input']}` | {'yes' if record['refused_before_any_call'] else 'no (reads only)'} | {'yes' if no_write else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
