@@ -168,7 +168,7 @@ PROFILES: Dict[str, Profile] = {
             "rotation_days": "rotation_secret_rotation_days",
             "tags": "rotation_tags",
         },
-        facts=("ecs",),
+        # Rule checks only: the services' network mode and containers are the service role's business.
         services_as_dicts=False,
     ),
 }
