@@ -89,7 +89,11 @@ class _Retryless:
 
     def __getattr__(self, name):
         method = getattr(self._client, name)
-        return lambda *args, aws_retry=False, **kwargs: method(*args, **kwargs)
+
+        def without_retry_keyword(*args, aws_retry=False, **kwargs):
+            return method(*args, **kwargs)
+
+        return without_retry_keyword
 
 
 def _role_spec(role, entry="main"):
@@ -159,7 +163,10 @@ def _validate(moto_server, env, entry, overrides):
         spec, known = _role_spec(entry)
     inputs.update(_resolve(overrides, env))
     region = inputs.get("ecsrds_aws_region", "us-east-1") if entry in ("site", "teardown") else "us-east-1"
-    clients = lambda service: _Retryless(moto_server.client(service))  # noqa: E731
+
+    def clients(service):
+        return _Retryless(moto_server.client(service))
+
     return validate(clients, entry, inputs, spec, known=known, region=region)[0]
 
 
@@ -241,7 +248,8 @@ def test_roles_and_modules_refuse_bad_input_before_any_write(moto_server, bad_wo
         (module("rds_aurora_managed_secret", {"db_cluster_identifier": "Shop_Orders_DB"}), "db_cluster_identifier", "'Shop_Orders_DB'"),
         (module("security_group_ingress", {"name": "x", "vpc_id": env["vpc_id"], "port": 70000, "source_cidrs": ["10.0.0.0/16"],
                                            "deployment_id": "demo"}), "port", "70000"),
-        (module("vpc_secretsmanager_endpoint", {"subnet_ids": env["subnet_ids"], "source_cidrs": ["10.0.0.0/33"], "deployment_id": "demo"}), "source_cidrs", "'10.0.0.0/33'"),
+        (module("vpc_secretsmanager_endpoint", {"subnet_ids": env["subnet_ids"], "source_cidrs": ["10.0.0.0/33"], "deployment_id": "demo"}),
+         "source_cidrs", "'10.0.0.0/33'"),
         (module("ecs_taskdef_secret_env", {"task_definition": env["task_definition_arn"], "container_name": "webb", "environment": {"A": "b"}}),
          "container_name", "'webb'"),
         (module("ecs_service_deploy", {"cluster": env["cluster"], "service": "no-such-service", "task_definition": env["task_definition_arn"]}),

@@ -64,8 +64,8 @@ def test_unknown_names_suggest_the_nearest_known_one(name, guess):
 
 
 def test_service_entries_take_a_name_and_a_container_name_only():
-    _, services, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_ecs_services=[
-        {"name": "a", "container": "web"}, {"name": "b", "container_name": "worker"}, "c", {"container_name": "x"}, 7, "c"]), SPEC, region="r")
+    services, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_ecs_services=[
+        {"name": "a", "container": "web"}, {"name": "b", "container_name": "worker"}, "c", {"container_name": "x"}, 7, "c"]), SPEC, region="r")[1:]
     assert [(s.name, s.container_name) for s in services] == [("b", "worker"), ("c", "app"), ("c", "app")]
     assert any("ecsrds_ecs_services[0]: key 'container'" in p and "'container_name'" in p for p in problems)
     assert any("ecsrds_ecs_services[3] needs a name" in p for p in problems)
@@ -211,7 +211,7 @@ def test_facts_pass_on_a_good_account_and_return_what_the_services_run():
 
 def test_missing_cluster_is_named_and_no_region_asks_nothing():
     aws = FakeAws()
-    problems, _ = validate(aws, "site", dict(GOOD, ecsrds_ecs_cluster="nope"), SPEC, region="eu-west-1")
+    problems = validate(aws, "site", dict(GOOD, ecsrds_ecs_cluster="nope"), SPEC, region="eu-west-1")[0]
     assert any("ecsrds_ecs_cluster 'nope'" in p for p in problems)
     quiet = FakeAws()
     validate(quiet, "site", GOOD, dict(SPEC, ecsrds_aws_region={"type": "str"}), region=None)
@@ -225,7 +225,7 @@ def test_fact_checker_refuses_a_missing_execution_role():
             raise ClientError({"Error": {"Code": "NoSuchEntity", "Message": "The role with name exec cannot be found."}}, "GetRole")
 
     checker = FactChecker(NoRole(), PROFILES["site"], {"ecsrds_ecs_cluster": "shop"}, [Service("shop-api", "app", "ecsrds_container_name")])
-    problems, _ = checker.run()
+    problems = checker.run()[0]
     assert any("execution role arn:aws:iam::123456789012:role/exec does not exist" in p for p in problems)
 
 
