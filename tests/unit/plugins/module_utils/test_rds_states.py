@@ -8,7 +8,7 @@ IsClusterWriter, and PendingModifiedValues until an applied-immediately change h
 from __future__ import annotations
 
 import pytest
-from test_rds import FakeModule, FakeRDS, client_error, described, instance, params
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.test_rds import FakeModule, FakeRDS, client_error, described, instance, params
 
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.ecsrds.connect.plugins.module_utils import common, rds

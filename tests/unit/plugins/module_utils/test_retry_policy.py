@@ -9,7 +9,7 @@ from __future__ import annotations
 import botocore.config
 import pytest
 from botocore.exceptions import ClientError
-from test_network import FakeEC2, params
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.test_network import FakeEC2, params
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.ecsrds.connect.plugins.module_utils import common
