@@ -15,27 +15,11 @@ from ansible_collections.ecsrds.connect.plugins.module_utils import common, rds
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
 
 
-class Clock:
-    """Time that only moves when the code sleeps: bounded waits end without real waiting."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += max(seconds, 0.001)
-
-
 @pytest.fixture(autouse=True)
-def clock(monkeypatch):
-    fake = Clock()
+def clock(fake_clock):
     # common, rds and amazon.aws's cloud (AWSRetry) share the one time module.
     assert common.time is rds.time is cloud.time
-    monkeypatch.setattr(common.time, "sleep", fake.sleep)
-    monkeypatch.setattr(common.time, "monotonic", fake.monotonic)
-    return fake
+    return fake_clock
 
 
 class BusyRDS(FakeRDS):

@@ -22,23 +22,9 @@ def client_error(code, status=400, message=None):
     return ClientError({"Error": {"Code": code, "Message": message or code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += max(seconds, 0.001)
-
-
 @pytest.fixture(autouse=True)
-def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(common.time, "sleep", fake.sleep)
-    monkeypatch.setattr(common.time, "monotonic", fake.monotonic)
-    return fake
+def clock(fake_clock):
+    return fake_clock
 
 
 class Recorder:
