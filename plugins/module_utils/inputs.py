@@ -564,15 +564,17 @@ class FactChecker:
     def check_ecs(self) -> List[Dict[str, Any]]:
         ecs = self.clients("ecs")
         cluster = self.value("ecs_cluster")
-        found = call(ecs, "describe_clusters", f"describe ECS cluster {cluster}", clusters=[cluster])
-        if not [c for c in found.get("clusters", []) if c.get("status") == "ACTIVE"]:
-            self.problems.append(f"{self.name('ecs_cluster')} {_show(cluster)}: no ACTIVE ECS cluster of that name in this account and region")
-            return []
         names = [service.name for service in self.services]
         described: List[Dict[str, Any]] = []
         for start in range(0, len(names), 10):
             chunk = names[start:start + 10]
-            response = call(ecs, "describe_services", f"describe ECS services in cluster {cluster}", cluster=cluster, services=chunk)
+            # DescribeServices answers ClusterNotFoundException for a cluster that does not exist or is
+            # INACTIVE, so it checks the cluster too, without a DescribeClusters of its own.
+            response = call(ecs, "describe_services", f"describe ECS services in cluster {cluster}", ("ClusterNotFoundException",),
+                            cluster=cluster, services=chunk)
+            if response is None:
+                self.problems.append(f"{self.name('ecs_cluster')} {_show(cluster)}: no ACTIVE ECS cluster of that name in this account and region")
+                return []
             described += response.get("services", [])
         active = {}
         for service in described:
@@ -639,9 +641,15 @@ class FactChecker:
         if response is None:
             self.problems.append(f"{option}: one of the subnets {', '.join(subnet_ids)} does not exist")
             return
-        problem = subnet_zone_problem(option, response.get("Subnets", []))
+        subnets = response.get("Subnets", [])
+        problem = subnet_zone_problem(option, subnets)
         if problem:
             self.problems.append(problem)
+        # The network role plans the Secrets Manager endpoint from this description instead of asking again.
+        self.facts["subnets"] = [
+            {"subnet_id": s["SubnetId"], "availability_zone": s.get("AvailabilityZone"), "cidr_block": s.get("CidrBlock"), "vpc_id": s.get("VpcId")}
+            for s in subnets
+        ]
 
     def check_instance_class(self) -> None:
         option, instance_class = self.name("instance_class"), self.value("instance_class")

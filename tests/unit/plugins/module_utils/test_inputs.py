@@ -156,14 +156,12 @@ class FakeAws:
     def _record(self, name):
         self.calls.append(name)
 
-    def describe_clusters(self, clusters, aws_retry=False):
-        self._record("DescribeClusters")
-        if clusters == ["shop"]:
-            return {"clusters": [{"clusterName": "shop", "status": "ACTIVE"}], "failures": []}
-        return {"clusters": [], "failures": [{"arn": f"arn:aws:ecs:eu-west-1:123456789012:cluster/{clusters[0]}", "reason": "MISSING"}]}
-
     def describe_services(self, cluster, services, aws_retry=False):
         self._record("DescribeServices")
+        if cluster != "shop":
+            # ECS answers DescribeServices in a missing (or INACTIVE) cluster with ClusterNotFoundException.
+            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": "ClusterNotFoundException", "Message": "Cluster not found."}}, "DescribeServices")
         known = {
             "shop-api": {"serviceName": "shop-api", "status": "ACTIVE", "taskDefinition": "arn:td/shop-api:3",
                          "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-1"]}}},
@@ -183,7 +181,8 @@ class FakeAws:
 
     def describe_subnets(self, SubnetIds, aws_retry=False):
         self._record("DescribeSubnets")
-        return {"Subnets": [{"SubnetId": s, "AvailabilityZone": f"eu-west-1{chr(97 + i)}"} for i, s in enumerate(SubnetIds)]}
+        return {"Subnets": [{"SubnetId": s, "AvailabilityZone": f"eu-west-1{chr(97 + i)}", "CidrBlock": f"10.0.{i}.0/24", "VpcId": "vpc-1"}
+                            for i, s in enumerate(SubnetIds)]}
 
     def describe_orderable_db_instance_options(self, Engine, DBInstanceClass, MaxRecords, aws_retry=False):
         self._record("DescribeOrderableDBInstanceOptions")
@@ -207,6 +206,9 @@ def test_facts_pass_on_a_good_account_and_return_what_the_services_run():
     problems, facts = validate(aws, "site", dict(GOOD, ecsrds_db_instance_class="db.future.large"), SPEC, region="eu-west-1")
     assert problems == []
     assert facts["aws"]["services"]["shop-api"]["task_definition"] == "arn:td/shop-api:3"
+    assert facts["aws"]["subnets"][1] == {"subnet_id": "subnet-b", "availability_zone": "eu-west-1b", "cidr_block": "10.0.1.0/24", "vpc_id": "vpc-1"}
+    # One read of each thing: the cluster is checked by DescribeServices itself, no DescribeClusters.
+    assert aws.calls == ["DescribeServices", "DescribeTaskDefinition", "GetRole", "DescribeSubnets", "DescribeOrderableDBInstanceOptions"]
 
 
 def test_missing_cluster_is_named_and_no_region_asks_nothing():
