@@ -25,7 +25,8 @@ except ImportError:  # handled by AnsibleAWSModule
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, create_or_adopt, tags_to_dict, wait_for
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import redact_task_definition
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import task_definition_result
 
 # ---------------------------------------------------------------------------------------------
 # Stopped-task diagnosis
@@ -347,13 +348,6 @@ def service_result(service: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
-def task_definition_result(task_definition: Dict[str, Any], tags: Dict[str, str]) -> Dict[str, Any]:
-    # The revision gone back to may hold a password in plain text: never returned.
-    result = camel_dict_to_snake_dict(redact_task_definition(task_definition))
-    result["tags"] = tags
-    return result
-
-
 def _chunks(items: List[str], size: int) -> Iterable[List[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -399,8 +393,10 @@ class ServiceReads:
         return result
 
     def describe_task_definition(self, reference: str) -> Tuple[Dict[str, Any], Dict[str, str]]:
-        response = self._call(f"describe task definition {reference}", "describe_task_definition", taskDefinition=reference, include=["TAGS"])
-        return response["taskDefinition"], tags_to_dict(response.get("tags"))
+        found = describe_revision(self.client, reference)
+        if found is None:
+            raise EcsRdsError(message=f"Task definition {reference!r} was not found")
+        return found
 
     def resolve_task_definition_arn(self, reference: str) -> str:
         """family:revision -> ARN, so it compares with what DescribeServices reports."""
@@ -624,7 +620,9 @@ class ServiceDeployer(ServiceReads):
         if running is not None:
             if deployed and not self.check_mode:
                 running = self.describe_task_definition(target)
-            result["running_task_definition"] = task_definition_result(*running)
+            # The same shape ecs_taskdef_secret_env returns, redacted the same way: the revision gone
+            # back to may hold a password in plain text.
+            result["running_task_definition"] = task_definition_result(*running, self.client.meta.service_model)
         return result
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import types
 import datetime
 
+import botocore.session
 import pytest
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
@@ -149,6 +151,9 @@ class _Pages:
 
 class FakeEcs:
     """Just enough ECS for the deployer; records every call."""
+
+    # Results are shaped by the real ECS service model, as with a boto3 client.
+    meta = types.SimpleNamespace(service_model=botocore.session.get_session().get_service_model("ecs"))
 
     def __init__(self, services, task_definitions, stopped_tasks=()):
         self.services = services
