@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
@@ -543,6 +543,29 @@ class TaskDefinitionEnv:
             secrets=secrets,
         )
         return result
+
+    def ensure_each(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        request: ContainerVarsRequest,
+        tags: Optional[Mapping[str, str]] = None,
+        origin_tag: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """:meth:`ensure` for each ``{task_definition, container_name, name}`` entry, one result per
+        entry in order; an entry repeated (services sharing a revision) is described and registered once."""
+        done: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        results: List[Dict[str, Any]] = []
+        diffs: List[Dict[str, Any]] = []
+        for entry in entries:
+            key = (entry["task_definition"], entry["container_name"])
+            if key not in done:
+                done[key] = self.ensure(entry["container_name"], request, task_definition=entry["task_definition"], tags=tags, origin_tag=origin_tag)
+                diff = done[key].pop("diff")
+                if done[key]["changed"]:
+                    diffs.append(dict(diff, before_header=f"{entry['task_definition']} {diff['before_header']}",
+                                      after_header=f"{entry['task_definition']} {diff['after_header']}"))
+            results.append(dict(done[key], name=entry.get("name"), container_name=entry["container_name"]))
+        return {"changed": any(r["changed"] for r in results), "task_definitions": results, "diff": diffs}
 
     def _latest_equal_to(self, register_request: Dict[str, Any]) -> Optional[Tuple[Dict[str, Any], Dict[str, str]]]:
         """The family's latest revision when it already is exactly what would be registered.

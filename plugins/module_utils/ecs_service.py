@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -624,6 +624,43 @@ class ServiceDeployer(ServiceReads):
             # back to may hold a password in plain text.
             result["running_task_definition"] = task_definition_result(*running, self.client.meta.service_model)
         return result
+
+
+def rollout_plan(
+    services: Sequence[Mapping[str, Any]],
+    running: Mapping[str, Mapping[str, Any]],
+    registered: Optional[Sequence[Mapping[str, Any]]],
+    check_mode: bool = False,
+    deployments: Sequence[Mapping[str, Any]] = (),
+) -> List[Dict[str, Any]]:
+    """What the service role does with each service, decided once: ``roll_out`` when the service is to
+    move to the revision registered for it (or its last rollout has not settled), which is also when
+    the preflight runs. ``services`` are the inputs check's entries, ``running`` what it read of
+    each service (task_definition, settled), ``registered`` ecs_taskdef_secret_env's results in the
+    same order (None when nothing was registered), ``deployments`` the deploy task's loop results;
+    ``deployed`` then tells what happened."""
+    deployed = {d["item"]["service"]: bool(d.get("deployed")) for d in deployments if isinstance(d.get("item"), Mapping) and "deployed" in d}
+    plan: List[Dict[str, Any]] = []
+    for index, entry in enumerate(services):
+        current = running.get(entry["name"]) or {}
+        revision = (registered[index] if registered and index < len(registered) else None) or {}
+        target = revision.get("task_definition_arn")
+        previous = current.get("task_definition")
+        # In check mode a revision that would be registered has no ARN yet: its rollout is planned all the same.
+        planned = target is not None or (check_mode and bool(revision.get("changed")))
+        roll_out = bool(revision) and planned and (target != previous or not current.get("settled"))
+        plan.append({
+            "service": entry["name"],
+            "container_name": entry.get("container_name"),
+            "task_definition_arn": target,
+            "previous_task_definition_arn": previous,
+            "revision": revision.get("revision"),
+            "roll_out": roll_out,
+            # Not deployed by this run's deploy task: planned when the revision differs (say, check mode on
+            # a fresh account, nothing registered yet), not needed when the service already runs it.
+            "deployed": deployed.get(entry["name"], target != previous),
+        })
+    return plan
 
 
 def _reported_state(status: RolloutStatus) -> Optional[str]:

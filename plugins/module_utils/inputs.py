@@ -31,8 +31,9 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import call
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import call, tags_to_dict
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import rollout_progress
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG
 
 # ---------------------------------------------------------------------------------------------
 # Rules (RDS, EC2, IAM, KMS documentation)
@@ -611,8 +612,9 @@ class FactChecker:
             if service is None:
                 continue
             arn = service.get("taskDefinition")
-            response = call(ecs, "describe_task_definition", f"describe task definition {arn}", taskDefinition=arn)
+            response = call(ecs, "describe_task_definition", f"describe task definition {arn}", taskDefinition=arn, include=["TAGS"])
             task_definition = response["taskDefinition"]
+            registered_here = CREATED_BY_TAG in tags_to_dict(response.get("tags"))
             problem = container_problem(entry, task_definition)
             if problem:
                 self.problems.append(problem)
@@ -622,7 +624,10 @@ class FactChecker:
                                      "(executionRoleArn); ECS needs one to fetch the database secret")
                 continue
             role = role_arn.rsplit("/", 1)[-1]
-            if role not in roles_checked:
+            # A revision the service role registered had its execution role checked then, and a re-run that
+            # changes nothing should not ask IAM twice (the grant step reads the role's policy anyway, and
+            # names the role if it has been deleted since). Any other revision's role is checked here.
+            if role not in roles_checked and not registered_here:
                 iam = iam or self.clients("iam")
                 roles_checked[role] = call(iam, "get_role", f"describe IAM role {role}", ("NoSuchEntity",), RoleName=role) is not None
                 if not roles_checked[role]:
@@ -683,7 +688,12 @@ def validate(clients: Any, profile_name: str, inputs: Mapping[str, Any], spec: M
         problems += fact_problems
     elif "instance_class" in profile.names:
         problems.append(instance_class_pattern_problem(profile.names["instance_class"], values.get(profile.names["instance_class"])))
-    result = {"services": [{"name": s.name, "container_name": s.container_name} for s in services], "aws": facts}
+    running = facts.get("services", {})
+    result = {
+        "services": [{"name": s.name, "container_name": s.container_name, "task_definition": running.get(s.name, {}).get("task_definition")}
+                     for s in services],
+        "aws": facts,
+    }
     return [p for p in problems if p], result
 
 

@@ -47,8 +47,30 @@ options:
   container_name:
     description:
       - Name of the container whose environment and secrets are set.
+      - Required unless O(task_definitions) is given.
     type: str
-    required: true
+  task_definitions:
+    description:
+      - Several base revisions in one call, each with the container to change; the same O(environment),
+        O(secrets), O(secret_keys), O(tags) and O(origin_tag) apply to each. This is how several ECS services
+        sharing one database get their revisions in one task instead of one task per service.
+      - Each entry is handled as O(task_definition) with O(container_name) would be; an entry repeated (two
+        services running the same revision and container) is handled once.
+      - Mutually exclusive with O(family), O(task_definition) and O(container_name).
+    type: list
+    elements: dict
+    suboptions:
+      task_definition:
+        description: The revision to start from, as an ARN or as C(family:revision).
+        type: str
+        required: true
+      container_name:
+        description: Name of the container whose environment and secrets are set.
+        type: str
+        required: true
+      name:
+        description: A label for the entry (for example the ECS service), returned as it was given.
+        type: str
   environment:
     description:
       - Plain environment variables, name to value.
@@ -118,7 +140,9 @@ attributes:
     description: No write call is made; C(changed) and RV(task_definition) show what a real run would register.
   diff_mode:
     support: full
-    description: Shows the container's environment and secrets (references only) and the tags, before and after.
+    description:
+      - Shows the container's environment and secrets (references only) and the tags, before and after.
+      - With O(task_definitions), one such diff per entry that changes.
 notes:
   - Registering a new revision does not deploy it; update the ECS service to use RV(task_definition_arn).
   - The task's execution role needs permission to read the referenced secrets or parameters; this
@@ -225,6 +249,15 @@ secrets:
   returned: success
   type: dict
   sample: {"DB_PASSWORD": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1a2b-AbCdEf:password::"}
+task_definitions:
+  description:
+    - With O(task_definitions), one result per entry in the order given, each with the keys above
+      (RV(task_definition), RV(task_definition_arn), RV(revision), RV(family), RV(previous_task_definition_arn),
+      RV(environment), RV(secrets)) plus C(changed), C(name) and C(container_name) as given.
+    - The single-revision keys above are not returned then.
+  returned: when O(task_definitions) is given
+  type: list
+  elements: dict
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -237,7 +270,12 @@ def main() -> None:
     argument_spec = dict(
         family=dict(type="str"),
         task_definition=dict(type="str"),
-        container_name=dict(type="str", required=True),
+        container_name=dict(type="str"),
+        task_definitions=dict(
+            type="list",
+            elements="dict",
+            options=dict(task_definition=dict(type="str", required=True), container_name=dict(type="str", required=True), name=dict(type="str")),
+        ),
         environment=dict(type="dict"),
         # References (ARNs and parameter names), not secret values.
         secrets=dict(type="dict", no_log=False),
@@ -251,7 +289,9 @@ def main() -> None:
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
-        required_one_of=[("family", "task_definition")],
+        required_one_of=[("family", "task_definition", "task_definitions")],
+        required_by={"family": "container_name", "task_definition": "container_name"},
+        mutually_exclusive=[("task_definitions", "family"), ("task_definitions", "task_definition"), ("task_definitions", "container_name")],
         supports_check_mode=True,
     )
     params = module.params
@@ -270,14 +310,17 @@ def main() -> None:
         )
         tags = build_tags(params["tags"])
         manager = TaskDefinitionEnv(connect(module, "ecs"), check_mode=module.check_mode)
-        result = manager.ensure(
-            params["container_name"],
-            request,
-            family=params["family"],
-            task_definition=params["task_definition"],
-            tags=tags,
-            origin_tag=params["origin_tag"],
-        )
+        if params["task_definitions"]:
+            result = manager.ensure_each(params["task_definitions"], request, tags=tags, origin_tag=params["origin_tag"])
+        else:
+            result = manager.ensure(
+                params["container_name"],
+                request,
+                family=params["family"],
+                task_definition=params["task_definition"],
+                tags=tags,
+                origin_tag=params["origin_tag"],
+            )
     except EcsRdsError as e:
         module.fail_json_aws_error(e)
 

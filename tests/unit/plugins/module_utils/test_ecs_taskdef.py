@@ -472,3 +472,37 @@ def test_moving_a_plaintext_password_to_a_secret_never_shows_its_value():
     registered = ecs.revisions[-1]["containerDefinitions"]
     assert {"name": "API_TOKEN", "value": "tok-123"} in registered[0]["environment"]
     assert registered[1]["environment"] == [{"name": "SIDECAR_KEY", "value": "side-456"}]
+
+
+class CountingEcs(FakeEcs):
+    def __init__(self):
+        super().__init__()
+        self.describe_calls = 0
+
+    def describe_task_definition(self, taskDefinition: str, include=None, aws_retry: bool = False):
+        self.describe_calls += 1
+        return super().describe_task_definition(taskDefinition, include, aws_retry)
+
+
+def test_services_sharing_a_revision_register_it_once_and_each_gets_its_result():
+    ecs = CountingEcs()
+    entries = [{"task_definition": "web:1", "container_name": "app", "name": "api"},
+               {"task_definition": "web:1", "container_name": "app", "name": "worker"}]
+    result = TaskDefinitionEnv(ecs).ensure_each(entries, build_request(environment={"NEW": "1"}))
+    assert ecs.register_calls == 1
+    assert [r["name"] for r in result["task_definitions"]] == ["api", "worker"]
+    assert {r["task_definition_arn"] for r in result["task_definitions"]} == {"arn:aws:ecs:us-east-1:123456789012:task-definition/web:2"}
+    assert result["changed"] and len(result["diff"]) == 1 and result["diff"][0]["before_header"].startswith("web:1 ")
+    # A no-op re-run from the revision now running: one describe for both services, no write, no diff.
+    ecs.describe_calls = 0
+    again = TaskDefinitionEnv(ecs).ensure_each([dict(e, task_definition="web:2") for e in entries], build_request(environment={"NEW": "1"}))
+    assert ecs.describe_calls == 1 and ecs.register_calls == 1
+    assert not again["changed"] and again["diff"] == []
+
+
+def test_each_entry_in_check_mode_writes_nothing():
+    ecs = FakeEcs()
+    result = TaskDefinitionEnv(ecs, check_mode=True).ensure_each([{"task_definition": "web:1", "container_name": "app"}],
+                                                                 build_request(environment={"NEW": "1"}))
+    assert ecs.register_calls == 0
+    assert result["changed"] and result["task_definitions"][0]["task_definition_arn"] is None

@@ -170,10 +170,13 @@ class FakeAws:
         found = [known[name] for name in services if name in known]
         return {"services": found, "failures": [{"arn": name, "reason": "MISSING"} for name in services if name not in known]}
 
-    def describe_task_definition(self, taskDefinition, aws_retry=False):
+    tags = []
+
+    def describe_task_definition(self, taskDefinition, include=None, aws_retry=False):
         self._record("DescribeTaskDefinition")
         return {"taskDefinition": {"family": "shop-api", "revision": 3, "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
-                                   "containerDefinitions": [{"name": "app"}, {"name": "envoy"}]}}
+                                   "containerDefinitions": [{"name": "app"}, {"name": "envoy"}]},
+                "tags": self.tags if include == ["TAGS"] else []}
 
     def get_role(self, RoleName, aws_retry=False):
         self._record("GetRole")
@@ -243,3 +246,11 @@ def test_rotation_role_inputs_are_checked_under_their_own_names():
     assert len(problems) == 2
     assert any(p.startswith("rotation_secret_rotation_days 0 is out of range") for p in problems), problems
     assert any(p.startswith("rotation_ecs_services must be a list") for p in problems), problems
+
+
+def test_a_revision_this_collection_registered_does_not_have_its_execution_role_read_again():
+    aws = FakeAws()
+    aws.tags = [{"key": "ecsrds.connect/created-by", "value": "orders-db"}]
+    problems = validate(aws, "site", GOOD, SPEC, region="eu-west-1")[0]
+    assert problems == []
+    assert "GetRole" not in aws.calls and "DescribeTaskDefinition" in aws.calls
