@@ -37,10 +37,12 @@ options:
     type: bool
     default: false
   deployments:
-    description: The loop results of the M(ecsrds.connect.ecs_service_deploy) task, to fill in C(deployed).
+    description:
+      - The loop results of the M(ecsrds.connect.ecs_service_deploy) task, to fill in C(deployed).
+      - When given, each entry has only the published keys RV(_value.service), RV(_value.task_definition_arn),
+        RV(_value.previous_task_definition_arn), RV(_value.revision) and RV(_value.deployed).
     type: list
     elements: dict
-    default: []
 """
 
 EXAMPLES = r"""

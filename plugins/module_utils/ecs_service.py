@@ -631,15 +631,16 @@ def rollout_plan(
     running: Mapping[str, Mapping[str, Any]],
     registered: Optional[Sequence[Mapping[str, Any]]],
     check_mode: bool = False,
-    deployments: Sequence[Mapping[str, Any]] = (),
+    deployments: Optional[Sequence[Mapping[str, Any]]] = None,
 ) -> List[Dict[str, Any]]:
     """What the service role does with each service, decided once: ``roll_out`` when the service is to
     move to the revision registered for it (or its last rollout has not settled), which is also when
     the preflight runs. ``services`` are the inputs check's entries, ``running`` what it read of
     each service (task_definition, settled), ``registered`` ecs_taskdef_secret_env's results in the
     same order (None when nothing was registered), ``deployments`` the deploy task's loop results;
-    ``deployed`` then tells what happened."""
-    deployed = {d["item"]["service"]: bool(d.get("deployed")) for d in deployments if isinstance(d.get("item"), Mapping) and "deployed" in d}
+    ``deployed`` then tells what happened, and the entries have the published shape of
+    ``service__results`` (service, task_definition_arn, previous_task_definition_arn, revision, deployed)."""
+    deployed = {d["item"]["service"]: bool(d.get("deployed")) for d in deployments or () if isinstance(d.get("item"), Mapping) and "deployed" in d}
     plan: List[Dict[str, Any]] = []
     for index, entry in enumerate(services):
         current = running.get(entry["name"]) or {}
@@ -660,7 +661,12 @@ def rollout_plan(
             # a fresh account, nothing registered yet), not needed when the service already runs it.
             "deployed": deployed.get(entry["name"], target != previous),
         })
+    if deployments is not None:
+        return [{key: entry[key] for key in _PUBLISHED} for entry in plan]
     return plan
+
+
+_PUBLISHED = ("service", "task_definition_arn", "previous_task_definition_arn", "revision", "deployed")
 
 
 def _reported_state(status: RolloutStatus) -> Optional[str]:

@@ -85,6 +85,8 @@ def safe_aws_env(endpoint: str, base: Optional[Dict[str, str]] = None) -> Dict[s
 class Call:
     service: str
     operation: str
+    # The request's parameters where the protocol puts them in the body (query and JSON protocols).
+    params: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_write(self) -> bool:
@@ -176,15 +178,20 @@ def _parse_recorded(line: str) -> Optional[Call]:
     headers = {k.lower(): v for k, v in entry.get("headers", {}).items()}
     auth = headers.get("authorization", "")
     service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else "?"
-    target = headers.get("x-amz-target")
-    if target:
-        return Call(service, target.split(".")[-1])
     body = entry.get("body") or ""
     if entry.get("body_encoded"):
         body = base64.b64decode(body).decode(errors="replace")
-    action = urllib.parse.parse_qs(body).get("Action") or urllib.parse.parse_qs(urllib.parse.urlparse(entry["url"]).query).get("Action")
+    target = headers.get("x-amz-target")
+    if target:
+        try:
+            params = json.loads(body) if body else {}
+        except ValueError:
+            params = {}
+        return Call(service, target.split(".")[-1], params if isinstance(params, dict) else {})
+    query = urllib.parse.parse_qs(body)
+    action = query.get("Action") or urllib.parse.parse_qs(urllib.parse.urlparse(entry["url"]).query).get("Action")
     if action:
-        return Call(service, action[0])
+        return Call(service, action[0], {key: values[0] for key, values in query.items() if key != "Action"})
     # REST-style APIs: name the call by method and path.
     return Call(service, f"{entry['method']} {urllib.parse.urlparse(entry['url']).path}")
 

@@ -44,3 +44,4 @@ def test_deployments_fill_in_what_was_deployed():
     deployments = [{"item": plan[0], "deployed": True, "changed": True}]
     done = rollout_plan(SERVICES, running, registered, deployments=deployments)
     assert [(p["service"], p["deployed"]) for p in done] == [("api", True), ("worker", False)]
+    assert set(done[0]) == {"service", "task_definition_arn", "previous_task_definition_arn", "revision", "deployed"}
