@@ -167,3 +167,179 @@ def test_a_missing_permission_is_reported_at_once():
     with pytest.raises(EcsRdsError, match="Failed to create state machine m"):
         _client(sfn, sleeps).create_state_machine("m", {}, "arn:aws:iam::111122223333:role/r", {})
     assert sfn.calls == 1 and sleeps == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The job against a fake AWS that answers as the APIs document and counts every call
+
+
+def _not_found(code, operation):
+    return ClientError({"Error": {"Code": code, "Message": "not found"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+
+
+class FakeCloud:
+    """In-memory IAM, Step Functions, EventBridge, ECS and Secrets Manager, shaped like their answers:
+    GetRolePolicy and GetRole give the documents parsed (boto3 decodes IAM's URL-encoded JSON),
+    DescribeStateMachine gives the definition as text, DescribeRule gives the pattern as text."""
+
+    def __init__(self, account="111122223333", region="eu-west-1", cluster="prod", services=("app", "worker")):
+        self.account, self.region = account, region
+        self.calls = []
+        self.roles, self.machines, self.rules, self.targets, self.rule_tags = {}, {}, {}, {}, {}
+        self.cluster_arn = f"arn:aws:ecs:{region}:{account}:cluster/{cluster}"
+        self.services = {name: {"serviceName": name, "serviceArn": f"arn:aws:ecs:{region}:{account}:service/{cluster}/{name}",
+                                "clusterArn": self.cluster_arn, "status": "ACTIVE"} for name in services}
+        self.secret = {"ARN": SECRET, "RotationEnabled": True, "RotationRules": {"AutomaticallyAfterDays": 7}}
+        self.iam = _FakeService(self, "iam")
+        self.stepfunctions = _FakeService(self, "states")
+        self.events = _FakeService(self, "events")
+        self.ecs = _FakeService(self, "ecs")
+        self.secretsmanager = _FakeService(self, "secretsmanager")
+
+    def client(self):
+        return RotationClient({"iam": self.iam, "stepfunctions": self.stepfunctions, "events": self.events, "ecs": self.ecs,
+                               "secretsmanager": self.secretsmanager}, sleep=lambda seconds: None)
+
+    def operations(self):
+        return sorted(f"{service}:{op}" for service, op, _kwargs in self.calls)
+
+    def writes(self):
+        reads = ("Describe", "List", "Get")
+        return sorted(f"{service}:{op}" for service, op, _kwargs in self.calls if not op.startswith(reads))
+
+    # ECS
+    def DescribeServices(self, cluster, services):
+        return {"services": [self.services[name] for name in services if name in self.services], "failures": []}
+
+    # IAM
+    def _role(self, name, operation):
+        if name not in self.roles:
+            raise _not_found("NoSuchEntity", operation)
+        return self.roles[name]
+
+    def GetRole(self, RoleName):
+        role = self._role(RoleName, "GetRole")
+        return {"Role": {"RoleName": RoleName, "Arn": f"arn:aws:iam::{self.account}:role/{RoleName}",
+                         "AssumeRolePolicyDocument": role["trust"], "Tags": [{"Key": k, "Value": v} for k, v in role["tags"].items()]}}
+
+    def GetRolePolicy(self, RoleName, PolicyName):
+        role = self._role(RoleName, "GetRolePolicy")
+        if PolicyName not in role["policies"]:
+            raise _not_found("NoSuchEntity", "GetRolePolicy")
+        return {"RoleName": RoleName, "PolicyName": PolicyName, "PolicyDocument": role["policies"][PolicyName]}
+
+    def ListRolePolicies(self, RoleName):
+        return {"PolicyNames": sorted(self._role(RoleName, "ListRolePolicies")["policies"])}
+
+    def CreateRole(self, RoleName, AssumeRolePolicyDocument, Description, Tags):
+        self.roles[RoleName] = {"trust": json.loads(AssumeRolePolicyDocument), "tags": {t["Key"]: t["Value"] for t in Tags}, "policies": {}}
+        return {"Role": {"RoleName": RoleName}}
+
+    def UpdateAssumeRolePolicy(self, RoleName, PolicyDocument):
+        self._role(RoleName, "UpdateAssumeRolePolicy")["trust"] = json.loads(PolicyDocument)
+
+    def PutRolePolicy(self, RoleName, PolicyName, PolicyDocument):
+        self._role(RoleName, "PutRolePolicy")["policies"][PolicyName] = json.loads(PolicyDocument)
+
+    def TagRole(self, RoleName, Tags):
+        self._role(RoleName, "TagRole")["tags"].update({t["Key"]: t["Value"] for t in Tags})
+
+    def DeleteRolePolicy(self, RoleName, PolicyName):
+        self._role(RoleName, "DeleteRolePolicy")["policies"].pop(PolicyName)
+
+    def DeleteRole(self, RoleName):
+        self._role(RoleName, "DeleteRole")
+        del self.roles[RoleName]
+
+    # Step Functions (its operations share names with EventBridge's: routed by service below)
+    def states_DescribeStateMachine(self, stateMachineArn):
+        if stateMachineArn not in self.machines:
+            raise _not_found("StateMachineDoesNotExist", "DescribeStateMachine")
+        machine = self.machines[stateMachineArn]
+        return {"stateMachineArn": stateMachineArn, "name": stateMachineArn.rsplit(":", 1)[1], "status": "ACTIVE",
+                "definition": machine["definition"], "roleArn": machine["roleArn"], "type": "STANDARD"}
+
+    def states_ListStateMachines(self, **kwargs):
+        return {"stateMachines": [{"stateMachineArn": arn, "name": arn.rsplit(":", 1)[1]} for arn in self.machines]}
+
+    def states_ListTagsForResource(self, resourceArn):
+        return {"tags": [{"key": k, "value": v} for k, v in self.machines[resourceArn]["tags"].items()]}
+
+    def states_CreateStateMachine(self, name, definition, roleArn, type, tags):
+        arn = f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
+        self.machines[arn] = {"definition": definition, "roleArn": roleArn, "tags": {t["key"]: t["value"] for t in tags}}
+        return {"stateMachineArn": arn}
+
+    def states_UpdateStateMachine(self, stateMachineArn, definition, roleArn):
+        self.machines[stateMachineArn].update(definition=definition, roleArn=roleArn)
+        return {}
+
+    def states_TagResource(self, resourceArn, tags):
+        self.machines[resourceArn]["tags"].update({t["key"]: t["value"] for t in tags})
+
+    def states_DeleteStateMachine(self, stateMachineArn):
+        self.machines.pop(stateMachineArn)
+
+    # EventBridge
+    def events_DescribeRule(self, Name):
+        if Name not in self.rules:
+            raise _not_found("ResourceNotFoundException", "DescribeRule")
+        return dict(self.rules[Name])
+
+    def events_ListTargetsByRule(self, Rule):
+        if Rule not in self.rules:
+            raise _not_found("ResourceNotFoundException", "ListTargetsByRule")
+        return {"Targets": [dict(t) for t in self.targets[Rule]]}
+
+    def events_ListTagsForResource(self, ResourceARN):
+        return {"Tags": [{"Key": k, "Value": v} for k, v in self.rule_tags[ResourceARN].items()]}
+
+    def events_PutRule(self, Name, EventPattern, State, Description, Tags=None):
+        arn = f"arn:aws:events:{self.region}:{self.account}:rule/{Name}"
+        self.rules[Name] = {"Name": Name, "Arn": arn, "EventPattern": EventPattern, "State": State, "Description": Description,
+                            "EventBusName": "default"}
+        self.targets.setdefault(Name, [])
+        tags = self.rule_tags.setdefault(arn, {})
+        tags.update({t["Key"]: t["Value"] for t in Tags or []})
+        return {"RuleArn": arn}
+
+    def events_TagResource(self, ResourceARN, Tags):
+        self.rule_tags[ResourceARN].update({t["Key"]: t["Value"] for t in Tags})
+
+    def events_PutTargets(self, Rule, Targets):
+        ids = {t["Id"] for t in Targets}
+        self.targets[Rule] = [t for t in self.targets[Rule] if t["Id"] not in ids] + [dict(t) for t in Targets]
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def events_RemoveTargets(self, Rule, Ids):
+        self.targets[Rule] = [t for t in self.targets[Rule] if t["Id"] not in Ids]
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def events_DeleteRule(self, Name):
+        arn = self.rules.pop(Name)["Arn"]
+        self.targets.pop(Name, None)
+        self.rule_tags.pop(arn, None)
+
+    # Secrets Manager
+    def DescribeSecret(self, SecretId):
+        return dict(self.secret)
+
+    def RotateSecret(self, SecretId, RotationRules, RotateImmediately):
+        self.secret["RotationRules"] = dict(RotationRules)
+        return {"ARN": SECRET}
+
+
+class _FakeService:
+    """A boto3-like client: snake_case methods, ``aws_retry`` accepted, every call recorded."""
+
+    def __init__(self, cloud, service):
+        self.cloud, self.service = cloud, service
+
+    def __getattr__(self, method):
+        operation = "".join(part.capitalize() for part in method.split("_"))
+        handler = getattr(self.cloud, f"{self.service}_{operation}", None) or getattr(self.cloud, operation)
+
+        def send(aws_retry=False, **kwargs):
+            self.cloud.calls.append((self.service, operation, kwargs))
+            return handler(**kwargs)
+        return send
