@@ -447,6 +447,12 @@ def _set_machine(key, value):
     return edit
 
 
+def _set_rule_description(description):
+    def edit(cloud):
+        cloud.rules[RULE]["Description"] = description
+    return edit
+
+
 def _disable_rule(cloud):
     cloud.rules[RULE]["State"] = "DISABLED"
 
@@ -475,8 +481,10 @@ WIDE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec
     (_disable_rule, ["events:PutRule"]),
     (_set_machine("definition", json.dumps({"StartAt": "x", "States": {"x": {"Type": "Pass", "End": True}}})), ["states:UpdateStateMachine"]),
     (_set_machine("roleArn", "arn:aws:iam::111122223333:role/other"), ["states:UpdateStateMachine"]),
+    # A rule made by an earlier version has no record: one PutRule after upgrading writes it.
+    (_set_rule_description("ecsrds.connect: redeploy the services of demo-db when its master secret rotates"), ["events:PutRule"]),
 ], ids=["machine-role-policy", "events-role-policy", "role-deleted", "target-role", "target-input", "foreign-target", "rule-disabled",
-        "definition", "machine-role"])
+        "definition", "machine-role", "no-record"])
 def test_drift_is_detected_and_repaired(edit, writes):
     params = _params(rotation_days=30)
     cloud = _converged(params)
