@@ -210,11 +210,92 @@ def rotation_days_of(secret: Optional[Dict[str, Any]]) -> Optional[int]:
     return None
 
 
+# What a target may carry that changes the input an execution gets; ours sends the event as it is.
+_TARGET_INPUT_KEYS = ("Input", "InputPath", "InputTransformer")
+
+
 def targets_plan(current: Sequence[Dict[str, Any]], wanted: Dict[str, Any]) -> Tuple[List[str], bool]:
-    """Target ids to remove (anything not ours) and whether ours must be put."""
+    """Target ids to remove (anything not ours) and whether ours must be put (missing, another
+    state machine or role, or an input someone added)."""
     remove = [t["Id"] for t in current if t.get("Id") != wanted["Id"]]
     ours = next((t for t in current if t.get("Id") == wanted["Id"]), None)
-    return remove, ours is None or any(ours.get(key) != value for key, value in wanted.items())
+    if ours is None:
+        return remove, True
+    return remove, any(ours.get(key) != value for key, value in wanted.items()) or any(key in ours for key in _TARGET_INPUT_KEYS)
+
+
+def ecs_cluster_arn(cluster: str, partition: str, region: str, account: str) -> str:
+    """The cluster's ARN without asking ECS: given as an ARN, or named in the secret's account and
+    region (the module reaches ECS and Secrets Manager with the same credentials and region)."""
+    if cluster.startswith("arn:"):
+        return cluster
+    return f"arn:{partition}:ecs:{region}:{account}:cluster/{cluster}"
+
+
+def service_arn_forms(cluster_arn: str, service: str) -> Tuple[str, str]:
+    """A service's ARN in ECS's long format (with the cluster name) and the old short one, which
+    services created before the account opted in to the long format keep for good."""
+    head, _sep, cluster_name = cluster_arn.partition(":cluster/")
+    return f"{head}:service/{cluster_name}/{service}", f"{head}:service/{service}"
+
+
+def confirmed_service_arns(policy: Any, cluster_arn: str, services: Sequence[str]) -> Optional[List[str]]:
+    """The services' ARNs, in the order given, when ``policy`` (as IAM returns it) is exactly the
+    state machine role's policy for these services and nothing more; otherwise None.
+
+    This is what lets a converged run skip DescribeServices: the ARNs the policy names were read
+    from ECS when the policy was written, and each still names one of the services in this cluster.
+    A service missing, one too many, or an ARN of another cluster or account is drift."""
+    if policy is None:
+        return None
+    try:
+        statements = normalize_policy(policy)["Statement"]
+        (statement,) = statements if isinstance(statements, list) else [statements]
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else list(resources)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(isinstance(arn, str) for arn in resources):
+        return None
+    by_form = {form: name for name in services for form in service_arn_forms(cluster_arn, name)}
+    named = {by_form.get(arn) for arn in resources}
+    if None in named or len(named) != len(services) or len(resources) != len(services):
+        return None
+    arns = {by_form[arn]: arn for arn in resources}
+    ordered = [arns[name] for name in services]
+    if normalize_policy(policy) != normalize_policy(state_machine_role_policy(ordered)):
+        return None
+    return ordered
+
+
+def tags_fingerprint(tags: Dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(tags, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def rule_description(db_cluster_identifier: str, tags: Dict[str, str], rotation_days: Optional[int]) -> str:
+    """The rule's description, which also records what this module applied that a converged run
+    does not read back: the tags it asked for (as a fingerprint) and the rotation schedule it set.
+    A run whose inputs match the record skips ListTagsForResource (rule, state machine), GetRole
+    (both roles) and DescribeSecret; any difference sends it down the repair path, which reads all
+    of them and rewrites the record only after applying them. Like kubectl's last-applied annotation,
+    it says what was asked, not what is: tags or a schedule changed outside Ansible are not noticed
+    until something else needs repair."""
+    applied = f"tags {tags_fingerprint(tags)}"
+    if rotation_days is not None:
+        applied += f"; rotation every {rotation_days} days"
+    return f"ecsrds.connect: redeploy the services of {db_cluster_identifier} when its master secret rotates (applied: {applied})"
+
+
+def description_confirms(current: Optional[str], db_cluster_identifier: str, tags: Dict[str, str], rotation_days: Optional[int]) -> bool:
+    """Whether the rule's description records these tags and schedule. An unset ``rotation_days``
+    leaves the schedule alone, so any recorded schedule (or none) confirms it."""
+    if current == rule_description(db_cluster_identifier, tags, rotation_days):
+        return True
+    if rotation_days is not None or not current:
+        return False
+    without = rule_description(db_cluster_identifier, tags, None)
+    head = without[:-1] + "; rotation every "
+    return current.startswith(head) and current.endswith(" days)") and current[len(head):-len(" days)")].isdigit()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,8 +473,17 @@ def _refuse_foreign(kind: str, name: str, tags: Dict[str, str]) -> None:
         raise EcsRdsError(message=f"{kind} {name} exists but was not made by ecsrds.connect (no {MANAGED_TAG} tag); rename or remove it")
 
 
-def _ensure_role(job: _Job, name: str, principal: str, description: str, policy: Dict[str, Any], tags: Dict[str, str]) -> Dict[str, Any]:
-    role = job.client.role(name)
+# Each role: its key in resource_names, the service that assumes it, its description.
+_ROLES = (
+    ("events_role", "events.amazonaws.com", "ecsrds.connect: lets EventBridge start the redeploy state machine"),
+    ("state_machine_role", "states.amazonaws.com", "ecsrds.connect: lets the redeploy state machine update the services"),
+)
+
+
+def _ensure_role(job: _Job, name: str, role: Optional[Dict[str, Any]], principal: str, description: str,
+                 current_policy: Any, policy: Dict[str, Any], tags: Dict[str, str]) -> Dict[str, Any]:
+    """Trust policy, tags and the inline policy of one role, from what was read already (GetRole
+    for ``role``, GetRolePolicy for ``current_policy``)."""
     trust = trust_policy(principal)
     before: Dict[str, Any] = {"exists": role is not None}
     if role is None:
@@ -401,14 +491,12 @@ def _ensure_role(job: _Job, name: str, principal: str, description: str, policy:
         current_policy = None
     else:
         role_tags = tags_to_dict(role.get("Tags"))
-        _refuse_foreign("IAM role", name, role_tags)
         before["trust_policy"] = role.get("AssumeRolePolicyDocument")
         if normalize_policy(role.get("AssumeRolePolicyDocument")) != normalize_policy(trust):
             job.do(f"update the trust policy of IAM role {name}", job.client.update_trust, name, trust)
         missing = {k: v for k, v in tags.items() if role_tags.get(k) != v}
         if missing:
             job.do(f"tag IAM role {name}", job.client.tag_role, name, missing)
-        current_policy = job.client.role_policy(name, POLICY_NAME)
         before["policy"] = current_policy
     if current_policy is None or normalize_policy(current_policy) != normalize_policy(policy):
         job.do(f"put policy {POLICY_NAME} on IAM role {name}", job.client.put_role_policy, name, POLICY_NAME, policy)
@@ -426,40 +514,195 @@ def _ensure_rotation_days(job: _Job, params: Dict[str, Any], before: Dict[str, A
         job.do(f"rotate the secret every {days} days", job.client.set_rotation_days, params["secret_arn"], days)
 
 
-def plan_inputs(params: Dict[str, Any], services: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-    """Everything derived from the inputs and the described services: names, ARNs, documents."""
+def plan_inputs(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Everything derived from the inputs alone: names, ARNs, documents. The ARNs of the state
+    machine, the rule and the roles follow from their names and the partition, region and account
+    in the secret's ARN, the cluster's from its name; no describe call is needed for any of them."""
     secret = parse_arn(params["secret_arn"])
     partition, region, account = secret["partition"], secret["region"], secret["account"]
     names = resource_names(params["db_cluster_identifier"])
-    by_name = {s["serviceName"]: s for s in services}
-    ordered = [by_name[name] for name in params["services"]]
+    cluster_arn = ecs_cluster_arn(params["cluster"], partition, region, account)
     state_machine_arn = f"arn:{partition}:states:{region}:{account}:stateMachine:{names['state_machine']}"
+    events_role_arn = f"arn:{partition}:iam::{account}:role/{names['events_role']}"
     return {
         "names": names,
         "partition": partition,
         "region": region,
         "account": account,
-        "service_arns": [s["serviceArn"] for s in ordered],
+        "cluster_arn": cluster_arn,
         "state_machine_arn": state_machine_arn,
         "rule_arn": f"arn:{partition}:events:{region}:{account}:rule/{names['rule']}",
-        "events_role_arn": f"arn:{partition}:iam::{account}:role/{names['events_role']}",
+        "events_role_arn": events_role_arn,
         "state_machine_role_arn": f"arn:{partition}:iam::{account}:role/{names['state_machine_role']}",
         "event_pattern": event_pattern(params["secret_arn"]),
-        "definition": state_machine_definition(partition, ordered[0]["clusterArn"], [s["serviceName"] for s in ordered]),
+        "definition": state_machine_definition(partition, cluster_arn, params["services"]),
         "events_role_policy": events_role_policy(state_machine_arn),
-        "state_machine_role_policy": state_machine_role_policy([s["serviceArn"] for s in ordered]),
+        "target": {"Id": TARGET_ID, "Arn": state_machine_arn, "RoleArn": events_role_arn},
     }
 
 
 def _active_services(client: RotationClient, cluster: str, names: Sequence[str]) -> List[Dict[str, Any]]:
-    found = [s for s in client.services(cluster, names) if s.get("status") == "ACTIVE"]
-    missing = [n for n in names if n not in {s["serviceName"] for s in found}]
+    """The services in the order given; each must exist and be ACTIVE."""
+    found = {s["serviceName"]: s for s in client.services(cluster, names) if s.get("status") == "ACTIVE"}
+    missing = [n for n in names if n not in found]
     if missing:
         raise EcsRdsError(message=f"ECS service(s) {', '.join(missing)} not found or not ACTIVE in cluster {cluster}")
-    return found
+    return [found[n] for n in names]
+
+
+def read_redeploy(client: RotationClient, plan: Dict[str, Any]) -> Dict[str, Any]:
+    """The reads that confirm a converged redeploy, at most five: the rule (pattern, state and the
+    record of what was applied), its targets, the state machine (definition, role) and the inline
+    policy of each role. GetRolePolicy on a role that is gone answers NoSuchEntity, so it also
+    notices a deleted role without GetRole."""
+    names = plan["names"]
+    rule = client.rule(names["rule"])
+    return {
+        "rule": rule,
+        "targets": client.targets(names["rule"]) if rule is not None else [],
+        "machine": client.state_machine(plan["state_machine_arn"]),
+        "events_role_policy": client.role_policy(names["events_role"], POLICY_NAME),
+        "state_machine_role_policy": client.role_policy(names["state_machine_role"], POLICY_NAME),
+    }
+
+
+def redeploy_drift(seen: Dict[str, Any], plan: Dict[str, Any], params: Dict[str, Any], tags: Dict[str, str]) -> Tuple[List[str], Optional[List[str]]]:
+    """What differs from the plan in what :func:`read_redeploy` saw, in words (empty when converged),
+    and the service ARNs the state machine role's policy confirms (None when it does not)."""
+    found: List[str] = []
+    rule = seen["rule"]
+    if rule is None:
+        found.append("the rule is missing")
+    else:
+        if not same_json(rule.get("EventPattern"), plan["event_pattern"]) or rule.get("State") != "ENABLED":
+            found.append("the rule's pattern or state")
+        if not description_confirms(rule.get("Description"), params["db_cluster_identifier"], tags, params.get("rotation_days")):
+            found.append("the tags or rotation schedule last applied")
+        remove, put = targets_plan(seen["targets"], plan["target"])
+        if remove or put:
+            found.append("the rule's targets")
+    machine = seen["machine"]
+    if machine is None:
+        found.append("the state machine is missing")
+    elif not same_json(machine.get("definition"), plan["definition"]) or machine.get("roleArn") != plan["state_machine_role_arn"]:
+        found.append("the state machine's definition or role")
+    current = seen["events_role_policy"]
+    if current is None or normalize_policy(current) != normalize_policy(plan["events_role_policy"]):
+        found.append("the events role or its policy")
+    service_arns = confirmed_service_arns(seen["state_machine_role_policy"], plan["cluster_arn"], params["services"])
+    if service_arns is None:
+        found.append("the state machine role or its policy")
+    return found, service_arns
+
+
+def _rule_state(rule: Dict[str, Any], targets: List[Dict[str, Any]]) -> Dict[str, Any]:
+    return {"event_pattern": json.loads(rule["EventPattern"]) if rule.get("EventPattern") else None, "state": rule.get("State"),
+            "description": rule.get("Description"), "targets": targets}
+
+
+def _machine_state(machine: Dict[str, Any]) -> Dict[str, Any]:
+    return {"definition": json.loads(machine["definition"]), "role_arn": machine.get("roleArn")}
+
+
+def _repair(job: _Job, plan: Dict[str, Any], seen: Dict[str, Any], params: Dict[str, Any], tags: Dict[str, str]) -> Dict[str, Any]:
+    """Something differs: read what a converged run skips (the services, both roles' trust policy
+    and tags, the rule's and the state machine's tags, the schedule), refuse what is not ours, then
+    write only what differs. Every read comes before the first write, so a foreign resource stops
+    the run with nothing changed."""
+    client, names = job.client, plan["names"]
+    db, days = params["db_cluster_identifier"], params.get("rotation_days")
+    services = _active_services(client, params["cluster"], params["services"])
+    roles = {key: client.role(names[key]) for key, _principal, _description in _ROLES}
+    machine, rule = seen["machine"], seen["rule"]
+    machine_tags = client.state_machine_tags(plan["state_machine_arn"]) if machine is not None else {}
+    rule_tags = client.rule_tags(rule["Arn"]) if rule is not None else {}
+    secret = client.secret(params["secret_arn"]) if days is not None else None
+    for key, _principal, _description in _ROLES:
+        if roles[key] is not None:
+            _refuse_foreign("IAM role", names[key], tags_to_dict(roles[key].get("Tags")))
+    if machine is not None:
+        _refuse_foreign("State machine", names["state_machine"], machine_tags)
+    if rule is not None:
+        _refuse_foreign("EventBridge rule", names["rule"], rule_tags)
+
+    # ECS's own answers are used from here on: a service of an account that never opted in to the
+    # long ARN format keeps its short ARN, and the policy must name it as ECS does.
+    service_arns = [s["serviceArn"] for s in services]
+    definition = state_machine_definition(plan["partition"], services[0]["clusterArn"], params["services"])
+    policies = {"events_role": plan["events_role_policy"], "state_machine_role": state_machine_role_policy(service_arns)}
+    before: Dict[str, Any] = {}
+    for key, principal, description in _ROLES:
+        before[key] = _ensure_role(job, names[key], roles[key], principal, description, seen[f"{key}_policy"], policies[key], tags)
+
+    before["state_machine"] = _machine_state(machine) if machine is not None else None
+    if machine is None:
+        job.do(f"create state machine {names['state_machine']}", client.create_state_machine, names["state_machine"], definition,
+               plan["state_machine_role_arn"], tags)
+    else:
+        if not same_json(machine.get("definition"), definition) or machine.get("roleArn") != plan["state_machine_role_arn"]:
+            job.do(f"update state machine {names['state_machine']}", client.update_state_machine, plan["state_machine_arn"], definition,
+                   plan["state_machine_role_arn"])
+        missing = {k: v for k, v in tags.items() if machine_tags.get(k) != v}
+        if missing:
+            job.do(f"tag state machine {names['state_machine']}", client.tag_state_machine, plan["state_machine_arn"], missing)
+
+    # The schedule before the rule: the rule's description records it, and must not claim a
+    # schedule that a failed RotateSecret did not set.
+    if days is not None:
+        before["rotation_days"] = rotation_days_of(secret)
+        if before["rotation_days"] != days:
+            job.do(f"rotate the secret every {days} days", client.set_rotation_days, params["secret_arn"], days)
+
+    # With rotation_days unset the schedule is left alone, and so is a schedule the record holds.
+    current_description = rule.get("Description") if rule is not None else None
+    keep = days is None and description_confirms(current_description, db, tags, None)
+    description = current_description if keep else rule_description(db, tags, days)
+    target = plan["target"]
+    if rule is None:
+        before["rule"] = None
+        job.do(f"create EventBridge rule {names['rule']}", client.put_rule, names["rule"], plan["event_pattern"], description, tags)
+        job.do(f"target state machine {names['state_machine']} from rule {names['rule']}", client.put_target, names["rule"], target)
+    else:
+        before["rule"] = _rule_state(rule, seen["targets"])
+        if not same_json(rule.get("EventPattern"), plan["event_pattern"]) or rule.get("State") != "ENABLED" or current_description != description:
+            job.do(f"update EventBridge rule {names['rule']}", client.put_rule, names["rule"], plan["event_pattern"], description, None)
+        missing = {k: v for k, v in tags.items() if rule_tags.get(k) != v}
+        if missing:
+            job.do(f"tag EventBridge rule {names['rule']}", client.tag_rule, rule["Arn"], missing)
+        remove, put = targets_plan(seen["targets"], target)
+        if remove:
+            job.do(f"remove targets {', '.join(remove)} from rule {names['rule']}", client.remove_targets, names["rule"], remove)
+        if put:
+            job.do(f"target state machine {names['state_machine']} from rule {names['rule']}", client.put_target, names["rule"], target)
+
+    after: Dict[str, Any] = {
+        "state_machine": {"definition": definition, "role_arn": plan["state_machine_role_arn"]},
+        "rule": {"event_pattern": plan["event_pattern"], "state": "ENABLED", "description": description, "targets": [target]},
+    }
+    for key, principal, _description in _ROLES:
+        after[key] = {"exists": True, "trust_policy": trust_policy(principal), "policy": policies[key]}
+    if days is not None:
+        after["rotation_days"] = days
+    return {"before": before, "after": after, "service_arns": service_arns, "definition": definition}
+
+
+def _converged(plan: Dict[str, Any], seen: Dict[str, Any], params: Dict[str, Any], service_arns: List[str]) -> Dict[str, Any]:
+    """The result of a run that found nothing to do: before and after are what was read."""
+    state: Dict[str, Any] = {
+        "events_role": {"exists": True, "policy": seen["events_role_policy"]},
+        "state_machine_role": {"exists": True, "policy": seen["state_machine_role_policy"]},
+        "state_machine": _machine_state(seen["machine"]),
+        "rule": _rule_state(seen["rule"], seen["targets"]),
+    }
+    if params.get("rotation_days") is not None:
+        # As the rule's record says it was applied (not read back: see rule_description).
+        state["rotation_days"] = params["rotation_days"]
+    return {"before": state, "after": state, "service_arns": service_arns, "definition": plan["definition"]}
 
 
 def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any]]:
+    """Confirm a converged redeploy with :func:`read_redeploy` alone (at most five calls, none of
+    them DescribeServices, GetRole, ListTagsForResource or DescribeSecret); repair otherwise."""
     job = _Job(client, check_mode)
     names = resource_names(params["db_cluster_identifier"])
     tags = dict(params.get("tags") or {}, **{MANAGED_TAG: "true"})
@@ -468,55 +711,13 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
         # the real run will create (or update) the redeploy once RDS has made the secret.
         action = f"create or update the rotation redeploy {names['rule']} once the database secret exists"
         return True, {"rotation": None, "actions": [action], "diff": None}
-    plan = plan_inputs(params, _active_services(client, params["cluster"], params["services"]))
-
-    before: Dict[str, Any] = {}
-    before["events_role"] = _ensure_role(job, names["events_role"], "events.amazonaws.com",
-                                         "ecsrds.connect: lets EventBridge start the redeploy state machine", plan["events_role_policy"], tags)
-    before["state_machine_role"] = _ensure_role(job, names["state_machine_role"], "states.amazonaws.com",
-                                                "ecsrds.connect: lets the redeploy state machine update the services", plan["state_machine_role_policy"], tags)
-
-    machine = client.state_machine(plan["state_machine_arn"])
-    before["state_machine"] = {"definition": json.loads(machine["definition"]), "role_arn": machine.get("roleArn")} if machine else None
-    if machine is None:
-        job.do(f"create state machine {names['state_machine']}", client.create_state_machine, names["state_machine"], plan["definition"],
-               plan["state_machine_role_arn"], tags)
+    plan = plan_inputs(params)
+    seen = read_redeploy(client, plan)
+    drift, service_arns = redeploy_drift(seen, plan, params, tags)
+    if drift or service_arns is None:
+        outcome = _repair(job, plan, seen, params, tags)
     else:
-        machine_tags = client.state_machine_tags(plan["state_machine_arn"])
-        _refuse_foreign("State machine", names["state_machine"], machine_tags)
-        if not same_json(machine.get("definition"), plan["definition"]) or machine.get("roleArn") != plan["state_machine_role_arn"]:
-            job.do(f"update state machine {names['state_machine']}", client.update_state_machine, plan["state_machine_arn"], plan["definition"],
-                   plan["state_machine_role_arn"])
-        missing = {k: v for k, v in tags.items() if machine_tags.get(k) != v}
-        if missing:
-            job.do(f"tag state machine {names['state_machine']}", client.tag_state_machine, plan["state_machine_arn"], missing)
-
-    rule = client.rule(names["rule"])
-    description = f"ecsrds.connect: redeploy the services of {params['db_cluster_identifier']} when its master secret rotates"
-    target = {"Id": TARGET_ID, "Arn": plan["state_machine_arn"], "RoleArn": plan["events_role_arn"]}
-    if rule is None:
-        before["rule"] = None
-        job.do(f"create EventBridge rule {names['rule']}", client.put_rule, names["rule"], plan["event_pattern"], description, tags)
-        job.do(f"target state machine {names['state_machine']} from rule {names['rule']}", client.put_target, names["rule"], target)
-    else:
-        rule_tags = client.rule_tags(rule["Arn"])
-        _refuse_foreign("EventBridge rule", names["rule"], rule_tags)
-        current_targets = client.targets(names["rule"])
-        before["rule"] = {"event_pattern": json.loads(rule["EventPattern"]) if rule.get("EventPattern") else None, "state": rule.get("State"),
-                          "targets": current_targets}
-        if not same_json(rule.get("EventPattern"), plan["event_pattern"]) or rule.get("State") != "ENABLED" or rule.get("Description") != description:
-            job.do(f"update EventBridge rule {names['rule']}", client.put_rule, names["rule"], plan["event_pattern"], description, None)
-        missing = {k: v for k, v in tags.items() if rule_tags.get(k) != v}
-        if missing:
-            job.do(f"tag EventBridge rule {names['rule']}", client.tag_rule, rule["Arn"], missing)
-        remove, put = targets_plan(current_targets, target)
-        if remove:
-            job.do(f"remove targets {', '.join(remove)} from rule {names['rule']}", client.remove_targets, names["rule"], remove)
-        if put:
-            job.do(f"target state machine {names['state_machine']} from rule {names['rule']}", client.put_target, names["rule"], target)
-
-    days = params.get("rotation_days")
-    _ensure_rotation_days(job, params, before)
+        outcome = _converged(plan, seen, params, service_arns)
 
     result = {
         "rule_name": names["rule"],
@@ -525,20 +726,12 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
         "state_machine_arn": plan["state_machine_arn"],
         "events_role_arn": plan["events_role_arn"],
         "state_machine_role_arn": plan["state_machine_role_arn"],
-        "service_arns": plan["service_arns"],
+        "service_arns": outcome["service_arns"],
         "event_pattern": plan["event_pattern"],
-        "definition": plan["definition"],
-        "rotation_days": days,
+        "definition": outcome["definition"],
+        "rotation_days": params.get("rotation_days"),
     }
-    after = {
-        "events_role": {"exists": True, "trust_policy": trust_policy("events.amazonaws.com"), "policy": plan["events_role_policy"]},
-        "state_machine_role": {"exists": True, "trust_policy": trust_policy("states.amazonaws.com"), "policy": plan["state_machine_role_policy"]},
-        "state_machine": {"definition": plan["definition"], "role_arn": plan["state_machine_role_arn"]},
-        "rule": {"event_pattern": plan["event_pattern"], "state": "ENABLED", "targets": [target]},
-    }
-    if days is not None:
-        after["rotation_days"] = days
-    return bool(job.actions), {"rotation": result, "actions": job.actions, "diff": {"before": before, "after": after}}
+    return bool(job.actions), {"rotation": result, "actions": job.actions, "diff": {"before": outcome["before"], "after": outcome["after"]}}
 
 
 def ensure_absent(client: RotationClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any]]:

@@ -28,6 +28,19 @@ description:
     redeployed (and no longer allowed).
   - Resources it creates carry the tag C(ecsrds.connect/managed); it refuses to change or delete a resource of
     the same name without it.
+  - A run that finds everything in place makes five read calls and no other, with or without O(rotation_days),
+    C(DescribeRule), C(ListTargetsByRule), C(DescribeStateMachine) and C(GetRolePolicy) for each role. That confirms
+    the rule's pattern and state, its one target with its role and no added input, the state machine's definition
+    and role, and both inline policies exactly. All ARNs are derived from names and O(secret_arn)'s partition,
+    region and account, and the services' ARNs are confirmed from the state machine role's policy.
+  - When any of that differs (or the tags or O(rotation_days) asked for differ from what the rule's description
+    records as last applied), the run also reads the services (C(DescribeServices), which must be C(ACTIVE)), both
+    roles (trust policy and tags, C(GetRole)), the tags of the rule and of the state machine, and the secret's
+    schedule (C(DescribeSecret)), all before its first write, and puts back everything that differs.
+  - Trade-off of that budget, a role's trust policy, tags and the rotation schedule changed outside Ansible, or a
+    service deleted, are not noticed by a run that finds nothing else to do; they are checked and put back by the
+    next run that creates or repairs anything, or by changing O(tags) or O(rotation_days). O(state=absent) reads
+    every resource's tags before deleting it.
   - With O(rotation_days), also sets the rotation schedule of the managed secret. Secrets Manager allows that for
     a secret RDS manages (managed rotation), through C(RotateSecret) with C(RotationRules) and without a Lambda ARN, as
     the RotateSecret API reference says for managed rotation. RDS's own C(ModifyDBCluster) has no schedule
@@ -60,7 +73,8 @@ options:
   services:
     description:
       - Names of every ECS service that uses the database. Required with O(state=present).
-      - The state machine updates exactly these; they must exist and be C(ACTIVE).
+      - The state machine updates exactly these; they must exist and be C(ACTIVE) when the redeploy is created or
+        changed.
     type: list
     elements: str
   rotation_days:
@@ -69,9 +83,14 @@ options:
         for an RDS-managed secret) alone.
       - Applied with either O(state) (when O(secret_arn) is known); the schedule belongs to the secret, not to the
         redeploy, so turning the redeploy off does not change it.
+      - The rule's description records the schedule once it is set, so a run that finds nothing else to do does not
+        call C(DescribeSecret); with O(state=absent) the secret is read whenever O(rotation_days) is given.
     type: int
   tags:
-    description: Tags for what the module creates (C(ecsrds.connect/managed) is always added). Tags are only added, never removed.
+    description:
+      - Tags for what the module creates (C(ecsrds.connect/managed) is always added). Tags are only added, never removed.
+      - Applied on creation and on every run that repairs something or where they differ from the tags last applied
+        (the rule's description records a fingerprint of them); a tag removed outside Ansible is put back by such a run.
     type: dict
     aliases: [resource_tags]
 extends_documentation_fragment:
@@ -84,7 +103,9 @@ attributes:
     description: No write call is made; C(changed) and RV(actions) predict a real run.
   diff_mode:
     support: full
-    description: Before and after of the roles' policies, the state machine, the rule and its targets, and the rotation schedule.
+    description:
+      - Before and after of the roles' policies, the state machine, the rule (with its description) and its targets, and
+        the rotation schedule; the roles' trust policies too when the run reads them (see the description).
 notes:
   - Cost, when nothing rotates, one rule, one state machine and two roles, all free; each rotation starts one
     standard workflow execution of a few state transitions and one C(UpdateService) per service.

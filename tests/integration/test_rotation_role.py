@@ -1,7 +1,8 @@
 """roles/rotation (module ecs_redeploy_on_rotation) against moto: two services sharing a database.
 
-Check mode, apply, an idempotent re-run with no write call, a service removed, a second deployment on
-another database, teardown leaving nothing. moto does not deliver events to Step Functions nor run
+Check mode, apply, an idempotent re-run with no write call (the module's own no-op: five reads),
+drift put back, a service removed, a second deployment on another database, teardown leaving
+nothing. moto does not deliver events to Step Functions nor run
 aws-sdk tasks reliably, so what AWS would do is checked on what was stored: the rule's pattern
 against events shaped as AWS documents them (moto's own matcher, in-process), the target, the
 definition and both policies exactly.
@@ -22,6 +23,8 @@ ACCOUNT = "123456789012"
 POLICY = "ecsrds-connect-rotation"
 UPDATE_SERVICE = "arn:aws:states:::aws-sdk:ecs:updateService"
 TASK = "ecsrds.connect.rotation : Ensure the rotation rule, the redeploy state machine and their roles"
+# A converged redeploy is confirmed by these reads alone (module_utils/rotation.py, read_redeploy).
+NOOP_READS = ["events:DescribeRule", "events:ListTargetsByRule", "iam:GetRolePolicy", "iam:GetRolePolicy", "states:DescribeStateMachine"]
 
 
 def _play(role_vars, tasks_from="main"):
@@ -163,6 +166,26 @@ def test_redeploy_on_rotation(moto, play):
     assert write_calls(moto.stop_recording()) == []
     assert again.rc == 0 and again.changed == 0, again.stdout
     assert check.rc == 0 and check.changed == 0, check.stdout
+
+    # The module alone on that converged state (tasks_from redeploy: the input check reads AWS for
+    # reasons of its own) costs the five reads that confirm it, the schedule managed or not.
+    moto.start_recording()
+    lean = play(_play(_vars(secret, rotation_secret_rotation_days=30), tasks_from="redeploy"))
+    assert sorted(f"{c.service}:{c.operation}" for c in moto.stop_recording()) == NOOP_READS
+    assert lean.rc == 0 and lean.changed == 0, lean.stdout
+
+    # Drift those reads must see: the machine role's policy widened, the rule disabled. Put back
+    # with exactly the two writes, before anything else is tried.
+    iam.put_role_policy(RoleName=machine_role, PolicyName=POLICY, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}]}))
+    events.disable_rule(Name=names["rule"])
+    moto.start_recording()
+    repaired = play(_play(_vars(secret, rotation_secret_rotation_days=30), tasks_from="redeploy"))
+    assert sorted(c.operation for c in write_calls(moto.stop_recording())) == ["PutRolePolicy", "PutRule"]
+    assert repaired.rc == 0 and repaired.changed == 1, repaired.stdout
+    assert events.describe_rule(Name=names["rule"])["State"] == "ENABLED"
+    assert _inline(iam, machine_role)[POLICY]["Statement"][0] == {
+        "Sid": "RedeployServices", "Effect": "Allow", "Action": ["ecs:UpdateService"], "Resource": sorted(services.values())}
 
     # One service leaves the database: the definition and the policy follow; diff shows it.
     moto.start_recording()

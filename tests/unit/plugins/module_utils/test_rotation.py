@@ -13,11 +13,16 @@ from moto.events.models import EventPattern
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
 from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import (
     RotationClient,
+    confirmed_service_arns,
+    description_confirms,
+    ecs_cluster_arn,
     event_pattern,
     events_role_policy,
     normalize_policy,
     resource_names,
     rotation_days_of,
+    rule_description,
+    run_rotation,
     secret_name_from_arn,
     state_machine_definition,
     state_machine_role_policy,
@@ -124,6 +129,9 @@ def test_targets_plan_keeps_only_ours():
     assert targets_plan([], ours) == ([], True)
     assert targets_plan([dict(ours)], ours) == ([], False)
     assert targets_plan([dict(ours, RoleArn="arn:other"), {"Id": "x", "Arn": "arn:y"}], ours) == (["x"], True)
+    # An input added to our target changes what every execution gets: drift, put ours back.
+    assert targets_plan([dict(ours, Input='{"x": 1}')], ours) == ([], True)
+    assert targets_plan([dict(ours, InputTransformer={"InputTemplate": "{}"})], ours) == ([], True)
 
 
 def test_bad_inputs_are_named():
@@ -167,3 +175,400 @@ def test_a_missing_permission_is_reported_at_once():
     with pytest.raises(EcsRdsError, match="Failed to create state machine m"):
         _client(sfn, sleeps).create_state_machine("m", {}, "arn:aws:iam::111122223333:role/r", {})
     assert sfn.calls == 1 and sleeps == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The job against a fake AWS that answers as the APIs document and counts every call
+
+
+def _not_found(code, operation):
+    return ClientError({"Error": {"Code": code, "Message": "not found"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+
+
+class FakeCloud:
+    """In-memory IAM, Step Functions, EventBridge, ECS and Secrets Manager, shaped like their answers:
+    GetRolePolicy and GetRole give the documents parsed (boto3 decodes IAM's URL-encoded JSON),
+    DescribeStateMachine gives the definition as text, DescribeRule gives the pattern as text."""
+
+    def __init__(self, account="111122223333", region="eu-west-1", cluster="prod", services=("app", "worker")):
+        self.account, self.region = account, region
+        self.calls = []
+        self.roles, self.machines, self.rules, self.targets, self.rule_tags = {}, {}, {}, {}, {}
+        self.cluster_arn = f"arn:aws:ecs:{region}:{account}:cluster/{cluster}"
+        self.services = {name: {"serviceName": name, "serviceArn": f"arn:aws:ecs:{region}:{account}:service/{cluster}/{name}",
+                                "clusterArn": self.cluster_arn, "status": "ACTIVE"} for name in services}
+        self.secret = {"ARN": SECRET, "RotationEnabled": True, "RotationRules": {"AutomaticallyAfterDays": 7}}
+        self.iam = _FakeService(self, "iam")
+        self.stepfunctions = _FakeService(self, "states")
+        self.events = _FakeService(self, "events")
+        self.ecs = _FakeService(self, "ecs")
+        self.secretsmanager = _FakeService(self, "secretsmanager")
+
+    def client(self):
+        return RotationClient({"iam": self.iam, "stepfunctions": self.stepfunctions, "events": self.events, "ecs": self.ecs,
+                               "secretsmanager": self.secretsmanager}, sleep=lambda seconds: None)
+
+    def operations(self):
+        return sorted(f"{service}:{op}" for service, op, _kwargs in self.calls)
+
+    def writes(self):
+        reads = ("Describe", "List", "Get")
+        return sorted(f"{service}:{op}" for service, op, _kwargs in self.calls if not op.startswith(reads))
+
+    # ECS
+    def DescribeServices(self, cluster, services):
+        return {"services": [self.services[name] for name in services if name in self.services], "failures": []}
+
+    # IAM
+    def _role(self, name, operation):
+        if name not in self.roles:
+            raise _not_found("NoSuchEntity", operation)
+        return self.roles[name]
+
+    def GetRole(self, RoleName):
+        role = self._role(RoleName, "GetRole")
+        return {"Role": {"RoleName": RoleName, "Arn": f"arn:aws:iam::{self.account}:role/{RoleName}",
+                         "AssumeRolePolicyDocument": role["trust"], "Tags": [{"Key": k, "Value": v} for k, v in role["tags"].items()]}}
+
+    def GetRolePolicy(self, RoleName, PolicyName):
+        role = self._role(RoleName, "GetRolePolicy")
+        if PolicyName not in role["policies"]:
+            raise _not_found("NoSuchEntity", "GetRolePolicy")
+        return {"RoleName": RoleName, "PolicyName": PolicyName, "PolicyDocument": role["policies"][PolicyName]}
+
+    def ListRolePolicies(self, RoleName):
+        return {"PolicyNames": sorted(self._role(RoleName, "ListRolePolicies")["policies"])}
+
+    def CreateRole(self, RoleName, AssumeRolePolicyDocument, Description, Tags):
+        self.roles[RoleName] = {"trust": json.loads(AssumeRolePolicyDocument), "tags": {t["Key"]: t["Value"] for t in Tags}, "policies": {}}
+        return {"Role": {"RoleName": RoleName}}
+
+    def UpdateAssumeRolePolicy(self, RoleName, PolicyDocument):
+        self._role(RoleName, "UpdateAssumeRolePolicy")["trust"] = json.loads(PolicyDocument)
+
+    def PutRolePolicy(self, RoleName, PolicyName, PolicyDocument):
+        self._role(RoleName, "PutRolePolicy")["policies"][PolicyName] = json.loads(PolicyDocument)
+
+    def TagRole(self, RoleName, Tags):
+        self._role(RoleName, "TagRole")["tags"].update({t["Key"]: t["Value"] for t in Tags})
+
+    def DeleteRolePolicy(self, RoleName, PolicyName):
+        self._role(RoleName, "DeleteRolePolicy")["policies"].pop(PolicyName)
+
+    def DeleteRole(self, RoleName):
+        self._role(RoleName, "DeleteRole")
+        del self.roles[RoleName]
+
+    # Step Functions (its operations share names with EventBridge's: routed by service below)
+    def states_DescribeStateMachine(self, stateMachineArn):
+        if stateMachineArn not in self.machines:
+            raise _not_found("StateMachineDoesNotExist", "DescribeStateMachine")
+        machine = self.machines[stateMachineArn]
+        return {"stateMachineArn": stateMachineArn, "name": stateMachineArn.rsplit(":", 1)[1], "status": "ACTIVE",
+                "definition": machine["definition"], "roleArn": machine["roleArn"], "type": "STANDARD"}
+
+    def states_ListStateMachines(self, **kwargs):
+        return {"stateMachines": [{"stateMachineArn": arn, "name": arn.rsplit(":", 1)[1]} for arn in self.machines]}
+
+    def states_ListTagsForResource(self, resourceArn):
+        return {"tags": [{"key": k, "value": v} for k, v in self.machines[resourceArn]["tags"].items()]}
+
+    def states_CreateStateMachine(self, name, definition, roleArn, type, tags):
+        arn = f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
+        self.machines[arn] = {"definition": definition, "roleArn": roleArn, "tags": {t["key"]: t["value"] for t in tags}}
+        return {"stateMachineArn": arn}
+
+    def states_UpdateStateMachine(self, stateMachineArn, definition, roleArn):
+        self.machines[stateMachineArn].update(definition=definition, roleArn=roleArn)
+        return {}
+
+    def states_TagResource(self, resourceArn, tags):
+        self.machines[resourceArn]["tags"].update({t["key"]: t["value"] for t in tags})
+
+    def states_DeleteStateMachine(self, stateMachineArn):
+        self.machines.pop(stateMachineArn)
+
+    # EventBridge
+    def events_DescribeRule(self, Name):
+        if Name not in self.rules:
+            raise _not_found("ResourceNotFoundException", "DescribeRule")
+        return dict(self.rules[Name])
+
+    def events_ListTargetsByRule(self, Rule):
+        if Rule not in self.rules:
+            raise _not_found("ResourceNotFoundException", "ListTargetsByRule")
+        return {"Targets": [dict(t) for t in self.targets[Rule]]}
+
+    def events_ListTagsForResource(self, ResourceARN):
+        return {"Tags": [{"Key": k, "Value": v} for k, v in self.rule_tags[ResourceARN].items()]}
+
+    def events_PutRule(self, Name, EventPattern, State, Description, Tags=None):
+        arn = f"arn:aws:events:{self.region}:{self.account}:rule/{Name}"
+        self.rules[Name] = {"Name": Name, "Arn": arn, "EventPattern": EventPattern, "State": State, "Description": Description,
+                            "EventBusName": "default"}
+        self.targets.setdefault(Name, [])
+        tags = self.rule_tags.setdefault(arn, {})
+        tags.update({t["Key"]: t["Value"] for t in Tags or []})
+        return {"RuleArn": arn}
+
+    def events_TagResource(self, ResourceARN, Tags):
+        self.rule_tags[ResourceARN].update({t["Key"]: t["Value"] for t in Tags})
+
+    def events_PutTargets(self, Rule, Targets):
+        ids = {t["Id"] for t in Targets}
+        self.targets[Rule] = [t for t in self.targets[Rule] if t["Id"] not in ids] + [dict(t) for t in Targets]
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def events_RemoveTargets(self, Rule, Ids):
+        self.targets[Rule] = [t for t in self.targets[Rule] if t["Id"] not in Ids]
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def events_DeleteRule(self, Name):
+        arn = self.rules.pop(Name)["Arn"]
+        self.targets.pop(Name, None)
+        self.rule_tags.pop(arn, None)
+
+    # Secrets Manager
+    def DescribeSecret(self, SecretId):
+        return dict(self.secret)
+
+    def RotateSecret(self, SecretId, RotationRules, RotateImmediately):
+        self.secret["RotationRules"] = dict(RotationRules)
+        return {"ARN": SECRET}
+
+
+class _FakeService:
+    """A boto3-like client: snake_case methods, ``aws_retry`` accepted, every call recorded."""
+
+    def __init__(self, cloud, service):
+        self.cloud, self.service = cloud, service
+
+    def __getattr__(self, method):
+        operation = "".join(part.capitalize() for part in method.split("_"))
+        handler = getattr(self.cloud, f"{self.service}_{operation}", None) or getattr(self.cloud, operation)
+
+        def send(aws_retry=False, **kwargs):
+            self.cloud.calls.append((self.service, operation, kwargs))
+            return handler(**kwargs)
+        return send
+
+
+def test_service_arns_are_confirmed_from_the_policy_in_either_arn_format():
+    cluster = ecs_cluster_arn("prod", "aws", "eu-west-1", "111122223333")
+    assert cluster == CLUSTER and ecs_cluster_arn(CLUSTER, "aws-cn", "x", "1") == CLUSTER
+    long_app, long_worker = f"{CLUSTER[:-len(':cluster/prod')]}:service/prod/app", f"{CLUSTER[:-len(':cluster/prod')]}:service/prod/worker"
+    assert confirmed_service_arns(state_machine_role_policy([long_worker, long_app]), CLUSTER, ["app", "worker"]) == [long_app, long_worker]
+    # A service made before the account opted in to long ARNs keeps arn:...:service/<name>.
+    short_app = "arn:aws:ecs:eu-west-1:111122223333:service/app"
+    assert confirmed_service_arns(state_machine_role_policy([short_app, long_worker]), CLUSTER, ["app", "worker"]) == [short_app, long_worker]
+    # As IAM returns a one-service policy: single strings for one-item lists.
+    as_iam = {"Version": "2012-10-17", "Statement": [{"Sid": "RedeployServices", "Effect": "Allow", "Action": "ecs:UpdateService", "Resource": long_app}]}
+    assert confirmed_service_arns(as_iam, CLUSTER, ["app"]) == [long_app]
+    other_account = long_app.replace("111122223333", "444455556666")
+    for policy, services in [
+        (state_machine_role_policy([long_app]), ["app", "worker"]),  # a service missing
+        (state_machine_role_policy([long_app, long_worker]), ["app"]),  # one too many
+        (state_machine_role_policy([other_account]), ["app"]),  # another account's service
+        (state_machine_role_policy([long_app.replace("/prod/", "/staging/")]), ["app"]),  # another cluster
+        (state_machine_role_policy([long_app, short_app]), ["app"]),  # the same service twice
+        (dict(state_machine_role_policy([long_app]), Statement=[{"Effect": "Allow", "Action": "ecs:*", "Resource": long_app}]), ["app"]),
+        (None, ["app"]),
+        ({"Statement": [{"Resource": {"x": 1}}]}, ["app"]),
+    ]:
+        assert confirmed_service_arns(policy, CLUSTER, services) is None, (policy, services)
+
+
+def test_the_rule_description_records_tags_and_schedule():
+    tags = {"ecsrds.connect/managed": "true", "team": "payments"}
+    with_days = rule_description("db", tags, 30)
+    assert with_days.startswith("ecsrds.connect: redeploy the services of db when its master secret rotates (applied: tags ")
+    assert with_days.endswith("; rotation every 30 days)") and len(with_days) <= 512
+    assert description_confirms(with_days, "db", tags, 30)
+    assert not description_confirms(with_days, "db", tags, 60)
+    assert not description_confirms(with_days, "db", dict(tags, team="billing"), 30)
+    assert not description_confirms(rule_description("db", tags, None), "db", tags, 30)
+    # rotation_days unset leaves the schedule alone: any recorded schedule, or none, confirms.
+    assert description_confirms(with_days, "db", tags, None) and description_confirms(rule_description("db", tags, None), "db", tags, None)
+    assert not description_confirms("ecsrds.connect: redeploy the services of db when its master secret rotates", "db", tags, None)
+    assert not description_confirms(None, "db", tags, None)
+
+
+def _params(**extra):
+    params = {"state": "present", "db_cluster_identifier": "demo-db", "secret_arn": SECRET, "cluster": "prod",
+              "services": ["app", "worker"], "rotation_days": None, "tags": {"team": "payments"}}
+    params.update(extra)
+    return params
+
+
+def _converged(params):
+    cloud = FakeCloud()
+    changed, _result = run_rotation(cloud.client(), params, False)
+    assert changed
+    cloud.calls.clear()
+    return cloud
+
+
+# What a converged redeploy costs: these five reads and nothing else, whether or not the schedule is
+# managed (the rule's description records it), in check mode too.
+NOOP_READS = ["events:DescribeRule", "events:ListTargetsByRule", "iam:GetRolePolicy", "iam:GetRolePolicy", "states:DescribeStateMachine"]
+
+
+@pytest.mark.parametrize("days", [None, 30])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_converged_redeploy_costs_five_reads(days, check_mode):
+    params = _params(rotation_days=days)
+    cloud = _converged(params)
+    changed, result = run_rotation(cloud.client(), params, check_mode)
+    assert not changed and result["actions"] == []
+    assert cloud.operations() == NOOP_READS
+    policies = sorted(kwargs["RoleName"] for _service, op, kwargs in cloud.calls if op == "GetRolePolicy")
+    assert policies == ["ecsrds-demo-db-redeploy-role", "ecsrds-demo-db-rotation-events"]
+    assert result["diff"]["before"] == result["diff"]["after"]
+    rotation = result["rotation"]
+    assert rotation["service_arns"] == [cloud.services["app"]["serviceArn"], cloud.services["worker"]["serviceArn"]]
+    assert rotation["definition"] == state_machine_definition("aws", CLUSTER, ["app", "worker"]) and rotation["rotation_days"] == days
+
+
+def _edit_policy(role, document):
+    def edit(cloud):
+        cloud.roles[role]["policies"][POLICY] = document
+    return edit
+
+
+def _set_target(**values):
+    def edit(cloud):
+        cloud.targets[RULE][0].update(values)
+    return edit
+
+
+def _set_machine(key, value):
+    def edit(cloud):
+        cloud.machines[MACHINE][key] = value
+    return edit
+
+
+def _set_rule_description(description):
+    def edit(cloud):
+        cloud.rules[RULE]["Description"] = description
+    return edit
+
+
+def _disable_rule(cloud):
+    cloud.rules[RULE]["State"] = "DISABLED"
+
+
+def _add_target(cloud):
+    cloud.targets[RULE].append({"Id": "someone-else", "Arn": "arn:aws:sqs:eu-west-1:111122223333:q"})
+
+
+def _delete_role(cloud):
+    del cloud.roles[EVENTS_ROLE]
+
+
+POLICY = "ecsrds-connect-rotation"
+RULE, EVENTS_ROLE, MACHINE_ROLE = "ecsrds-demo-db-rotation", "ecsrds-demo-db-rotation-events", "ecsrds-demo-db-redeploy-role"
+MACHINE = "arn:aws:states:eu-west-1:111122223333:stateMachine:ecsrds-demo-db-redeploy"
+WIDE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}]}
+
+
+@pytest.mark.parametrize("edit, writes", [
+    (_edit_policy(MACHINE_ROLE, WIDE), ["iam:PutRolePolicy"]),
+    (_edit_policy(EVENTS_ROLE, WIDE), ["iam:PutRolePolicy"]),
+    (_delete_role, ["iam:CreateRole", "iam:PutRolePolicy"]),
+    (_set_target(RoleArn="arn:aws:iam::111122223333:role/other"), ["events:PutTargets"]),
+    (_set_target(Input='{"not": "the event"}'), ["events:PutTargets"]),
+    (_add_target, ["events:RemoveTargets"]),
+    (_disable_rule, ["events:PutRule"]),
+    (_set_machine("definition", json.dumps({"StartAt": "x", "States": {"x": {"Type": "Pass", "End": True}}})), ["states:UpdateStateMachine"]),
+    (_set_machine("roleArn", "arn:aws:iam::111122223333:role/other"), ["states:UpdateStateMachine"]),
+    # A rule made by an earlier version has no record: one PutRule after upgrading writes it.
+    (_set_rule_description("ecsrds.connect: redeploy the services of demo-db when its master secret rotates"), ["events:PutRule"]),
+], ids=["machine-role-policy", "events-role-policy", "role-deleted", "target-role", "target-input", "foreign-target", "rule-disabled",
+        "definition", "machine-role", "no-record"])
+def test_drift_is_detected_and_repaired(edit, writes):
+    params = _params(rotation_days=30)
+    cloud = _converged(params)
+    edit(cloud)
+    changed, planned = run_rotation(cloud.client(), params, True)
+    assert changed and planned["actions"] and cloud.writes() == []
+    # The repair reads what a converged run skips: services, roles' trust and tags, tags, schedule.
+    assert {"ecs:DescribeServices", "iam:GetRole", "states:ListTagsForResource", "events:ListTagsForResource",
+            "secretsmanager:DescribeSecret"} <= set(cloud.operations())
+    cloud.calls.clear()
+    changed, _result = run_rotation(cloud.client(), params, False)
+    assert changed and cloud.writes() == writes
+    cloud.calls.clear()
+    changed, _result = run_rotation(cloud.client(), params, False)
+    assert not changed and cloud.operations() == NOOP_READS
+
+
+def test_a_new_schedule_or_new_tags_are_applied_and_recorded():
+    cloud = _converged(_params(rotation_days=30))
+    changed, result = run_rotation(cloud.client(), _params(rotation_days=60), False)
+    assert changed and cloud.writes() == ["events:PutRule", "secretsmanager:RotateSecret"]
+    assert cloud.secret["RotationRules"] == {"AutomaticallyAfterDays": 60}
+    assert result["diff"]["before"]["rotation_days"] == 30 and result["diff"]["after"]["rotation_days"] == 60
+    # The schedule is written before the record that claims it.
+    assert [op for _s, op, _k in cloud.calls if op in ("RotateSecret", "PutRule")] == ["RotateSecret", "PutRule"]
+
+    cloud.calls.clear()
+    changed, _result = run_rotation(cloud.client(), _params(rotation_days=60, tags={"team": "billing"}), False)
+    assert changed and cloud.writes() == ["events:PutRule", "events:TagResource", "iam:TagRole", "iam:TagRole", "states:TagResource"]
+    assert cloud.roles[EVENTS_ROLE]["tags"]["team"] == "billing" and cloud.machines[MACHINE]["tags"]["team"] == "billing"
+
+    # Unset rotation_days leaves the schedule, and its record, alone.
+    cloud.calls.clear()
+    changed, _result = run_rotation(cloud.client(), _params(tags={"team": "billing"}), False)
+    assert not changed and cloud.operations() == NOOP_READS
+
+
+def test_a_repair_also_puts_back_a_schedule_changed_outside():
+    cloud = _converged(_params(rotation_days=30))
+    cloud.secret["RotationRules"] = {"AutomaticallyAfterDays": 90}
+    _disable_rule(cloud)
+    changed, _result = run_rotation(cloud.client(), _params(rotation_days=30), False)
+    assert changed and cloud.writes() == ["events:PutRule", "secretsmanager:RotateSecret"]
+    assert cloud.secret["RotationRules"] == {"AutomaticallyAfterDays": 30}
+
+
+def test_services_are_described_when_the_redeploy_changes():
+    cloud = _converged(_params())
+    changed, result = run_rotation(cloud.client(), _params(services=["app"]), False)
+    assert changed and cloud.writes() == ["iam:PutRolePolicy", "states:UpdateStateMachine"]
+    assert "ecs:DescribeServices" in cloud.operations()
+    assert result["rotation"]["service_arns"] == [cloud.services["app"]["serviceArn"]]
+    assert result["diff"]["after"]["state_machine_role"]["policy"]["Statement"][0]["Resource"] == [cloud.services["app"]["serviceArn"]]
+    cloud.calls.clear()
+    with pytest.raises(EcsRdsError, match="ECS service.s. gone not found or not ACTIVE in cluster prod"):
+        run_rotation(cloud.client(), _params(services=["app", "gone"]), False)
+    assert cloud.writes() == []
+
+
+def test_a_resource_not_ours_stops_the_repair_before_any_write():
+    cloud = _converged(_params())
+    cloud.roles[MACHINE_ROLE]["tags"].pop("ecsrds.connect/managed")
+    _disable_rule(cloud)  # something to repair, so the repair path runs
+    with pytest.raises(EcsRdsError, match=f"IAM role {MACHINE_ROLE} exists but was not made by ecsrds.connect"):
+        run_rotation(cloud.client(), _params(), False)
+    assert cloud.writes() == []
+    # A role of that name someone else made from scratch (no policy of ours): refused the same way.
+    cloud = FakeCloud()
+    cloud.roles[EVENTS_ROLE] = {"trust": {}, "tags": {}, "policies": {}}
+    with pytest.raises(EcsRdsError, match="was not made by ecsrds.connect"):
+        run_rotation(cloud.client(), _params(), False)
+    assert cloud.writes() == []
+
+
+def test_teardown_still_checks_ownership_of_everything_it_deletes():
+    cloud = _converged(_params(rotation_days=30))
+    absent = {"state": "absent", "db_cluster_identifier": "demo-db", "rotation_days": None}
+    rule_arn = cloud.rules[RULE]["Arn"]
+    cloud.rule_tags[rule_arn].clear()
+    with pytest.raises(EcsRdsError, match=f"EventBridge rule {RULE} exists but was not made by ecsrds.connect"):
+        run_rotation(cloud.client(), absent, False)
+    assert cloud.writes() == []
+    cloud.rule_tags[rule_arn]["ecsrds.connect/managed"] = "true"
+    cloud.calls.clear()
+    changed, _result = run_rotation(cloud.client(), absent, False)
+    assert changed and not cloud.roles and not cloud.machines and not cloud.rules
+    assert {"events:ListTagsForResource", "states:ListTagsForResource", "iam:GetRole"} <= set(cloud.operations())
