@@ -72,8 +72,8 @@ def test_check_mode_on_a_fresh_environment_writes_nothing(moto, play, demo):
     # The service stage is planned too, with stand-ins for the endpoint and secret: the container
     # is checked, and the revision, grant and deployment a real run makes are all shown.
     planned = dict(changes(run))
-    revision = run.result("ecsrds.connect.service : Register a revision with the database variables on top of what each service runs")["results"][0]
-    assert revision["changed"] and "planned-by-check-mode" in json.dumps(revision["diff"])
+    registered = run.result("ecsrds.connect.service : Register a revision with the database variables on top of what each service runs")
+    assert registered["task_definitions"][0]["changed"] and "planned-by-check-mode" in json.dumps(registered["diff"])
     assert "ecsrds.connect.service : Allow each execution role to read exactly the database secret" in planned
     assert planned["ecsrds.connect.service : Move each service onto its revision and wait for the rollout"] == [demo["service"]]
 
