@@ -1,20 +1,17 @@
 """The budgets of a run that has nothing to do (issue 12), asserted by counting, never by timing:
 what reaches the moto server and which tasks run an AWS module. `make bench` measures the time.
 
-One converged demo environment (a moto server of this module's own) is shared by the tests here;
-they only read it: a no-op re-run and --check change nothing.
+Each test converges its environment once and then only reads it (a no-op re-run and --check).
 """
 
 from __future__ import annotations
 
 import collections
-import os
 import sys
 
-import pytest
 import yaml
 
-from sandbox import REPO_ROOT, MotoServer, run_playbook, safe_aws_env
+from sandbox import REPO_ROOT, run_playbook
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
 from environment import build_demo_environment  # noqa: E402
@@ -29,30 +26,18 @@ MAX_AWS_MODULE_TASKS = 10
 MAX_CALLS_PER_EXTRA_SERVICE = 4
 
 
-@pytest.fixture(scope="module")
-def moto_server():
-    """A server of this module's own: the environment is converged once and then only read."""
-    server = MotoServer()
-    os.environ.update(safe_aws_env(server.endpoint))
-    yield server
-    server.stop()
-
-
-def site_vars(server, env, services=None):
+def site_vars(server, env, services=None, **overrides):
     variables = yaml.safe_load((REPO_ROOT / "playbooks" / "vars" / "demo.yml").read_text())
     variables["ecsrds_aws_endpoint_url"] = server.endpoint
     if services:
         variables["ecsrds_ecs_services"] = [{"name": name, "container_name": env["container"]} for name in services]
+    variables.update(overrides)
     return variables
 
 
-@pytest.fixture(scope="module")
-def converged(moto_server):
-    env = build_demo_environment(moto_server.client)
-    variables = site_vars(moto_server, env)
-    first = run_playbook(moto_server.endpoint, SITE, extra_vars=variables)
+def converge(server, variables):
+    first = run_playbook(server.endpoint, SITE, extra_vars=variables)
     assert first.rc == 0, first.stdout[-3000:]
-    return env, variables
 
 
 def measured(server, variables, check=False):
@@ -79,16 +64,47 @@ def by_operation(calls):
     return dict(collections.Counter(f"{c.service}:{c.operation}" for c in calls))
 
 
-@pytest.mark.parametrize("check", [False, True], ids=["re-run", "check"])
-def test_a_run_with_nothing_to_do_stays_within_its_budget(moto_server, converged, check):
-    env, variables = converged
-    run, calls = measured(moto_server, variables, check=check)
-    writes = [c for c in calls if c.is_write]
-    job_calls = without_rotation(calls, {env["execution_role_name"]})
-    assert run.changed == 0, [t.name for t in run.tasks if t.changed]
-    assert writes == [], by_operation(writes)
-    assert len(calls) <= MAX_CALLS, by_operation(calls)
-    assert len(job_calls) <= MAX_CALLS_WITHOUT_ROTATION, by_operation(job_calls)
-    assert len(aws_module_tasks(run)) <= MAX_AWS_MODULE_TASKS, aws_module_tasks(run)
-    # The preflight guards a rollout; with none about to happen it does not run.
-    assert not any("preflight" in t.action for t in run.tasks if not t.result.get("skipped"))
+def add_services(moto, env, count):
+    """More services like the demo's, running the same revision in the same subnets and group."""
+    ecs = moto.client("ecs")
+    names = [f"{env['service']}-{number}" for number in range(2, count + 2)]
+    for name in names:
+        ecs.create_service(cluster=env["cluster"], serviceName=name, taskDefinition=env["task_definition_arn"], desiredCount=1,
+                           launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {
+                               "subnets": env["subnet_ids"], "securityGroups": [env["service_security_group_id"]], "assignPublicIp": "DISABLED"}})
+    return names
+
+
+def test_a_run_with_nothing_to_do_stays_within_its_budget_also_in_check_mode(moto):
+    env = build_demo_environment(moto.client)
+    variables = site_vars(moto, env)
+    converge(moto, variables)
+    for check in (False, True):
+        run, calls = measured(moto, variables, check=check)
+        mode = "--check" if check else "re-run"
+        writes = [c for c in calls if c.is_write]
+        job_calls = without_rotation(calls, {env["execution_role_name"]})
+        assert run.changed == 0, (mode, [t.name for t in run.tasks if t.changed])
+        assert writes == [], (mode, by_operation(writes))
+        assert len(calls) <= MAX_CALLS, (mode, len(calls), by_operation(calls))
+        assert len(job_calls) <= MAX_CALLS_WITHOUT_ROTATION, (mode, len(job_calls), by_operation(job_calls))
+        assert len(aws_module_tasks(run)) <= MAX_AWS_MODULE_TASKS, (mode, aws_module_tasks(run))
+        # The preflight guards a rollout; with none about to happen it does not run.
+        assert not any(t.action.endswith("ecs_secrets_preflight") and not t.result.get("skipped") for t in run.tasks), mode
+
+
+def test_each_extra_service_costs_a_bounded_number_of_calls_and_no_extra_task(moto):
+    env = build_demo_environment(moto.client)
+    extra = add_services(moto, env, 4)
+    everyone = [env["service"]] + extra
+    # Without the rotation wiring, naming fewer services changes nothing: the same database, group
+    # and execution role serve them all, so one converged environment gives both no-op runs.
+    converge(moto, site_vars(moto, env, everyone, ecsrds_redeploy_on_rotation=False))
+    one_run, one = measured(moto, site_vars(moto, env, [env["service"]], ecsrds_redeploy_on_rotation=False))
+    five_run, five = measured(moto, site_vars(moto, env, everyone, ecsrds_redeploy_on_rotation=False))
+    assert one_run.changed == 0 and five_run.changed == 0
+    assert [c for c in five if c.is_write] == []
+    per_extra_service = (len(five) - len(one)) / len(extra)
+    assert per_extra_service <= MAX_CALLS_PER_EXTRA_SERVICE, (by_operation(one), by_operation(five))
+    # Services are handled together: one task per step, whatever their number.
+    assert aws_module_tasks(five_run) == aws_module_tasks(one_run)
