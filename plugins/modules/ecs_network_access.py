@@ -21,7 +21,7 @@ description:
     call, and the endpoint's own groups are read from that answer unless they are other groups (an endpoint that was
     already there). After any write the groups are described again.
   - The VPC attributes C(enableDnsSupport) and C(enableDnsHostnames) are read only when the endpoint is created or its
-    private DNS must be turned on: an endpoint with private DNS on needed them on (AWS refuses private DNS otherwise),
+    private DNS must be turned on, since an endpoint with private DNS on needed them on (AWS refuses private DNS otherwise),
     and M(ecsrds.connect.ecs_secrets_preflight) checks them again before every rollout.
   - Teardown is done with the two modules above and O(state=absent) (the network role's C(teardown) entry point).
 author:
@@ -67,7 +67,7 @@ options:
     description: The Secrets Manager endpoint, as O(state=present) of M(ecsrds.connect.vpc_secretsmanager_endpoint) takes it.
     type: dict
     default: {}
-    options:
+    suboptions:
       source_security_group_ids:
         description: Security groups of the ECS services that must reach the endpoint on 443.
         type: list
@@ -110,7 +110,7 @@ options:
     description: The database security group, as O(state=present) of M(ecsrds.connect.security_group_ingress) takes it.
     type: dict
     required: true
-    options:
+    suboptions:
       name:
         description: Group name, unique in the VPC; created when missing.
         type: str

@@ -22,7 +22,7 @@ description:
     O(source_security_group_ids) and O(source_cidrs).
   - Private DNS needs the VPC attributes C(enableDnsSupport) and C(enableDnsHostnames); they are turned
     on when O(manage_vpc_dns=true), otherwise the module fails saying so. They are read only when the endpoint
-    is created or its private DNS must be turned on: an endpoint with private DNS on needed them on (AWS refuses
+    is created or its private DNS must be turned on, since an endpoint with private DNS on needed them on (AWS refuses
     private DNS otherwise), and M(ecsrds.connect.ecs_secrets_preflight) checks them again before every rollout.
   - A source group counts as allowed when an existing rule admits it by group, or by a CIDR range that
     contains every subnet in O(subnet_ids); rules are only ever added, never removed, by O(state=present).
