@@ -102,8 +102,14 @@ def test_apply_rerun_and_teardown(moto, play):
     assert second.result("Published facts")["msg"] == facts
     # The role's own inputs check describes the service and its subnets; the rest is one module call
     # with DescribeVpcEndpoints and one DescribeSecurityGroups for both groups.
-    assert sorted(f"{c.service}:{c.operation}" for c in calls) == [
-        "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcEndpoints", "ecs:DescribeServices"]
+    noop_calls = sorted(f"{c.service}:{c.operation}" for c in calls)
+    assert noop_calls == ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcEndpoints", "ecs:DescribeServices"]
+    moto.start_recording()
+    checked = play(role_play({"network_tags": {"app": "demo"}}), check=True)
+    calls = moto.stop_recording()
+    assert checked.rc == 0 and checked.changed == 0, [t.name for t in checked.tasks if t.changed]
+    assert sorted(f"{c.service}:{c.operation}" for c in calls) == noop_calls
+    assert checked.result("Published facts")["msg"] == facts
 
     gone = play(role_play(tasks_from="teardown"))
     assert gone.rc == 0, gone.stdout[-3000:]
