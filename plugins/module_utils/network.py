@@ -44,6 +44,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
 
 ENDPOINT_RULE_DESCRIPTION = "ecsrds.connect: HTTPS from the ECS service to the Secrets Manager endpoint"
 _GONE_STATES = {"deleted", "deleting", "failed", "rejected", "expired"}
+# The argument spec of a described subnet as the modules take it (inputs_check's aws.subnets).
+SUBNET_OPTIONS = {key: {"type": "str"} for key in ("subnet_id", "availability_zone", "cidr_block", "vpc_id")}
 # How long a security group delete keeps meeting DependencyViolation (network interfaces of a
 # just-deleted endpoint or cluster linger for minutes on AWS) before the error is reported.
 DEPENDENCY_WAIT = 600
@@ -64,6 +66,20 @@ def one_subnet_per_az(subnets: Sequence[Dict[str, Any]]) -> List[str]:
     for subnet in subnets:
         chosen.setdefault(subnet["AvailabilityZone"], subnet["SubnetId"])
     return list(chosen.values())
+
+
+def described_subnets(subnet_ids: Sequence[str], given: Optional[Sequence[Dict[str, Any]]]) -> Optional[List[Dict[str, Any]]]:
+    """The subnets ``subnet_ids`` in the shape DescribeSubnets gives them, from ``given`` (snake_case
+    entries another task already described, such as the inputs check's ``aws.subnets``), in the
+    order of ``subnet_ids``; None when ``given`` does not describe every one of them in full."""
+    keys = (("SubnetId", "subnet_id"), ("AvailabilityZone", "availability_zone"), ("CidrBlock", "cidr_block"), ("VpcId", "vpc_id"))
+    by_id = {}
+    for entry in given or []:
+        if isinstance(entry, dict) and all(entry.get(snake) for _camel, snake in keys):
+            by_id[entry["subnet_id"]] = {camel: entry[snake] for camel, snake in keys}
+    if not subnet_ids or any(subnet_id not in by_id for subnet_id in subnet_ids):
+        return None
+    return [by_id[subnet_id] for subnet_id in subnet_ids]
 
 
 def route_table_for(subnet: Dict[str, Any], route_tables: Sequence[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -265,6 +281,9 @@ class NetworkClient:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        # One DescribeSecurityGroups answer for several groups of one VPC, read by name or id until
+        # the next write (see prefetch_security_groups and forget).
+        self._prefetched: Optional[Dict[str, Any]] = None
 
     def _call(self, what: str, method: str, **kwargs: Any) -> Dict[str, Any]:
         return call(self.client, method, what, **kwargs)
@@ -308,7 +327,42 @@ class NetworkClient:
         found = self._paged("describe VPC endpoint", "describe_vpc_endpoints", "VpcEndpoints", VpcEndpointIds=[endpoint_id])
         return found[0] if found else None
 
+    def prefetch_security_groups(self, vpc_id: str, names: Sequence[str]) -> None:
+        """Describe the groups named ``names`` in the VPC in one call; later lookups of those names
+        in that VPC, or of those groups' ids, are answered from it until ``forget``."""
+        wanted = sorted({name for name in names if name})
+        if not wanted:
+            return
+        found = self._paged(
+            "describe security groups",
+            "describe_security_groups",
+            "SecurityGroups",
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": wanted}],
+        )
+        self._prefetched = {"vpc_id": vpc_id, "names": set(wanted), "groups": found}
+
+    def forget(self) -> None:
+        """Drop the prefetched groups: after a write, only a new describe tells what AWS holds."""
+        self._prefetched = None
+
+    def _from_prefetched(self, group_ids: Sequence[str], vpc_id: Optional[str], name: Optional[str]) -> Optional[List[Dict[str, Any]]]:
+        known = self._prefetched
+        if known is None:
+            return None
+        if group_ids and not (vpc_id or name):
+            by_id = {group["GroupId"]: group for group in known["groups"]}
+            if all(group_id in by_id for group_id in group_ids):
+                return [by_id[group_id] for group_id in group_ids]
+            return None
+        if name and not group_ids and vpc_id == known["vpc_id"] and name in known["names"]:
+            # An empty answer is an answer too: the group does not exist (yet).
+            return [group for group in known["groups"] if group.get("GroupName") == name]
+        return None
+
     def security_groups(self, group_ids: Sequence[str] = (), vpc_id: Optional[str] = None, name: Optional[str] = None) -> List[Dict[str, Any]]:
+        prefetched = self._from_prefetched(group_ids, vpc_id, name)
+        if prefetched is not None:
+            return prefetched
         kwargs: Dict[str, Any] = {}
         if group_ids:
             kwargs["GroupIds"] = list(group_ids)
@@ -432,6 +486,8 @@ class _NetworkJob:
         self.actions.append(action)
         if self.check_mode:
             return None
+        # Before the write: a read inside it (adopting a duplicate) must see AWS, not the prefetch.
+        self.net.forget()
         return write(*args, **kwargs)
 
     @property
@@ -521,6 +577,20 @@ class _NetworkJob:
         return plan
 
 
+def subnets_and_vpc(net: NetworkClient, params: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], str]:
+    """The subnets of ``subnet_ids`` (from ``subnets`` when they describe them all, else one
+    DescribeSubnets) and the one VPC they are in."""
+    subnet_ids = params["subnet_ids"]
+    subnets = described_subnets(subnet_ids, params.get("subnets")) or net.subnets(subnet_ids)
+    vpcs = {s["VpcId"] for s in subnets}
+    if len(vpcs) != 1:
+        raise EcsRdsError(message=f"subnet_ids must all be in one VPC; they are in {sorted(vpcs)}")
+    vpc_id = vpcs.pop()
+    if params.get("vpc_id") and params["vpc_id"] != vpc_id:
+        raise EcsRdsError(message=f"subnet_ids are in VPC {vpc_id}, not in vpc_id {params['vpc_id']}")
+    return subnets, vpc_id
+
+
 class SecretsManagerEndpoint(_NetworkJob):
     """Ensure (or remove) the Secrets Manager interface endpoint an ECS service in private subnets
     needs, reusing one that already exists in the VPC."""
@@ -533,15 +603,7 @@ class SecretsManagerEndpoint(_NetworkJob):
         self.endpoint_modified = False
 
     def _subnets_and_vpc(self) -> Tuple[List[Dict[str, Any]], str]:
-        subnet_ids = self.params["subnet_ids"]
-        subnets = self.net.subnets(subnet_ids)
-        vpcs = {s["VpcId"] for s in subnets}
-        if len(vpcs) != 1:
-            raise EcsRdsError(message=f"subnet_ids must all be in one VPC; they are in {sorted(vpcs)}")
-        vpc_id = vpcs.pop()
-        if self.params.get("vpc_id") and self.params["vpc_id"] != vpc_id:
-            raise EcsRdsError(message=f"subnet_ids are in VPC {vpc_id}, not in vpc_id {self.params['vpc_id']}")
-        return subnets, vpc_id
+        return subnets_and_vpc(self.net, self.params)
 
     def present(self) -> Dict[str, Any]:
         subnets, vpc_id = self._subnets_and_vpc()
@@ -551,7 +613,12 @@ class SecretsManagerEndpoint(_NetworkJob):
             result.update(skipped=True, skip_reason="every subnet routes 0.0.0.0/0 through a NAT gateway", endpoint=None, security_group_id=None)
             return result
 
-        self._ensure_vpc_dns(vpc_id)
+        # The VPC's DNS attributes are read only when private DNS is about to be turned on (a new
+        # endpoint, or one with it off). An endpoint that has private DNS already needed both on
+        # (AWS refuses private DNS otherwise), and ecs_secrets_preflight re-checks them (vpc_dns)
+        # before every rollout, so a no-op run does not read them again.
+        if not endpoints or not endpoints[0].get("PrivateDnsEnabled"):
+            self._ensure_vpc_dns(vpc_id)
         subnet_cidrs = [s["CidrBlock"] for s in subnets]
         before = endpoint_summary(endpoints[0]) if endpoints else None
         if endpoints:
@@ -666,7 +733,8 @@ class SecretsManagerEndpoint(_NetworkJob):
         unknown = [s for s in endpoint.get("SubnetIds", []) if s not in {x["SubnetId"] for x in subnets}]
         if not unknown:
             return False
-        return any(s["AvailabilityZone"] == zone for s in self.net.subnets(unknown))
+        others = described_subnets(unknown, self.params.get("subnets")) or self.net.subnets(unknown)
+        return any(s["AvailabilityZone"] == zone for s in others)
 
     def absent(self) -> Dict[str, Any]:
         """Take this deployment off the VPC's Secrets Manager endpoints: its rules revoked (or its
@@ -808,6 +876,73 @@ def run_endpoint(net: NetworkClient, region: str, params: Dict[str, Any], check_
     job = SecretsManagerEndpoint(net, region, params, check_mode)
     result = job.absent() if params["state"] == "absent" else job.present()
     return job.changed, result, job.actions
+
+
+def _snake_subnets(subnets: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [{"subnet_id": s["SubnetId"], "availability_zone": s["AvailabilityZone"], "cidr_block": s["CidrBlock"], "vpc_id": s["VpcId"]}
+            for s in subnets]
+
+
+def access_job_params(params: Dict[str, Any], vpc_id: str, subnets: Sequence[Dict[str, Any]]) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any]]:
+    """The parameters of the endpoint job (None with ``secretsmanager_endpoint=never``) and of the
+    database security group job, as their own modules take them, from ecs_network_access's."""
+    shared = {"state": "present", "deployment_id": params["deployment_id"], "tags": params.get("tags")}
+    endpoint = None
+    if params["secretsmanager_endpoint"] != "never":
+        endpoint = dict(params["endpoint"], subnet_ids=list(params["subnet_ids"]), subnets=_snake_subnets(subnets), vpc_id=vpc_id,
+                        skip_when_nat=params["secretsmanager_endpoint"] == "auto", **shared)
+    db_group = dict(params["db_security_group"], vpc_id=vpc_id, **shared)
+    return endpoint, db_group
+
+
+def run_network_access(net: NetworkClient, region: str, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], List[str]]:
+    """The Secrets Manager endpoint and the database security group in one call: the subnets as
+    given (or described once), both security groups described together by name, and the endpoint's
+    own groups read from that answer unless they are someone else's."""
+    subnets, vpc_id = subnets_and_vpc(net, params)
+    endpoint_params, db_params = access_job_params(params, vpc_id, subnets)
+    names = [db_params["name"]] + ([endpoint_params["security_group_name"]] if endpoint_params else [])
+    net.prefetch_security_groups(vpc_id, names)
+    changed, actions = False, []
+    if endpoint_params is None:
+        endpoint = {"vpc_id": vpc_id, "service_name": secretsmanager_service_name(region), "skipped": True,
+                    "skip_reason": "secretsmanager_endpoint is never", "endpoint": None, "security_group_id": None}
+    else:
+        job = SecretsManagerEndpoint(net, region, endpoint_params, check_mode)
+        endpoint = job.present()
+        changed, actions = job.changed, list(job.actions)
+    endpoint["changed"] = changed
+    endpoint_diff = endpoint.pop("diff", None) or {"before": {}, "after": {}}
+    db_job = SecurityGroupIngress(net, db_params, check_mode)
+    db_group = db_job.present()
+    db_group["changed"] = db_job.changed
+    db_diff = db_group.pop("diff")
+    result = {
+        "vpc_id": vpc_id,
+        "endpoint": endpoint,
+        "db_security_group": db_group,
+        "diff": {
+            "before": {"endpoint": endpoint_diff["before"], "db_security_group": db_diff["before"]},
+            "after": {"endpoint": endpoint_diff["after"], "db_security_group": db_diff["after"]},
+        },
+    }
+    return changed or db_job.changed, result, actions + db_job.actions
+
+
+def validate_access_params(params: Dict[str, Any]) -> Optional[str]:
+    """A message naming the offending option (``endpoint.<option>``, ``db_security_group.<option>``), or None."""
+    problem = deployment_id_problem(params.get("deployment_id"))
+    if problem:
+        return problem
+    if not params.get("subnet_ids"):
+        return "subnet_ids is required (the private subnets the services run in)"
+    if params["secretsmanager_endpoint"] != "never":
+        problem = validate_endpoint_params(dict(params["endpoint"], state="present", subnet_ids=params["subnet_ids"],
+                                                deployment_id=params["deployment_id"]))
+        if problem:
+            return f"endpoint: {problem}"
+    problem = validate_ingress_params(dict(params["db_security_group"], state="present", deployment_id=params["deployment_id"]))
+    return f"db_security_group: {problem}" if problem else None
 
 
 def validate_endpoint_params(params: Dict[str, Any]) -> Optional[str]:

@@ -21,7 +21,9 @@ description:
     with the security group O(security_group_name) (created when missing) allowing 443 from
     O(source_security_group_ids) and O(source_cidrs).
   - Private DNS needs the VPC attributes C(enableDnsSupport) and C(enableDnsHostnames); they are turned
-    on when O(manage_vpc_dns=true), otherwise the module fails saying so.
+    on when O(manage_vpc_dns=true), otherwise the module fails saying so. They are read only when the endpoint
+    is created or its private DNS must be turned on, since an endpoint with private DNS on needed them on (AWS refuses
+    private DNS otherwise), and M(ecsrds.connect.ecs_secrets_preflight) checks them again before every rollout.
   - A source group counts as allowed when an existing rule admits it by group, or by a CIDR range that
     contains every subnet in O(subnet_ids); rules are only ever added, never removed, by O(state=present).
   - An endpoint or security group it creates is tagged C(ecsrds.connect/created-by=<deployment_id>) and
@@ -47,6 +49,26 @@ options:
       - The endpoint gets the first subnet of each Availability Zone.
     type: list
     elements: str
+  subnets:
+    description:
+      - The subnets of O(subnet_ids) as another task already described them (for example the C(aws.subnets) that
+        M(ecsrds.connect.inputs_check) returns), so that they are not described again.
+      - Used only when it describes every subnet in O(subnet_ids) in full; otherwise the subnets are described.
+    type: list
+    elements: dict
+    suboptions:
+      subnet_id:
+        description: Subnet id.
+        type: str
+      availability_zone:
+        description: Its Availability Zone.
+        type: str
+      cidr_block:
+        description: Its IPv4 range.
+        type: str
+      vpc_id:
+        description: Its VPC.
+        type: str
   vpc_id:
     description:
       - The VPC; taken from O(subnet_ids) when unset. When both are given they must agree.
@@ -235,6 +257,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     ENDPOINT_RULE_DESCRIPTION,
+    SUBNET_OPTIONS,
     NetworkClient,
     run_endpoint,
     validate_endpoint_params,
@@ -245,6 +268,7 @@ def main() -> None:
     argument_spec = dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         subnet_ids=dict(type="list", elements="str"),
+        subnets=dict(type="list", elements="dict", options=SUBNET_OPTIONS),
         vpc_id=dict(type="str"),
         source_security_group_ids=dict(type="list", elements="str"),
         source_cidrs=dict(type="list", elements="str"),

@@ -13,6 +13,7 @@ CREATED_BY = "ecsrds.connect/created-by"
 DEPLOYMENT = "demo-rds-aurora-postgres"
 MARK = f"ecsrds.connect/deployment:{DEPLOYMENT}"
 DB_RULE = f"ecsrds.connect: PostgreSQL from the ECS service [ecsrds:{DEPLOYMENT}]"
+ACCESS = "Ensure the Secrets Manager endpoint and the database security group's ingress rule"
 FACTS = ["network__vpc_id", "network__subnet_ids", "network__service_security_group_ids",
          "network__db_security_group_id", "network__secretsmanager_endpoint_id"]
 
@@ -99,6 +100,16 @@ def test_apply_rerun_and_teardown(moto, play):
     assert second.rc == 0 and second.changed == 0, [t.name for t in second.tasks if t.changed]
     assert [c.operation for c in calls if c.is_write] == []
     assert second.result("Published facts")["msg"] == facts
+    # The role's own inputs check describes the service and its subnets; the rest is one module call
+    # with DescribeVpcEndpoints and one DescribeSecurityGroups for both groups.
+    noop_calls = sorted(f"{c.service}:{c.operation}" for c in calls)
+    assert noop_calls == ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcEndpoints", "ecs:DescribeServices"]
+    moto.start_recording()
+    checked = play(role_play({"network_tags": {"app": "demo"}}), check=True)
+    calls = moto.stop_recording()
+    assert checked.rc == 0 and checked.changed == 0, [t.name for t in checked.tasks if t.changed]
+    assert sorted(f"{c.service}:{c.operation}" for c in calls) == noop_calls
+    assert checked.result("Published facts")["msg"] == facts
 
     gone = play(role_play(tasks_from="teardown"))
     assert gone.rc == 0, gone.stdout[-3000:]
@@ -120,13 +131,13 @@ def test_check_mode_on_a_fresh_environment_writes_nothing(moto, play):
     calls = moto.stop_recording()
     assert run.rc == 0, run.stdout[-3000:]
     assert [c.operation for c in calls if c.is_write] == []
-    assert role_task(run, "Ensure the database security group admits the service on the database port")["changed"] is True
-    endpoint = role_task(run, "Ensure the Secrets Manager interface endpoint in the private subnets")
-    assert endpoint["would_create"] is True
-    assert endpoint["diff"]["before"] == {} and endpoint["diff"]["after"]["service_name"] == SECRETSMANAGER
-    assert sorted(endpoint["diff"]["after"]["subnet_ids"]) == sorted(env["subnet_ids"])
-    db_diff = role_task(run, "Ensure the database security group admits the service on the database port")["diff"]
-    assert db_diff["before"] == {} and db_diff["after"]["ingress_sources"] == [
+    access = role_task(run, ACCESS)
+    assert access["changed"] is True and access["db_security_group"]["changed"] is True
+    assert access["endpoint"]["would_create"] is True and access["db_security_group"]["would_create"] is True
+    assert access["diff"]["before"] == {"endpoint": {}, "db_security_group": {}}
+    assert access["diff"]["after"]["endpoint"]["service_name"] == SECRETSMANAGER
+    assert sorted(access["diff"]["after"]["endpoint"]["subnet_ids"]) == sorted(env["subnet_ids"])
+    assert access["diff"]["after"]["db_security_group"]["ingress_sources"] == [
         {"group_id": env["service_security_group_id"], "description": DB_RULE}]
     facts = run.result("Published facts")["msg"]
     assert facts["network__vpc_id"] == env["vpc_id"]
@@ -146,7 +157,7 @@ def test_cidr_mode_reuses_an_existing_endpoint_and_checks_vpc_dns(moto, play):
     refused = play(role_play({"network_db_ingress_source": "cidr", "network_db_ingress_cidrs": ["10.0.0.0/16"],
                               "network_manage_vpc_dns": False, "network_secretsmanager_endpoint": "always"}))
     assert refused.rc != 0
-    failure = role_task(refused, "Ensure the Secrets Manager interface endpoint in the private subnets")
+    failure = role_task(refused, ACCESS)
     assert "enableDnsHostnames" in failure["msg"] and "manage_vpc_dns" in failure["msg"]
 
     run = play(role_play({"network_db_ingress_source": "cidr", "network_db_ingress_cidrs": ["10.0.0.0/16"],
@@ -156,7 +167,7 @@ def test_cidr_mode_reuses_an_existing_endpoint_and_checks_vpc_dns(moto, play):
     assert facts["network__secretsmanager_endpoint_id"] == existing
     (endpoint,) = _endpoints(ec2, env["vpc_id"])
     # moto 5.2.5 ignores PrivateDnsEnabled in ModifyVpcEndpoint, so the request is checked instead.
-    actions = role_task(run, "Ensure the Secrets Manager interface endpoint in the private subnets")["actions"]
+    actions = role_task(run, ACCESS)["actions"]
     assert any(existing in a and "PrivateDnsEnabled" in a and "AddSubnetIds" in a for a in actions), actions
     assert sorted(endpoint["SubnetIds"]) == sorted(env["subnet_ids"])
     assert ec2.describe_vpc_attribute(VpcId=env["vpc_id"], Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"] is True
@@ -183,7 +194,7 @@ def test_auto_skips_the_endpoint_behind_a_nat_gateway(moto, play):
     run = play(role_play())
     assert run.rc == 0, run.stdout[-3000:]
     assert run.result("Published facts")["msg"]["network__secretsmanager_endpoint_id"] is None
-    assert role_task(run, "Ensure the Secrets Manager interface endpoint in the private subnets")["skipped"] is True
+    assert role_task(run, ACCESS)["endpoint"]["skipped"] is True
     assert _endpoints(ec2, env["vpc_id"]) == []
 
     # A service that is not there is an input error, reported by name before any write.

@@ -17,8 +17,11 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     one_subnet_per_az,
     reliable_rules,
     rules_of,
+    described_subnets,
     run_endpoint,
+    run_network_access,
     run_security_group_ingress,
+    validate_access_params,
     validate_endpoint_params,
     validate_ingress_params,
 )
@@ -164,7 +167,7 @@ class FakeEC2:
         self._record("describe_security_groups", kw)
         if "GroupIds" in kw:
             return {"SecurityGroups": [g for g in self.groups if g["GroupId"] in kw["GroupIds"]]}
-        names = [f["Values"][0] for f in kw.get("Filters", []) if f["Name"] == "group-name"]
+        names = [name for f in kw.get("Filters", []) if f["Name"] == "group-name" for name in f["Values"]]
         return {"SecurityGroups": [g for g in self.groups if not names or g["GroupName"] in names]}
 
     def _resource(self, resource_id):
@@ -210,9 +213,12 @@ class FakeEC2:
             self._record(name, kw)
             self._apply(name, kw)
             if name == "create_security_group":
-                self.groups.append({"GroupId": "sg-new", "GroupName": kw["GroupName"], "VpcId": kw["VpcId"], "IpPermissions": [],
+                # sg-new, then sg-new2, sg-new3... when one call creates several groups.
+                taken = {g["GroupId"] for g in self.groups}
+                group_id = next(f"sg-new{n or ''}" for n in range(len(taken) + 2) if n != 1 and f"sg-new{n or ''}" not in taken)
+                self.groups.append({"GroupId": group_id, "GroupName": kw["GroupName"], "VpcId": kw["VpcId"], "IpPermissions": [],
                                     "Tags": kw["TagSpecifications"][0]["Tags"]})
-                return {"GroupId": "sg-new"}
+                return {"GroupId": group_id}
             if name == "create_vpc_endpoint":
                 endpoint = {"VpcEndpointId": "vpce-new", "VpcEndpointType": "Interface", "ServiceName": kw["ServiceName"], "VpcId": kw["VpcId"],
                             "SubnetIds": kw["SubnetIds"], "Groups": [{"GroupId": g} for g in kw["SecurityGroupIds"]],
@@ -509,3 +515,159 @@ def test_wait_is_bounded_and_can_be_turned_off(no_delay):
 def test_an_endpoint_that_fails_stops_the_wait(no_delay):
     with pytest.raises(EcsRdsError, match="vpce-new became failed instead of available"):
         run(PendingEC2(pending_looks=1, then="failed"), wait_timeout=600)
+
+
+# ---------------------------------------------------------------------------------------------
+# ecs_network_access: the endpoint and the database group in one call
+
+# The inputs check's aws.subnets: what DescribeSubnets said, in snake_case.
+GIVEN_SUBNETS = [{"subnet_id": s["SubnetId"], "availability_zone": s["AvailabilityZone"], "cidr_block": s["CidrBlock"], "vpc_id": s["VpcId"]}
+                 for s in SUBNETS]
+
+
+def access_params(**overrides):
+    base = dict(
+        subnet_ids=["subnet-a", "subnet-b"], subnets=GIVEN_SUBNETS, vpc_id=None, secretsmanager_endpoint="auto",
+        endpoint=dict(source_security_group_ids=[SERVICE_SG], source_cidrs=[], manage_vpc_dns=True, name="sm", security_group_name="sm-sg",
+                      security_group_description="d", rule_description=ENDPOINT_RULE_DESCRIPTION, client_token=None, wait=True, wait_timeout=5),
+        db_security_group=dict(name="demo-rds-sg", description="d", port=5432, source_security_group_ids=[SERVICE_SG], source_cidrs=[],
+                               rule_description="ours"),
+        tags={"app": "demo"}, deployment_id=ME)
+    base.update(overrides)
+    return base
+
+
+def run_access(fake, check_mode=False, **overrides):
+    return run_network_access(NetworkClient(fake), "us-east-1", access_params(**overrides), check_mode)
+
+
+def both_groups_by_name(kwargs):
+    return kwargs == {"Filters": [{"Name": "vpc-id", "Values": ["vpc-1"]}, {"Name": "group-name", "Values": ["demo-rds-sg", "sm-sg"]}]}
+
+
+def test_given_subnets_stand_in_for_describe_subnets_only_when_they_cover_all():
+    assert described_subnets(["subnet-b", "subnet-a"], GIVEN_SUBNETS) == [SUBNETS[1], SUBNETS[0]]
+    assert described_subnets(["subnet-a", "subnet-c"], GIVEN_SUBNETS) is None
+    assert described_subnets(["subnet-a"], [dict(GIVEN_SUBNETS[0], cidr_block=None)]) is None
+    assert described_subnets(["subnet-a"], None) is None
+    fake = FakeEC2()
+    run(fake, subnets=GIVEN_SUBNETS)
+    assert "describe_subnets" not in [name for name, _kwargs in fake.calls]
+    fake = FakeEC2()
+    run(fake, subnets=GIVEN_SUBNETS[:1])
+    assert [kw for name, kw in fake.calls if name == "describe_subnets"] == [{"SubnetIds": ["subnet-a", "subnet-b"]}]
+
+
+def test_network_access_converges_then_a_no_op_is_two_describes():
+    fake = FakeEC2()
+    changed, result, actions = run_access(fake)
+    assert changed and result["endpoint"]["changed"] and result["db_security_group"]["changed"]
+    assert fake.writes == ["create_security_group", "authorize_security_group_ingress", "create_vpc_endpoint",
+                           "create_security_group", "authorize_security_group_ingress"], actions
+    assert result["vpc_id"] == "vpc-1" and result["endpoint"]["endpoint"]["vpc_endpoint_id"] == "vpce-new"
+    assert result["endpoint"]["security_group_id"] == "sg-new" and result["db_security_group"]["group_id"] == "sg-new2"
+    assert result["db_security_group"]["security_group"]["ingress_sources"] == [{"group_id": SERVICE_SG, "description": OURS}]
+
+    fake.calls.clear()
+    changed, result, actions = run_access(fake)
+    assert (changed, actions, fake.writes) == (False, [], [])
+    # No DescribeSubnets (given), no DescribeVpcAttribute (private DNS is on), both groups in one describe.
+    assert [name for name, _kwargs in fake.calls] == ["describe_security_groups", "describe_vpc_endpoints"]
+    assert both_groups_by_name(fake.calls[0][1])
+    assert result["endpoint"]["changed"] is False and result["endpoint"]["endpoint"]["vpc_endpoint_id"] == "vpce-new"
+    assert result["db_security_group"]["group_id"] == "sg-new2" and result["db_security_group"]["changed"] is False
+    assert result["diff"]["before"] == result["diff"]["after"]
+
+    fake.calls.clear()
+    changed, _result, _actions = run_access(fake, check_mode=True)
+    assert changed is False and [name for name, _kwargs in fake.calls] == ["describe_security_groups", "describe_vpc_endpoints"]
+
+
+def test_network_access_in_check_mode_writes_nothing_and_predicts_both():
+    fake = FakeEC2()
+    changed, result, actions = run_access(fake, check_mode=True)
+    assert changed and fake.writes == []
+    assert result["endpoint"]["would_create"] is True and result["endpoint"]["endpoint"] is None
+    assert result["db_security_group"]["would_create"] is True and result["db_security_group"]["group_id"] is None
+    assert any("create security group sm-sg" in a for a in actions) and any("create security group demo-rds-sg" in a for a in actions)
+    # Nothing was written, so the one answer about both groups stays good for the whole call.
+    assert [name for name, _kwargs in fake.calls].count("describe_security_groups") == 1
+    assert result["diff"]["before"] == {"endpoint": {}, "db_security_group": {}}
+
+
+def test_a_write_drops_the_prefetched_groups():
+    fake = FakeEC2()
+    run_access(fake)
+    # Someone removed the endpoint's 443 rule: putting it back is a write, so the database group is described again.
+    endpoint_group = next(g for g in fake.groups if g["GroupName"] == "sm-sg")
+    endpoint_group["IpPermissions"] = []
+    fake.calls.clear()
+    changed, result, _actions = run_access(fake)
+    assert changed and result["endpoint"]["changed"] and not result["db_security_group"]["changed"]
+    assert fake.writes == ["authorize_security_group_ingress"]
+    reads = [(name, kw) for name, kw in fake.calls if name == "describe_security_groups"]
+    assert both_groups_by_name(reads[0][1])
+    assert reads[1:] == [("describe_security_groups", {"Filters": [{"Name": "vpc-id", "Values": ["vpc-1"]},
+                                                                   {"Name": "group-name", "Values": ["demo-rds-sg"]}]})]
+
+    net = NetworkClient(FakeEC2(groups=[{"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "IpPermissions": []}]))
+    net.prefetch_security_groups("vpc-1", ["demo-rds-sg", "sm-sg"])
+    assert net.security_groups(vpc_id="vpc-1", name="sm-sg") == []  # not there: an answer, not a reason to ask again
+    assert net.security_groups(group_ids=["sg-db"])[0]["GroupName"] == "demo-rds-sg"
+    assert len(net.client.calls) == 1
+    # Another VPC or a name that was not asked for is not in the answer.
+    net.security_groups(vpc_id="vpc-2", name="demo-rds-sg")
+    net.security_groups(vpc_id="vpc-1", name="other")
+    assert len(net.client.calls) == 3
+    net.forget()
+    net.security_groups(group_ids=["sg-db"])
+    assert len(net.client.calls) == 4
+
+
+def test_an_adopted_endpoints_foreign_group_is_described_by_id():
+    # The VPC's own endpoint, already used by this deployment: private DNS on, both zones, 443 from the service.
+    existing = {"VpcEndpointId": "vpce-old", "VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.us-east-1.secretsmanager",
+                "VpcId": "vpc-1", "SubnetIds": ["subnet-a", "subnet-b"], "Groups": [{"GroupId": "sg-vpc-endpoints"}], "PrivateDnsEnabled": True,
+                "State": "available", "Tags": [{"Key": deployment_tag(ME), "Value": "adopted"}]}
+    endpoint_group = {"GroupId": "sg-vpc-endpoints", "GroupName": "vpc-endpoints", "VpcId": "vpc-1", "IpPermissions": [tcp(443, cidrs=["10.0.0.0/16"])],
+                      "Tags": [{"Key": deployment_tag(ME), "Value": "adopted"}]}
+    db_group = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=OURS)],
+                "Tags": created_tags(Name="demo-rds-sg", app="demo")}
+    fake = FakeEC2(endpoints=[existing], groups=[endpoint_group, db_group])
+    changed, result, _actions = run_access(fake)
+    assert changed is False and fake.writes == []
+    assert [(name, kw) for name, kw in fake.calls if name == "describe_security_groups"][1:] == [
+        ("describe_security_groups", {"GroupIds": ["sg-vpc-endpoints"]})]
+    assert len(fake.calls) == 3 and result["endpoint"]["security_group_id"] == "sg-vpc-endpoints"
+
+
+def test_network_access_without_the_endpoint_and_without_given_subnets():
+    fake = FakeEC2(groups=[{"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": created_tags(Name="demo-rds-sg", app="demo"),
+                            "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=OURS)]}])
+    changed, result, _actions = run_access(fake, secretsmanager_endpoint="never", subnets=None)
+    assert changed is False and result["endpoint"]["skipped"] is True and result["endpoint"]["endpoint"] is None
+    assert result["vpc_id"] == "vpc-1" and result["db_security_group"]["group_id"] == "sg-db"
+    assert [name for name, _kwargs in fake.calls] == ["describe_subnets", "describe_security_groups"]
+    assert fake.calls[1][1]["Filters"][1] == {"Name": "group-name", "Values": ["demo-rds-sg"]}
+
+
+def test_network_access_turns_private_dns_on_only_after_reading_the_vpc():
+    existing = {"VpcEndpointId": "vpce-old", "VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.us-east-1.secretsmanager",
+                "VpcId": "vpc-1", "SubnetIds": ["subnet-a", "subnet-b"], "Groups": [{"GroupId": SERVICE_SG}], "PrivateDnsEnabled": False,
+                "State": "available", "Tags": []}
+    service_group = {"GroupId": SERVICE_SG, "GroupName": "svc", "IpPermissions": [tcp(443, cidrs=["10.0.0.0/16"])]}
+    fake = FakeEC2(dns=(True, False), endpoints=[existing], groups=[service_group])
+    with pytest.raises(EcsRdsError, match="enableDnsHostnames"):
+        run_access(fake, endpoint=dict(access_params()["endpoint"], manage_vpc_dns=False))
+    assert fake.writes == [] and [name for name, _kwargs in fake.calls].count("describe_vpc_attribute") == 2
+
+
+def test_network_access_parameter_checks_name_the_part():
+    assert "subnet_ids" in validate_access_params(access_params(subnet_ids=[]))
+    assert validate_access_params(access_params(endpoint=dict(access_params()["endpoint"], source_security_group_ids=[]))).startswith(
+        "endpoint: source_security_group_ids")
+    assert validate_access_params(access_params(secretsmanager_endpoint="never", endpoint={})) is None
+    assert validate_access_params(access_params(db_security_group=dict(access_params()["db_security_group"], port=0))).startswith(
+        "db_security_group: port")
+    assert "deployment_id" in validate_access_params(access_params(deployment_id="two words"))
+    assert validate_access_params(access_params()) is None
