@@ -341,9 +341,19 @@ class NetworkClient:
         )
         self._prefetched = {"vpc_id": vpc_id, "names": set(wanted), "groups": found}
 
-    def forget(self) -> None:
-        """Drop the prefetched groups: after a write, only a new describe tells what AWS holds."""
-        self._prefetched = None
+    def forget(self, touched: Optional[Sequence[Any]] = None) -> None:
+        """Drop what a write may change: the prefetched groups it names by id or by name (after that
+        write only a new describe tells what AWS holds for them), or all of them when ``touched`` is
+        None. A group the write does not name keeps its answer, so a converging run that changes the
+        endpoint does not describe the database group again."""
+        known = self._prefetched
+        if known is None or touched is None:
+            self._prefetched = None
+            return
+        words = {value for value in touched if isinstance(value, str)}
+        gone = [group for group in known["groups"] if group.get("GroupId") in words or group.get("GroupName") in words]
+        known["groups"] = [group for group in known["groups"] if group not in gone]
+        known["names"] = known["names"] - words - {group.get("GroupName") for group in gone}
 
     def _from_prefetched(self, group_ids: Sequence[str], vpc_id: Optional[str], name: Optional[str]) -> Optional[List[Dict[str, Any]]]:
         known = self._prefetched
@@ -486,8 +496,9 @@ class _NetworkJob:
         self.actions.append(action)
         if self.check_mode:
             return None
-        # Before the write: a read inside it (adopting a duplicate) must see AWS, not the prefetch.
-        self.net.forget()
+        # Before the write: a read inside it (adopting a duplicate) must see AWS, not the prefetch. Every
+        # write that changes a security group names it (by id, or by name when creating it).
+        self.net.forget(args)
         return write(*args, **kwargs)
 
     @property
