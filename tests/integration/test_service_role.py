@@ -180,7 +180,7 @@ def test_two_services_share_the_database(moto, play):
     assert PASSWORD not in again.stdout
     # The grant: one task for both services, one GetRolePolicy for their shared execution role,
     # no IAM write; the policy on the role is still exactly the one granted.
-    grant_tasks = [t for t in again.tasks if t.name.endswith("Allow the execution roles to read exactly the database secret")]
+    grant_tasks = [t for t in again.tasks if t.name.endswith("Allow each execution role to read exactly the database secret")]
     assert len(grant_tasks) == 1 and grant_tasks[0].result["grant"]["roles"] == [{"role_name": "ecsTaskExecutionRole", "changed": False}]
     # (The inputs check's GetRole, which proves the execution role exists, is the only other IAM call.)
     iam_calls = [c.operation for c in calls if c.service == "iam"]
