@@ -1,9 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ecsrds.connect collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Whether an ECS task execution role may read a secret: read-only IAM.
+"""The ECS task execution roles and the database secret: granting read access, and checking it.
 
-Two ways to decide, in this order:
+The grant (:func:`grant_policy`, :func:`run_grant`): one inline policy per execution role allowing
+``secretsmanager:GetSecretValue`` on exactly the secret, plus ``kms:Decrypt`` through Secrets
+Manager when a customer-managed key encrypts it. Read once per role, written only when different.
+
+Whether a role may read the secret (the preflight's question) is decided two ways, in this order:
 
 - ``iam:SimulatePrincipalPolicy``, which also sees permission boundaries and SCPs. It ignores
   resource policies for roles, and answers ``implicitDeny`` for a condition whose key has no
@@ -32,6 +36,8 @@ except ImportError:  # handled by AnsibleAWSModule
     pass
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call, error_code
+from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import kms_key_problem, role_arn_problem, secret_arn_problem
+from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import normalize_policy, parse_arn
 
 ALLOWED = "allowed"
 EXPLICIT_DENY = "explicit_deny"
@@ -351,3 +357,179 @@ class IamReader:
             # moto answers an HTML 500 page, which botocore cannot parse.
             return None, f"{SIMULATION} failed: {type(exc).__name__}"
         return simulation_decisions(response.get("EvaluationResults", [])), None
+
+
+# ---------------------------------------------------------------------------------------------
+# The execution-role grant: pure logic
+
+# Secrets Manager uses its AWS-managed key on the caller's behalf: no kms:Decrypt grant is needed.
+AWS_MANAGED_SECRETS_KEY = "alias/aws/secretsmanager"
+GRANT_SID = "ReadDatabaseSecret"
+DECRYPT_SID = "DecryptDatabaseSecret"
+# IAM's rules for role and inline policy names (IAM API Reference, CreateRole / PutRolePolicy).
+ROLE_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}")
+POLICY_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,128}")
+
+
+def is_aws_managed_secrets_key(key_id: Optional[str]) -> bool:
+    """Empty, ``alias/aws/secretsmanager`` or its alias ARN: the key Secrets Manager uses by default."""
+    key = (key_id or "").strip()
+    return not key or key == AWS_MANAGED_SECRETS_KEY or (key.startswith("arn:") and key.endswith(":" + AWS_MANAGED_SECRETS_KEY))
+
+
+def kms_key_arn(key_id: Optional[str], secret_arn: str) -> Optional[str]:
+    """The ARN to grant ``kms:Decrypt`` on, or None when the AWS-managed key encrypts the secret.
+
+    A key ARN is kept as given; a key id becomes the key's ARN in the secret's partition, region and
+    account (a secret can only be encrypted by a key of its own region). Any other alias is refused:
+    an IAM policy cannot grant ``kms:Decrypt`` by alias."""
+    if is_aws_managed_secrets_key(key_id):
+        return None
+    key = str(key_id).strip()
+    if key.startswith("alias/") or (key.startswith("arn:") and ":alias/" in key):
+        raise ValueError(f"{key!r} is an alias: an IAM policy cannot grant kms:Decrypt by alias; give the key ARN or key id")
+    if key.startswith("arn:"):
+        return key
+    secret = parse_arn(secret_arn)
+    return f"arn:{secret['partition']}:kms:{secret['region']}:{secret['account']}:key/{key}"
+
+
+def grant_policy(secret_arn: str, kms_key_id: Optional[str] = None) -> Dict[str, Any]:
+    """Least privilege: GetSecretValue on the one secret; kms:Decrypt on its key only when that key
+    is customer-managed, and only when Secrets Manager (of the secret's region) asks for it."""
+    statements_: List[Dict[str, Any]] = [
+        {"Sid": GRANT_SID, "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [secret_arn]},
+    ]
+    key_arn = kms_key_arn(kms_key_id, secret_arn)
+    if key_arn:
+        region = parse_arn(secret_arn)["region"]
+        statements_.append({
+            "Sid": DECRYPT_SID, "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+        })
+    return {"Version": "2012-10-17", "Statement": statements_}
+
+
+def same_policy(current: Any, wanted: Any) -> bool:
+    """Whether two policy documents say the same to IAM (order of lists and statements aside, one
+    item as good as a one-item list); ``current`` may be IAM's URL-encoded JSON text."""
+    if current is None or wanted is None:
+        return current is None and wanted is None
+    return normalize_policy(parse_document(current)) == normalize_policy(parse_document(wanted))
+
+
+def role_names(roles: Sequence[str]) -> List[str]:
+    """Role names from names or role ARNs (the path dropped), each once, in the order given."""
+    names: List[str] = []
+    for role in roles:
+        name = role_name_from_arn(role) if role.startswith("arn:") else role
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def grant_problems(params: Mapping[str, Any]) -> List[str]:
+    """Everything wrong with the grant's options, each naming the option and its value as given."""
+    problems: List[str] = []
+    for role in params.get("roles") or []:
+        if not isinstance(role, str) or not role.strip():
+            problems.append(f"roles has an empty entry {role!r}")
+        elif role.startswith("arn:"):
+            problem = role_arn_problem("roles entry", role)
+            if problem:
+                problems.append(problem)
+        elif not ROLE_NAME_PATTERN.fullmatch(role):
+            problems.append(f"roles entry {role!r} is not an IAM role name or role ARN")
+    name = params.get("policy_name")
+    if not isinstance(name, str) or not POLICY_NAME_PATTERN.fullmatch(name):
+        problems.append(f"policy_name {name!r} is not an IAM policy name (1-128 letters, digits and +=,.@_-)")
+    if params.get("state", "present") == "present":
+        secret = params.get("secret_arn")
+        if not secret:
+            problems.append("secret_arn is required with state=present")
+        else:
+            problem = secret_arn_problem("secret_arn", secret)
+            if problem:
+                problems.append(problem)
+        problem = kms_key_problem("secret_kms_key_id", params.get("secret_kms_key_id"), allow_alias=False)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+@dataclass
+class RoleGrant:
+    """One role: the policy it has (None: none of that name) and what it should have (None: absent)."""
+
+    role_name: str
+    before: Optional[Dict[str, Any]]
+    after: Optional[Dict[str, Any]]
+
+    @property
+    def changed(self) -> bool:
+        return not same_policy(self.before, self.after)
+
+
+# ---------------------------------------------------------------------------------------------
+# The execution-role grant: AWS calls and the job
+
+
+class GrantClient:
+    """The IAM calls of the grant, each through our retry policy."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def policy(self, role: str, policy_name: str) -> Optional[Dict[str, Any]]:
+        """The inline policy's document, None when the role has none of that name (or no such role)."""
+        response = call(self.client, "get_role_policy", f"read policy {policy_name} of IAM role {role}",
+                        not_found=("NoSuchEntity",), RoleName=role, PolicyName=policy_name)
+        return parse_document(response["PolicyDocument"]) if response else None
+
+    def role_exists(self, role: str) -> bool:
+        return call(self.client, "get_role", f"describe IAM role {role}", not_found=("NoSuchEntity",), RoleName=role) is not None
+
+    def put(self, role: str, policy_name: str, document: Mapping[str, Any]) -> None:
+        call(self.client, "put_role_policy", f"put policy {policy_name} on IAM role {role}",
+             RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+
+    def delete(self, role: str, policy_name: str) -> None:
+        # A resent delete whose first attempt landed finds nothing left: done.
+        call(self.client, "delete_role_policy", f"delete policy {policy_name} of IAM role {role}",
+             already_done=("NoSuchEntity",), RoleName=role, PolicyName=policy_name)
+
+
+def plan_grant(client: GrantClient, roles: Sequence[str], policy_name: str, wanted: Optional[Dict[str, Any]]) -> List[RoleGrant]:
+    """One GetRolePolicy per role. Only when IAM says NoSuchEntity for a role that must get the
+    policy is the role itself looked up, to tell "no policy yet" from "no such role"; every
+    missing role is named, before any write."""
+    plans = [RoleGrant(name, client.policy(name, policy_name), wanted) for name in role_names(roles)]
+    missing = [p.role_name for p in plans if wanted is not None and p.before is None and not client.role_exists(p.role_name)]
+    if missing:
+        raise EcsRdsError(message=f"IAM role(s) {', '.join(missing)} not found: the execution role of a task definition must exist to be granted access")
+    return plans
+
+
+def run_grant(client: GrantClient, params: Mapping[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], Dict[str, Any]]:
+    """Put (state=present) or delete (state=absent) the inline policy on every role whose policy
+    differs. Returns (changed, result under ``grant``, diff). Check mode makes no write."""
+    policy_name = params["policy_name"]
+    present = params.get("state", "present") == "present"
+    try:
+        wanted = grant_policy(params["secret_arn"], params.get("secret_kms_key_id")) if present else None
+    except ValueError as exc:
+        raise EcsRdsError(message=f"secret_kms_key_id {exc}")
+    plans = plan_grant(client, params.get("roles") or [], policy_name, wanted)
+    for plan in plans:
+        if plan.changed and not check_mode:
+            if present:
+                client.put(plan.role_name, policy_name, wanted)
+            else:
+                client.delete(plan.role_name, policy_name)
+    result = {
+        "policy_name": policy_name,
+        "policy_document": wanted,
+        "roles": [{"role_name": p.role_name, "changed": p.changed} for p in plans],
+    }
+    diff = {"before": {p.role_name: p.before for p in plans}, "after": {p.role_name: p.after for p in plans}}
+    return any(p.changed for p in plans), result, diff

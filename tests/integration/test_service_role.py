@@ -178,6 +178,15 @@ def test_two_services_share_the_database(moto, play):
     assert ecs_reads.count("DescribeServices") == 1
     assert ecs_reads.count("DescribeTaskDefinition") == 4
     assert PASSWORD not in again.stdout
+    # The grant: one task for both services, one GetRolePolicy for their shared execution role,
+    # no IAM write; the policy on the role is still exactly the one granted.
+    grant_tasks = [t for t in again.tasks if t.name.endswith("Allow each execution role to read exactly the database secret")]
+    assert len(grant_tasks) == 1 and grant_tasks[0].result["grant"]["roles"] == [{"role_name": "ecsTaskExecutionRole", "changed": False}]
+    # (The inputs check's GetRole, which proves the execution role exists, is the only other IAM call.)
+    iam_calls = [c.operation for c in calls if c.service == "iam"]
+    assert iam_calls.count("GetRolePolicy") == 1 and iam_calls.count("GetRole") <= 1 and set(iam_calls) <= {"GetRolePolicy", "GetRole"}, iam_calls
+    assert iam.list_role_policies(RoleName="ecsTaskExecutionRole")["PolicyNames"] == [POLICY]
+    assert iam.get_role_policy(RoleName="ecsTaskExecutionRole", PolicyName=POLICY)["PolicyDocument"] == document
 
     # Teardown: planned first (no write), then original revisions back, ours deregistered, the
     # grant gone; then nothing left to do.
@@ -215,8 +224,13 @@ def _derived_play(env, **role_vars):
         "tasks": [
             {"name": "validate", "ansible.builtin.include_role": {"name": "ecsrds.connect.service", "tasks_from": "validate", "public": True,
                                                                   "apply": {"ignore_errors": True}}},
+            # The role's grant step, with the role's inputs, planned only.
+            {"name": "grant", "ecsrds.connect.ecs_execution_role_grant": {
+                "roles": [env["execution_role_name"]], "policy_name": "{{ service_execution_role_policy_name }}",
+                "secret_arn": "{{ service_secret_arn }}", "secret_kms_key_id": "{{ service_secret_kms_key_id | default(omit, true) }}"},
+             "check_mode": True, "ignore_errors": True, "register": "derived_grant"},
             {"name": "derived", "ansible.builtin.debug": {"msg": {
-                "policy": "{{ service__policy_document | default(none) }}",
+                "policy": "{{ derived_grant.grant.policy_document | default(none) }}",
                 "name": "{{ service_execution_role_policy_name | default(none) }}",
                 "url": "{{ service__database_url | default(none) }}"}}},
         ],
@@ -240,6 +254,9 @@ def test_policy_follows_the_key_and_inputs_are_checked(moto, play):
     assert write_calls(moto.stop_recording()) == []
     validations = [t for t in run.tasks if t.name.endswith("Check the inputs before touching AWS")]
     derived = [t.result["msg"] for t in run.tasks if t.name == "derived"]
+    grants = [t for t in run.tasks if t.name == "grant"]
+    assert [g.failed for g in grants] == [False, False, False, True, True]
+    assert "secret_kms_key_id 'alias/my-key' is an alias" in grants[3].result["msg"]
     assert [v.failed for v in validations] == [False, False, False, True, True], [v.result.get("msg") for v in validations]
 
     decrypt = {"Sid": "DecryptDatabaseSecret", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],

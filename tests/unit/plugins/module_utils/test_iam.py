@@ -1,6 +1,7 @@
 """iam: our evaluation of identity policies (Allow/Deny, wildcards, NotAction/NotResource,
 conditions, boundaries), the reading of SimulatePrincipalPolicy's answers, broad grants, and the
-IAM reads through botocore's Stubber with responses shaped like IAM's documented ones."""
+IAM reads through botocore's Stubber with responses shaped like IAM's documented ones; the
+execution-role grant: its policy, its input checks and the exact IAM calls it makes."""
 
 from __future__ import annotations
 
@@ -9,22 +10,30 @@ import urllib.parse
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import aws_retry
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import (
     ALLOWED,
     EXPLICIT_DENY,
     IMPLICIT_DENY,
     UNKNOWN,
+    GrantClient,
     IamReader,
     NamedPolicy,
     action_matches,
     broad_grants,
     condition_holds,
     evaluate,
+    grant_policy,
+    grant_problems,
+    kms_key_arn,
     resource_matches,
+    role_names,
+    run_grant,
+    same_policy,
     simulation_decisions,
 )
 
@@ -220,3 +229,223 @@ def test_a_missing_role_is_none():
     stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
     with stubber:
         assert reader.role_policies("gone") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The execution-role grant
+
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+READ = {"Sid": "ReadDatabaseSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [SECRET]}
+
+
+def _decrypt(key_arn, region="us-east-1"):
+    return {"Sid": "DecryptDatabaseSecret", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}}
+
+
+@pytest.mark.parametrize("key", [None, "", "  ", "alias/aws/secretsmanager", "arn:aws:kms:us-east-1:123456789012:alias/aws/secretsmanager"])
+def test_the_aws_managed_key_needs_no_kms_statement(key):
+    assert kms_key_arn(key, SECRET) is None
+    assert grant_policy(SECRET, key) == {"Version": "2012-10-17", "Statement": [READ]}
+
+
+def test_a_customer_key_is_granted_through_secrets_manager_only():
+    key_arn = f"arn:aws:kms:us-east-1:123456789012:key/{KEY_ID}"
+    assert grant_policy(SECRET, KEY_ID) == {"Version": "2012-10-17", "Statement": [READ, _decrypt(key_arn)]}
+    # A key ARN is kept as given, even in another account (a key shared with this one).
+    shared = f"arn:aws:kms:us-east-1:210987654321:key/{KEY_ID}"
+    assert grant_policy(SECRET, shared)["Statement"][1] == _decrypt(shared)
+
+
+def test_a_key_id_takes_the_secrets_partition_region_and_account():
+    secret = "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:rds!cluster-1-AbCdEf"
+    assert kms_key_arn(f" {KEY_ID} ", secret) == f"arn:aws-cn:kms:cn-north-1:111122223333:key/{KEY_ID}"
+    decrypt = grant_policy(secret, "mrk-" + "0" * 32)["Statement"][1]
+    assert decrypt["Resource"] == ["arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-" + "0" * 32]
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.cn-north-1.amazonaws.com"}}
+
+
+@pytest.mark.parametrize("alias", ["alias/my-key", "arn:aws:kms:us-east-1:123456789012:alias/my-key"])
+def test_a_customer_alias_is_refused(alias):
+    with pytest.raises(ValueError, match="is an alias: an IAM policy cannot grant kms:Decrypt by alias"):
+        kms_key_arn(alias, SECRET)
+
+
+def test_policies_compare_as_iam_reads_them():
+    wanted = grant_policy(SECRET, KEY_ID)
+    reordered = {"Statement": [dict(reversed(list(s.items()))) for s in reversed(wanted["Statement"])], "Version": "2012-10-17"}
+    reordered["Statement"][1]["Action"] = "secretsmanager:GetSecretValue"  # one string for a one-item list
+    assert same_policy(reordered, wanted)
+    # What IAM's GetRolePolicy answers when boto3 does not decode it: URL-encoded JSON text.
+    assert same_policy(urllib.parse.quote(json.dumps(reordered)), wanted)
+    assert not same_policy(grant_policy(SECRET), wanted)
+    assert not same_policy(grant_policy(SECRET + "x", KEY_ID), wanted)
+    assert not same_policy(None, wanted) and same_policy(None, None)
+
+
+def test_role_names_from_names_and_arns_once_each():
+    assert role_names(["ecsTaskExecutionRole", "arn:aws:iam::123456789012:role/service-role/worker", ROLE, "worker"]) == [
+        "ecsTaskExecutionRole", "worker"]
+
+
+def _grant_params(**overrides):
+    params = {"roles": ["ecsTaskExecutionRole"], "policy_name": "ecsrds-connect-demo", "secret_arn": SECRET, "secret_kms_key_id": None,
+              "state": "present"}
+    params.update(overrides)
+    return params
+
+
+def test_grant_inputs_are_named_as_given():
+    assert grant_problems(_grant_params()) == []
+    assert grant_problems(_grant_params(state="absent", secret_arn=None, roles=[])) == []
+    problems = grant_problems(_grant_params(roles=["ok", "bad role", "arn:aws:iam::123:role/x", ""], policy_name="a b",
+                                            secret_arn="arn:aws:iam::123456789012:role/x", secret_kms_key_id="alias/shop"))
+    assert problems == [
+        "roles entry 'bad role' is not an IAM role name or role ARN",
+        "roles entry 'arn:aws:iam::123:role/x' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+        "roles has an empty entry ''",
+        "policy_name 'a b' is not an IAM policy name (1-128 letters, digits and +=,.@_-)",
+        "secret_arn 'arn:aws:iam::123456789012:role/x' is not a Secrets Manager secret ARN "
+        "(arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
+        "secret_kms_key_id 'alias/shop' is an alias: an IAM policy cannot grant kms:Decrypt by alias; give the key ARN or key id",
+    ]
+    assert grant_problems(_grant_params(secret_arn=None)) == ["secret_arn is required with state=present"]
+
+
+def _no_such_entity(operation, message):
+    # IAM's answer for a missing role or inline policy: HTTP 404, code NoSuchEntity.
+    return ClientError({"Error": {"Type": "Sender", "Code": "NoSuchEntity", "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": 404}}, operation)
+
+
+class FakeIam:
+    """IAM's role and inline-policy calls over a dict {role: {policy name: document}}, recording
+    each request as (operation, role)."""
+
+    def __init__(self, roles):
+        self.roles = {name: dict(policies) for name, policies in roles.items()}
+        self.calls = []
+        self.lost_deletes = 0
+
+    def _role(self, operation, name):
+        if name not in self.roles:
+            raise _no_such_entity(operation, f"The role with name {name} cannot be found.")
+        return self.roles[name]
+
+    def get_role_policy(self, aws_retry=False, RoleName=None, PolicyName=None):
+        self.calls.append(("GetRolePolicy", RoleName))
+        policies = self._role("GetRolePolicy", RoleName)
+        if PolicyName not in policies:
+            raise _no_such_entity("GetRolePolicy", f"The role policy with name {PolicyName} cannot be found.")
+        # boto3 hands the document over decoded, as a dict.
+        return {"RoleName": RoleName, "PolicyName": PolicyName, "PolicyDocument": json.loads(json.dumps(policies[PolicyName]))}
+
+    def get_role(self, aws_retry=False, RoleName=None):
+        self.calls.append(("GetRole", RoleName))
+        self._role("GetRole", RoleName)
+        return {"Role": {"RoleName": RoleName, "Arn": f"arn:aws:iam::123456789012:role/{RoleName}"}}
+
+    def put_role_policy(self, aws_retry=False, RoleName=None, PolicyName=None, PolicyDocument=None):
+        self.calls.append(("PutRolePolicy", RoleName))
+        self._role("PutRolePolicy", RoleName)[PolicyName] = json.loads(PolicyDocument)
+        return {}
+
+    def delete_role_policy(self, aws_retry=False, RoleName=None, PolicyName=None):
+        self.calls.append(("DeleteRolePolicy", RoleName))
+        policies = self._role("DeleteRolePolicy", RoleName)
+        if PolicyName not in policies:
+            raise _no_such_entity("DeleteRolePolicy", f"The role policy with name {PolicyName} cannot be found.")
+        del policies[PolicyName]
+        if self.lost_deletes:
+            # Applied, but the answer was lost: what the caller sees next is its resend.
+            self.lost_deletes -= 1
+            return self.delete_role_policy(RoleName=RoleName, PolicyName=PolicyName)
+        return {}
+
+
+POLICY_NAME = "ecsrds-connect-demo"
+
+
+def test_a_no_op_reads_each_role_once_and_writes_nothing():
+    wanted = grant_policy(SECRET, KEY_ID)
+    reordered = dict(wanted, Statement=list(reversed(wanted["Statement"])))
+    iam = FakeIam({"api-exec": {POLICY_NAME: reordered, "other": {}}, "worker-exec": {POLICY_NAME: wanted}})
+    roles = ["api-exec", "arn:aws:iam::123456789012:role/ecs/worker-exec", "arn:aws:iam::123456789012:role/api-exec"]
+    changed, grant, diff = run_grant(GrantClient(iam), _grant_params(roles=roles, secret_kms_key_id=KEY_ID), check_mode=False)
+    assert changed is False
+    assert iam.calls == [("GetRolePolicy", "api-exec"), ("GetRolePolicy", "worker-exec")]
+    assert grant == {"policy_name": POLICY_NAME, "policy_document": wanted,
+                     "roles": [{"role_name": "api-exec", "changed": False}, {"role_name": "worker-exec", "changed": False}]}
+    assert diff["before"]["api-exec"] == reordered and diff["after"]["api-exec"] == wanted
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_missing_or_different_policies_are_put_and_check_mode_only_predicts(check_mode):
+    old = grant_policy(SECRET)
+    iam = FakeIam({"api-exec": {}, "worker-exec": {POLICY_NAME: old}, "same-exec": {POLICY_NAME: grant_policy(SECRET, KEY_ID)}})
+    params = _grant_params(roles=["api-exec", "worker-exec", "same-exec"], secret_kms_key_id=KEY_ID)
+    changed, grant, diff = run_grant(GrantClient(iam), params, check_mode=check_mode)
+    assert changed is True
+    assert [r["changed"] for r in grant["roles"]] == [True, True, False]
+    reads = [("GetRolePolicy", "api-exec"), ("GetRolePolicy", "worker-exec"), ("GetRolePolicy", "same-exec"), ("GetRole", "api-exec")]
+    writes = [] if check_mode else [("PutRolePolicy", "api-exec"), ("PutRolePolicy", "worker-exec")]
+    assert iam.calls == reads + writes
+    assert diff["before"] == {"api-exec": None, "worker-exec": old, "same-exec": grant_policy(SECRET, KEY_ID)}
+    assert diff["after"] == dict.fromkeys(["api-exec", "worker-exec", "same-exec"], grant_policy(SECRET, KEY_ID))
+    expected = old if check_mode else grant_policy(SECRET, KEY_ID)
+    assert iam.roles["worker-exec"][POLICY_NAME] == expected
+
+
+def test_a_missing_role_is_named_before_any_write():
+    iam = FakeIam({"api-exec": {}})
+    with pytest.raises(EcsRdsError, match=r"IAM role\(s\) gone-exec not found"):
+        run_grant(GrantClient(iam), _grant_params(roles=["api-exec", "arn:aws:iam::123456789012:role/gone-exec"]), check_mode=False)
+    assert iam.calls == [("GetRolePolicy", "api-exec"), ("GetRolePolicy", "gone-exec"), ("GetRole", "api-exec"), ("GetRole", "gone-exec")]
+    assert iam.roles == {"api-exec": {}}
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_absent_deletes_only_where_the_policy_is(check_mode):
+    iam = FakeIam({"api-exec": {POLICY_NAME: grant_policy(SECRET), "other": {}}, "worker-exec": {"other": {}}})
+    params = _grant_params(roles=["api-exec", "worker-exec", "gone-exec"], secret_arn=None, state="absent")
+    changed, grant, diff = run_grant(GrantClient(iam), params, check_mode=check_mode)
+    assert changed is True and grant["policy_document"] is None
+    assert [r["changed"] for r in grant["roles"]] == [True, False, False]
+    # A role that is gone has no policy left to delete: no GetRole, no error.
+    reads = [("GetRolePolicy", "api-exec"), ("GetRolePolicy", "worker-exec"), ("GetRolePolicy", "gone-exec")]
+    assert iam.calls == reads + ([] if check_mode else [("DeleteRolePolicy", "api-exec")])
+    assert diff == {"before": {"api-exec": grant_policy(SECRET), "worker-exec": None, "gone-exec": None},
+                    "after": {"api-exec": None, "worker-exec": None, "gone-exec": None}}
+    assert set(iam.roles["api-exec"]) == ({POLICY_NAME, "other"} if check_mode else {"other"})
+
+
+def test_a_resent_delete_that_finds_nothing_is_done():
+    iam = FakeIam({"api-exec": {POLICY_NAME: grant_policy(SECRET)}})
+    iam.lost_deletes = 1
+    changed, _, _ = run_grant(GrantClient(iam), _grant_params(state="absent", roles=["api-exec"]), check_mode=False)
+    assert changed is True and iam.roles["api-exec"] == {}
+    assert iam.calls == [("GetRolePolicy", "api-exec"), ("DeleteRolePolicy", "api-exec"), ("DeleteRolePolicy", "api-exec")]
+
+
+def test_an_alias_reaching_the_job_is_refused_before_any_call():
+    iam = FakeIam({"api-exec": {}})
+    with pytest.raises(EcsRdsError, match="secret_kms_key_id 'alias/shop' is an alias"):
+        run_grant(GrantClient(iam), _grant_params(roles=["api-exec"], secret_kms_key_id="alias/shop"), check_mode=False)
+    assert iam.calls == []
+
+
+def test_grant_requests_are_valid_for_botocore():
+    """The same job through botocore's Stubber: request parameters checked against IAM's model,
+    answers shaped like IAM's documented ones."""
+    client, stubber, _ = _stubbed_iam()
+    stubber.add_client_error("get_role_policy", service_error_code="NoSuchEntity", http_status_code=404,
+                             expected_params={"RoleName": "ecsTaskExecutionRole", "PolicyName": POLICY_NAME})
+    stubber.add_response("get_role", {"Role": {"Path": "/", "RoleName": "ecsTaskExecutionRole", "RoleId": "AROAEXAMPLE0000000000", "Arn": ROLE,
+                                               "CreateDate": "2024-08-09T00:00:00Z"}}, {"RoleName": "ecsTaskExecutionRole"})
+    stubber.add_response("put_role_policy", {}, {"RoleName": "ecsTaskExecutionRole", "PolicyName": POLICY_NAME,
+                                                 "PolicyDocument": json.dumps(grant_policy(SECRET, KEY_ID))})
+    with stubber:
+        changed, _, _ = run_grant(GrantClient(RetryingBotoClientWrapper(client, aws_retry)), _grant_params(roles=[ROLE], secret_kms_key_id=KEY_ID),
+                                  check_mode=False)
+    stubber.assert_no_pending_responses()
+    assert changed is True
