@@ -12,7 +12,7 @@ short_description: Secrets Manager endpoint and database security group for ECS 
 version_added: 0.2.0
 description:
   - Does in one call what M(ecsrds.connect.vpc_secretsmanager_endpoint) and M(ecsrds.connect.security_group_ingress)
-    do with O(state=present), with the same rules for reuse, ownership tags and rule descriptions (see those modules).
+    do with C(state=present), with the same rules for reuse, ownership tags and rule descriptions (see those modules).
   - The Secrets Manager interface endpoint lets tasks in O(subnet_ids) fetch their secrets without a NAT gateway
     (O(secretsmanager_endpoint)); the database security group O(db_security_group.name) admits the services on
     O(db_security_group.port).
@@ -23,7 +23,7 @@ description:
   - The VPC attributes C(enableDnsSupport) and C(enableDnsHostnames) are read only when the endpoint is created or its
     private DNS must be turned on, since an endpoint with private DNS on needed them on (AWS refuses private DNS otherwise),
     and M(ecsrds.connect.ecs_secrets_preflight) checks them again before every rollout.
-  - Teardown is done with the two modules above and O(state=absent) (the network role's C(teardown) entry point).
+  - Teardown is done with the two modules above and their C(state=absent) (the network role's C(teardown) entry point).
 author:
   - ecsrds.connect maintainers (@ecsrds)
 options:
@@ -64,7 +64,7 @@ options:
     choices: [auto, always, never]
     default: auto
   endpoint:
-    description: The Secrets Manager endpoint, as O(state=present) of M(ecsrds.connect.vpc_secretsmanager_endpoint) takes it.
+    description: The Secrets Manager endpoint, as O(ecsrds.connect.vpc_secretsmanager_endpoint#module:state=present) of M(ecsrds.connect.vpc_secretsmanager_endpoint) takes it.
     type: dict
     default: {}
     suboptions:
@@ -107,7 +107,7 @@ options:
         type: int
         default: 600
   db_security_group:
-    description: The database security group, as O(state=present) of M(ecsrds.connect.security_group_ingress) takes it.
+    description: The database security group, as O(ecsrds.connect.security_group_ingress#module:state=present) of M(ecsrds.connect.security_group_ingress) takes it.
     type: dict
     required: true
     suboptions:
