@@ -64,7 +64,7 @@ options:
     choices: [auto, always, never]
     default: auto
   endpoint:
-    description: The Secrets Manager endpoint, as O(ecsrds.connect.vpc_secretsmanager_endpoint#module:state=present) of M(ecsrds.connect.vpc_secretsmanager_endpoint) takes it.
+    description: The Secrets Manager endpoint, with the options M(ecsrds.connect.vpc_secretsmanager_endpoint) takes for C(state=present).
     type: dict
     default: {}
     suboptions:
@@ -107,7 +107,7 @@ options:
         type: int
         default: 600
   db_security_group:
-    description: The database security group, as O(ecsrds.connect.security_group_ingress#module:state=present) of M(ecsrds.connect.security_group_ingress) takes it.
+    description: The database security group, with the options M(ecsrds.connect.security_group_ingress) takes for C(state=present).
     type: dict
     required: true
     suboptions:
