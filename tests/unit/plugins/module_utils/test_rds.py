@@ -1,5 +1,6 @@
 """rds: validation, comparison, instance planning and normalisation (no AWS), plus the manager's calls
-against a fake client: check mode writes nothing, a lost create response is adopted, absent ordering."""
+against a fake client: check mode writes nothing, a lost create response is adopted, absent ordering,
+and the DB subnet group (two calls on a no-op, created before the cluster, deleted after it)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def params(**overrides: Any) -> Dict[str, Any]:
         database_name=None,
         port=None,
         db_subnet_group_name=None,
+        db_subnet_group_subnet_ids=None,
+        db_subnet_group_description=None,
         vpc_security_group_ids=None,
         storage_encrypted=True,
         kms_key_id=None,
@@ -305,7 +308,7 @@ def client_error(code: str, status: int = 400) -> ClientError:
 class FakeRDS:
     """Just enough RDS: state in dicts, every call recorded, optional one-off failures."""
 
-    def __init__(self, cluster=None, instances=None):
+    def __init__(self, cluster=None, instances=None, subnet_groups=None):
         self.cluster = copy.deepcopy(cluster)
         self.instances = {item["DBInstanceIdentifier"]: copy.deepcopy(item) for item in instances or []}
         self.calls: List[str] = []
@@ -313,6 +316,22 @@ class FakeRDS:
         self.throttle: Dict[str, int] = {}
         self.created_elsewhere = False
         self.snapshots = set()
+        # name -> group as DescribeDBSubnetGroups answers it; ARN -> tag list.
+        self.subnet_groups = {group["DBSubnetGroupName"]: copy.deepcopy(group) for group in subnet_groups or []}
+        self.group_tags: Dict[str, List[Dict[str, str]]] = {}
+        self.group_created_elsewhere = False
+        self.lose_next_group_create_response = False
+        self.group_busy = 0  # DeleteDBSubnetGroup calls answered "in use" although the cluster is gone
+        self.deleted_group_while_cluster_existed = False
+
+    def _with_subnet_group(self, item):
+        """AWS's DescribeDBInstances carries an Aurora instance's DBSubnetGroup (the cluster's):
+        name, description, VPC, status and subnets, without tags."""
+        name = (self.cluster or {}).get("DBSubnetGroup")
+        group = self.subnet_groups.get(name) if isinstance(name, str) else None
+        if group is not None:
+            item["DBSubnetGroup"] = {key: copy.deepcopy(value) for key, value in group.items() if key != "DBSubnetGroupArn"}
+        return item
 
     def _throttled(self, name):
         """Reject the call, as AWS does under load, before anything is applied."""
@@ -336,7 +355,7 @@ class FakeRDS:
         self._record("DescribeDBInstances")
         if DBInstanceIdentifier not in self.instances:
             raise client_error("DBInstanceNotFound", 404)
-        return {"DBInstances": [copy.deepcopy(self.instances[DBInstanceIdentifier])]}
+        return {"DBInstances": [self._with_subnet_group(copy.deepcopy(self.instances[DBInstanceIdentifier]))]}
 
     def get_paginator(self, name):
         fake = self
@@ -347,7 +366,7 @@ class FakeRDS:
 
                 class Pages:
                     def build_full_result(self):
-                        return {"DBInstances": copy.deepcopy(list(fake.instances.values()))}
+                        return {"DBInstances": [fake._with_subnet_group(item) for item in copy.deepcopy(list(fake.instances.values()))]}
 
                 return Pages()
 
@@ -360,10 +379,14 @@ class FakeRDS:
             self.cluster = described(DBClusterIdentifier=args["DBClusterIdentifier"], Status="creating")
         if self.cluster is not None:
             raise client_error("DBClusterAlreadyExistsFault")
+        group = args.get("DBSubnetGroupName", "private").lower()
+        if "DBSubnetGroupName" in args and group not in self.subnet_groups:
+            raise client_error("DBSubnetGroupNotFoundFault", 404)
         self.cluster = described(
             DBClusterIdentifier=args["DBClusterIdentifier"],
             DeletionProtection=args["DeletionProtection"],
             TagList=args.get("Tags", []),
+            DBSubnetGroup=group,
         )
         if self.lose_next_create_response:
             self.lose_next_create_response = False
@@ -373,6 +396,7 @@ class FakeRDS:
     def create_db_instance(self, **args):
         self._record("CreateDBInstance")
         identifier = args["DBInstanceIdentifier"]
+        self.instance_args = args
         self.instances[identifier] = instance(int(identifier.rsplit("-", 1)[1]), DBInstanceClass=args["DBInstanceClass"])
         return {"DBInstance": copy.deepcopy(self.instances[identifier])}
 
@@ -394,11 +418,62 @@ class FakeRDS:
     def add_tags_to_resource(self, ResourceName, Tags):
         self._record("AddTagsToResource")
         keys = {tag["Key"] for tag in Tags}
+        if ":subgrp:" in ResourceName:
+            self.group_tags[ResourceName] = [t for t in self.group_tags.get(ResourceName, []) if t["Key"] not in keys] + list(Tags)
+            return
         self.cluster["TagList"] = [t for t in self.cluster.get("TagList", []) if t["Key"] not in keys] + list(Tags)
 
     def remove_tags_from_resource(self, ResourceName, TagKeys):
         self._record("RemoveTagsFromResource")
+        if ":subgrp:" in ResourceName:
+            self.group_tags[ResourceName] = [t for t in self.group_tags.get(ResourceName, []) if t["Key"] not in TagKeys]
+            return
         self.cluster["TagList"] = [t for t in self.cluster.get("TagList", []) if t["Key"] not in TagKeys]
+
+    def list_tags_for_resource(self, ResourceName):
+        self._record("ListTagsForResource")
+        return {"TagList": copy.deepcopy(self.group_tags.get(ResourceName, []))}
+
+    def describe_db_subnet_groups(self, DBSubnetGroupName):
+        self._record("DescribeDBSubnetGroups")
+        if DBSubnetGroupName.lower() not in self.subnet_groups:
+            raise client_error("DBSubnetGroupNotFoundFault", 404)
+        return {"DBSubnetGroups": [copy.deepcopy(self.subnet_groups[DBSubnetGroupName.lower()])]}
+
+    def create_db_subnet_group(self, DBSubnetGroupName, DBSubnetGroupDescription, SubnetIds, Tags=()):
+        self._record("CreateDBSubnetGroup")
+        name = DBSubnetGroupName.lower()
+        if self.group_created_elsewhere:
+            self.subnet_groups[name] = subnet_group(name, DBSubnetGroupDescription, SubnetIds)
+        if name in self.subnet_groups:
+            raise client_error("DBSubnetGroupAlreadyExists")
+        self.subnet_groups[name] = subnet_group(name, DBSubnetGroupDescription, SubnetIds)
+        self.group_tags[self.subnet_groups[name]["DBSubnetGroupArn"]] = list(Tags)
+        if self.lose_next_group_create_response:
+            self.lose_next_group_create_response = False
+            raise client_error("InternalFailure", 500)
+        return {"DBSubnetGroup": copy.deepcopy(self.subnet_groups[name])}
+
+    def modify_db_subnet_group(self, DBSubnetGroupName, SubnetIds, DBSubnetGroupDescription=None):
+        self._record("ModifyDBSubnetGroup")
+        group = self.subnet_groups[DBSubnetGroupName.lower()]
+        group["Subnets"] = subnet_group(group["DBSubnetGroupName"], "", SubnetIds)["Subnets"]
+        if DBSubnetGroupDescription is not None:
+            group["DBSubnetGroupDescription"] = DBSubnetGroupDescription
+        return {"DBSubnetGroup": copy.deepcopy(group)}
+
+    def delete_db_subnet_group(self, DBSubnetGroupName):
+        self._record("DeleteDBSubnetGroup")
+        name = DBSubnetGroupName.lower()
+        if self.cluster is not None and self.cluster.get("DBSubnetGroup") == name:
+            self.deleted_group_while_cluster_existed = True
+            raise client_error("InvalidDBSubnetGroupStateFault")
+        if self.group_busy:
+            self.group_busy -= 1
+            raise client_error("InvalidDBSubnetGroupStateFault")
+        if name not in self.subnet_groups:
+            raise client_error("DBSubnetGroupNotFoundFault", 404)
+        del self.subnet_groups[name]
 
     def delete_db_cluster(self, DBClusterIdentifier, **args):
         self._record("DeleteDBCluster")
@@ -407,6 +482,19 @@ class FakeRDS:
             self.snapshots.add(args["FinalDBSnapshotIdentifier"])
         assert not self.instances, "RDS refuses to delete a cluster with members"
         self.cluster = None
+
+
+def subnet_group(name, description, subnet_ids):
+    """A group as DescribeDBSubnetGroups answers it."""
+    return {
+        "DBSubnetGroupName": name,
+        "DBSubnetGroupDescription": description,
+        "VpcId": "vpc-1",
+        "SubnetGroupStatus": "Complete",
+        "Subnets": [{"SubnetIdentifier": subnet, "SubnetAvailabilityZone": {"Name": f"us-east-1{'abcdef'[index % 6]}"}, "SubnetStatus": "Active"}
+                    for index, subnet in enumerate(subnet_ids)],
+        "DBSubnetGroupArn": f"arn:aws:rds:us-east-1:123456789012:subgrp:{name}",
+    }
 
 
 class FakeKMS:
