@@ -124,7 +124,9 @@ def validate_params(params: Dict[str, Any]) -> None:
                 message=f"db_subnet_group_subnet_ids needs at least {MIN_SUBNETS} subnets (RDS wants two Availability Zones), got {subnet_ids!r}"
             )
     if params.get("db_subnet_group_description") is not None and subnet_ids is None:
-        raise EcsRdsError(message="db_subnet_group_description needs db_subnet_group_subnet_ids: the module only manages a subnet group whose subnets it is given")
+        raise EcsRdsError(
+            message="db_subnet_group_description needs db_subnet_group_subnet_ids: the module only manages a subnet group whose subnets it is given"
+        )
 
 
 def same_kms_key(requested: Optional[str], actual: Optional[str]) -> bool:

@@ -15,7 +15,7 @@ description:
     C(ManageMasterUserPassword), so RDS generates the master password and keeps it in a Secrets Manager
     secret, plus the cluster's DB instances, named C(<db_cluster_identifier>-instance-<n>), and, given
     O(db_subnet_group_subnet_ids), the DB subnet group O(db_subnet_group_name) the cluster lives in.
-  - A run with nothing to do costs two AWS calls, C(DescribeDBClusters) and C(DescribeDBInstances): the subnet
+  - A run with nothing to do costs two AWS calls, C(DescribeDBClusters) and C(DescribeDBInstances); the subnet
     group is compared as the instances' answer shows it, and only described by itself (C(DescribeDBSubnetGroups),
     C(ListTagsForResource)) when there is no instance yet or something to change.
   - Instances are never publicly accessible; enhanced monitoring stays off unless O(monitoring_interval)
@@ -94,7 +94,7 @@ options:
         two Availability Zones). Given, the module creates the group when it is missing, before the cluster, and changes
         its subnets when they differ. Unset leaves the group alone.
       - The group gets O(tags) when it is created, with the deployment's C(created-by) mark when the cluster is created
-        in the same run. Later changes of O(tags) reach the group the next time the module describes it by itself: when
+        in the same run. Later changes of O(tags) reach the group the next time the module describes it by itself, when
         its subnets or description change, or when no instance of the cluster shows it. Reading its tags on every run
         would cost a third AWS call on a run that has nothing to do.
       - Ignored with O(state=absent).
