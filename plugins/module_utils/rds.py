@@ -181,7 +181,7 @@ def immutable_conflicts(params: Dict[str, Any], cluster: Dict[str, Any], resolve
         conflict("master_username", params["master_username"], cluster.get("MasterUsername"))
     if params.get("database_name") is not None and params["database_name"] != cluster.get("DatabaseName"):
         conflict("database_name", params["database_name"], cluster.get("DatabaseName"))
-    if params.get("db_subnet_group_name") is not None and params["db_subnet_group_name"] != _subnet_group_name(cluster):
+    if params.get("db_subnet_group_name") is not None and not same_subnet_group_name(params["db_subnet_group_name"], _subnet_group_name(cluster)):
         conflict("db_subnet_group_name", params["db_subnet_group_name"], _subnet_group_name(cluster))
     secret = cluster.get("MasterUserSecret")
     asked_secret_key = params.get("master_user_secret_kms_key_id")

@@ -161,6 +161,8 @@ class TestComparison:
 
     def test_same_values_in_other_forms_are_not_conflicts(self):
         assert rds.immutable_conflicts(params(kms_key_id="1111-2222", master_user_secret_kms_key_id=KEY_ARN, db_subnet_group_name="private"), described()) == []
+        # RDS stores subnet group names in lower case.
+        assert rds.immutable_conflicts(params(db_subnet_group_name="Private"), described()) == []
         # DBSubnetGroup is a dict in some responses.
         assert rds.immutable_conflicts(params(db_subnet_group_name="private"), described(DBSubnetGroup={"DBSubnetGroupName": "private"})) == []
         # An alias is compared through the ARN it resolves to.
