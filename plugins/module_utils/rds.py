@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ecsrds.connect collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Aurora clusters whose master password RDS keeps in Secrets Manager, and their instances.
+"""Aurora clusters whose master password RDS keeps in Secrets Manager, their instances and their
+DB subnet group.
 
 The pure part (normalising what RDS describes, comparing it with what was asked, planning instance
 changes) is separate from the calls so it can be unit-tested without AWS. Nothing here ever reads a
@@ -59,6 +60,11 @@ _STOPPED_STATUSES = ("stopped", "stopping")
 # Refusals that only mean "busy right now" (modifying, backing-up, starting ...).
 _BUSY_CODES = ("InvalidDBClusterStateFault", "InvalidDBInstanceState", "InvalidDBInstanceStateFault")
 _SNAPSHOT_NOT_FOUND = ("DBClusterSnapshotNotFoundFault",)
+_SUBNET_GROUP_NOT_FOUND = ("DBSubnetGroupNotFoundFault", "DBSubnetGroupNotFound")
+_SUBNET_GROUP_EXISTS = ("DBSubnetGroupAlreadyExists", "DBSubnetGroupAlreadyExistsFault")
+# A group still used by a cluster or instance (one being deleted included) cannot be deleted yet.
+_SUBNET_GROUP_IN_USE = ("InvalidDBSubnetGroupStateFault", "InvalidDBSubnetGroupState")
+MIN_SUBNETS = 2
 
 # ---------------------------------------------------------------------------------------------
 # Pure logic: validation, normalisation and comparison
@@ -88,6 +94,7 @@ def validate_params(params: Dict[str, Any]) -> None:
         if problem:
             raise EcsRdsError(message=problem)
     if params["state"] == "absent":
+        # db_subnet_group_subnet_ids/description only shape a group that should exist: ignored here.
         if params.get("skip_final_snapshot") and params.get("final_snapshot_identifier"):
             raise EcsRdsError(message="skip_final_snapshot and final_snapshot_identifier are mutually exclusive for state=absent")
         if not params.get("skip_final_snapshot") and not params.get("final_snapshot_identifier"):
@@ -108,6 +115,18 @@ def validate_params(params: Dict[str, Any]) -> None:
         raise EcsRdsError(message="monitoring_interval above 0 needs monitoring_role_arn (enhanced monitoring role)")
     if params.get("monitoring_role_arn") and not interval:
         raise EcsRdsError(message="monitoring_role_arn needs monitoring_interval above 0")
+    subnet_ids = params.get("db_subnet_group_subnet_ids")
+    if subnet_ids is not None:
+        if not params.get("db_subnet_group_name"):
+            raise EcsRdsError(message="db_subnet_group_subnet_ids needs db_subnet_group_name (the group the subnets make up)")
+        if len({subnet for subnet in subnet_ids if subnet}) < MIN_SUBNETS:
+            raise EcsRdsError(
+                message=f"db_subnet_group_subnet_ids needs at least {MIN_SUBNETS} subnets (RDS wants two Availability Zones), got {subnet_ids!r}"
+            )
+    if params.get("db_subnet_group_description") is not None and subnet_ids is None:
+        raise EcsRdsError(
+            message="db_subnet_group_description needs db_subnet_group_subnet_ids: the module only manages a subnet group whose subnets it is given"
+        )
 
 
 def same_kms_key(requested: Optional[str], actual: Optional[str]) -> bool:
@@ -162,7 +181,7 @@ def immutable_conflicts(params: Dict[str, Any], cluster: Dict[str, Any], resolve
         conflict("master_username", params["master_username"], cluster.get("MasterUsername"))
     if params.get("database_name") is not None and params["database_name"] != cluster.get("DatabaseName"):
         conflict("database_name", params["database_name"], cluster.get("DatabaseName"))
-    if params.get("db_subnet_group_name") is not None and params["db_subnet_group_name"] != _subnet_group_name(cluster):
+    if params.get("db_subnet_group_name") is not None and not same_subnet_group_name(params["db_subnet_group_name"], _subnet_group_name(cluster)):
         conflict("db_subnet_group_name", params["db_subnet_group_name"], _subnet_group_name(cluster))
     secret = cluster.get("MasterUserSecret")
     asked_secret_key = params.get("master_user_secret_kms_key_id")
@@ -353,6 +372,10 @@ def instance_create_args(params: Dict[str, Any], cluster: Dict[str, Any], identi
     }
     if params.get("monitoring_interval"):
         args["MonitoringRoleArn"] = params["monitoring_role_arn"]
+    if params.get("db_subnet_group_name"):
+        # The cluster's own group (an existing cluster with another one was refused earlier). AWS
+        # describes an Aurora instance with its group either way; moto only when it is named here.
+        args["DBSubnetGroupName"] = params["db_subnet_group_name"]
     if params.get("tags"):
         args["Tags"] = [{"Key": str(key), "Value": str(value)} for key, value in params["tags"].items()]
     return args
@@ -529,6 +552,157 @@ def instance_summaries(cluster: Optional[Dict[str, Any]], instances: List[Dict[s
 
 
 # ---------------------------------------------------------------------------------------------
+# The DB subnet group (pure)
+# ---------------------------------------------------------------------------------------------
+#
+# A no-op run must not cost a call of its own for the group: AWS's DescribeDBInstances answer
+# carries each Aurora instance's DBSubnetGroup (name, description, VPC, status, subnets), which is
+# the cluster's, so the instances the manager describes anyway are compared first. The group is
+# only described itself (DescribeDBSubnetGroups, then ListTagsForResource for its tags) when that
+# answer is not there (no cluster or no instance yet) or shows something to fix.
+#
+# Tags are the price of that budget: no answer the manager already has carries the group's tags,
+# and reading them on every run would be a third call for a setting that rarely changes (the same
+# tags sit on the cluster and instances, which are compared every run). So the group gets its tags
+# when it is created, and later tag changes are applied the next time the group is described:
+# when its subnets or description change, or a run finds no instance to read it from.
+
+
+def subnet_group_managed(params: Dict[str, Any]) -> bool:
+    """The module ensures the group only when it is given the group's subnets."""
+    return params.get("db_subnet_group_subnet_ids") is not None
+
+
+def subnet_ids_of(group: Dict[str, Any]) -> List[str]:
+    return sorted({subnet["SubnetIdentifier"] for subnet in group.get("Subnets") or [] if subnet.get("SubnetIdentifier")})
+
+
+def same_subnet_group_name(asked: Optional[str], actual: Optional[str]) -> bool:
+    # RDS stores subnet group names in lower case.
+    return bool(asked) and bool(actual) and asked.lower() == actual.lower()
+
+
+def subnet_group_of_instances(cluster: Optional[Dict[str, Any]], instances: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The cluster's subnet group as DescribeDBInstances shows it, the writer's answer first; None
+    when no instance carries it."""
+    writers = {writer.lower() for writer in writer_ids(cluster)}
+    for instance in sorted(instances, key=lambda item: item["DBInstanceIdentifier"].lower() not in writers):
+        group = instance.get("DBSubnetGroup")
+        if instance.get("DBInstanceStatus") in _GONE_STATUSES or not isinstance(group, dict):
+            continue
+        if group.get("DBSubnetGroupName") and group.get("Subnets") is not None:
+            return group
+    return None
+
+
+def default_subnet_group_description(params: Dict[str, Any]) -> str:
+    return f"Subnets of DB cluster {params['db_cluster_identifier']}"
+
+
+def subnet_group_changes(params: Dict[str, Any], group: Dict[str, Any]) -> Dict[str, Any]:
+    """ModifyDBSubnetGroup arguments for what differs from the asked group; {} when nothing does.
+    An unset description is left alone; the subnets are always sent, as the API requires."""
+    asked = sorted({subnet for subnet in params["db_subnet_group_subnet_ids"] if subnet})
+    description = params.get("db_subnet_group_description")
+    differs = asked != subnet_ids_of(group) or (description is not None and description != group.get("DBSubnetGroupDescription"))
+    if not differs:
+        return {}
+    changes: Dict[str, Any] = {"DBSubnetGroupName": group["DBSubnetGroupName"], "SubnetIds": asked}
+    if description is not None:
+        changes["DBSubnetGroupDescription"] = description
+    return changes
+
+
+def subnet_group_create_args(params: Dict[str, Any]) -> Dict[str, Any]:
+    """CreateDBSubnetGroup arguments; the tags include the deployment's created-by mark when the
+    cluster is created in the same run (``params`` as :func:`with_usage_tags` left them)."""
+    args: Dict[str, Any] = {
+        "DBSubnetGroupName": params["db_subnet_group_name"],
+        "DBSubnetGroupDescription": params.get("db_subnet_group_description") or default_subnet_group_description(params),
+        "SubnetIds": sorted({subnet for subnet in params["db_subnet_group_subnet_ids"] if subnet}),
+    }
+    if params.get("tags"):
+        args["Tags"] = [{"Key": str(key), "Value": str(value)} for key, value in params["tags"].items()]
+    return args
+
+
+def subnet_group_tag_changes(params: Dict[str, Any], current: Dict[str, str]) -> Tuple[Dict[str, str], List[str]]:
+    """Tag changes for an existing group. Ownership marks are never set or removed here: the group
+    follows its cluster, whose marks decide teardown."""
+    if params.get("tags") is None:
+        return {}, []
+    desired = {str(key): str(value) for key, value in params["tags"].items() if not is_ownership_tag(str(key))}
+    to_set, to_unset = compare_aws_tags(current, desired, params.get("purge_tags", True))
+    return to_set, [key for key in to_unset if not is_ownership_tag(key)]
+
+
+def planned_subnet_group(args: Dict[str, Any]) -> Dict[str, Any]:
+    """The group CreateDBSubnetGroup would make, shaped like its answer (check mode)."""
+    return {
+        "DBSubnetGroupName": args["DBSubnetGroupName"].lower(),
+        "DBSubnetGroupDescription": args["DBSubnetGroupDescription"],
+        "Subnets": [{"SubnetIdentifier": subnet} for subnet in args["SubnetIds"]],
+    }
+
+
+def subnet_group_summary(group: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The group under its own result key: AWS's field names in snake_case, subnets as their ids.
+    Its tags are not included: the no-op path never reads them."""
+    if not group:
+        return None
+    return {
+        "db_subnet_group_name": group.get("DBSubnetGroupName"),
+        "db_subnet_group_description": group.get("DBSubnetGroupDescription"),
+        "db_subnet_group_arn": group.get("DBSubnetGroupArn"),
+        "vpc_id": group.get("VpcId"),
+        "subnet_group_status": group.get("SubnetGroupStatus"),
+        "subnet_ids": subnet_ids_of(group),
+    }
+
+
+def subnet_group_compared(group: Optional[Dict[str, Any]], tags: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """The group's compared settings for diff mode; tags only when they were read."""
+    if not group:
+        return {}
+    compared: Dict[str, Any] = {
+        "db_subnet_group_name": group.get("DBSubnetGroupName"),
+        "db_subnet_group_description": group.get("DBSubnetGroupDescription"),
+        "subnet_ids": subnet_ids_of(group),
+    }
+    if tags is not None:
+        compared["tags"] = dict(tags)
+    return compared
+
+
+def plan_subnet_group(
+    params: Dict[str, Any], current: Optional[Dict[str, Any]], current_tags: Optional[Dict[str, str]] = None
+) -> Dict[str, Any]:
+    """What to do to the described group (None: it does not exist): create args, modify args and
+    tag changes, plus its predicted compared settings for diff mode."""
+    plan: Dict[str, Any] = {"create": None, "modify": None, "tags": ({}, []), "before": subnet_group_compared(current, current_tags)}
+    if current is None:
+        plan["create"] = subnet_group_create_args(params)
+        plan["after"] = subnet_group_compared(planned_subnet_group(plan["create"]))
+        return plan
+    plan["modify"] = subnet_group_changes(params, current) or None
+    if current_tags is not None:
+        plan["tags"] = subnet_group_tag_changes(params, current_tags)
+    after = dict(plan["before"])
+    if plan["modify"]:
+        after["subnet_ids"] = plan["modify"]["SubnetIds"]
+        after["db_subnet_group_description"] = plan["modify"].get("DBSubnetGroupDescription", after["db_subnet_group_description"])
+    if current_tags is not None:
+        to_set, to_unset = plan["tags"]
+        after["tags"] = {key: value for key, value in {**current_tags, **to_set}.items() if key not in to_unset}
+    plan["after"] = after
+    return plan
+
+
+def subnet_group_plan_changes(plan: Optional[Dict[str, Any]]) -> bool:
+    return bool(plan) and bool(plan["create"] or plan["modify"] or plan["tags"][0] or plan["tags"][1])
+
+
+# ---------------------------------------------------------------------------------------------
 # AWS calls
 # ---------------------------------------------------------------------------------------------
 
@@ -656,6 +830,63 @@ class AuroraCluster:
         call(self.client, "delete_db_cluster", f"delete DB cluster {self.cluster_id}", _CLUSTER_NOT_FOUND, DBClusterIdentifier=self.cluster_id, **args)
 
 
+class SubnetGroup:
+    """Describe, create, change, tag and delete one DB subnet group (thin, typed wrappers)."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def describe(self) -> Optional[Dict[str, Any]]:
+        response = call(
+            self.client, "describe_db_subnet_groups", f"describe DB subnet group {self.name}", _SUBNET_GROUP_NOT_FOUND, DBSubnetGroupName=self.name
+        )
+        groups = (response or {}).get("DBSubnetGroups") or []
+        return groups[0] if groups else None
+
+    def tags(self, arn: str) -> Dict[str, str]:
+        response = call(self.client, "list_tags_for_resource", f"list the tags of DB subnet group {self.name}", ResourceName=arn)
+        return tags_to_dict((response or {}).get("TagList"))
+
+    def create(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        # No client token here either: "already exists" after a lost answer (or from a concurrent
+        # run) means the group is there, and it is adopted.
+        def _create() -> Dict[str, Any]:
+            try:
+                return self.client.create_db_subnet_group(**args)["DBSubnetGroup"]
+            except ClientError as exc:
+                existing = self.describe() if error_code(exc) in _SUBNET_GROUP_EXISTS else None
+                if existing is None:
+                    raise
+                return existing
+
+        return create_or_adopt(_create, self.describe, f"create DB subnet group {self.name}")
+
+    def modify(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        what = f"modify DB subnet group {self.name} ({', '.join(sorted(key for key in args if key != 'DBSubnetGroupName'))})"
+        response = call(self.client, "modify_db_subnet_group", what, **args)
+        return (response or {}).get("DBSubnetGroup") or {}
+
+    def set_tags(self, arn: str, to_set: Dict[str, str], to_unset: List[str]) -> None:
+        try:
+            if to_unset:
+                self.client.remove_tags_from_resource(ResourceName=arn, TagKeys=to_unset, aws_retry=True)
+            if to_set:
+                tags = [{"Key": key, "Value": str(value)} for key, value in to_set.items()]
+                self.client.add_tags_to_resource(ResourceName=arn, Tags=tags, aws_retry=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise EcsRdsError(message=f"Failed to update the tags of DB subnet group {self.name}", exception=exc)
+
+    def delete(self, busy_timeout: float) -> None:
+        """Delete the group (gone already is fine), resending while RDS still counts it as used by
+        the cluster just deleted, for at most ``busy_timeout`` seconds."""
+        what = f"delete DB subnet group {self.name}"
+        retry_while_busy(
+            lambda: call(self.client, "delete_db_subnet_group", what, _SUBNET_GROUP_NOT_FOUND, DBSubnetGroupName=self.name),
+            busy_timeout, what, codes=_SUBNET_GROUP_IN_USE,
+        )
+
+
 def resolve_kms_aliases(module: Any, params: Dict[str, Any]) -> Dict[str, str]:
     """The key ARN behind each KMS option given as an alias, since RDS reports keys by ARN."""
     resolved: Dict[str, str] = {}
@@ -703,6 +934,7 @@ class AuroraManagedSecretManager:
         self.params: Dict[str, Any] = module.params
         self.cluster_id: str = self.params["db_cluster_identifier"]
         self.aws = AuroraCluster(module, self.cluster_id)
+        self.subnets = SubnetGroup(self.aws.client, self.params.get("db_subnet_group_name") or "")
         self.deadline = time.monotonic() + float(self.params.get("wait_timeout") or 0)
         self.delay = POLL_DELAY
 
@@ -717,7 +949,9 @@ class AuroraManagedSecretManager:
         cluster: Optional[Dict[str, Any]],
         instances: List[Dict[str, Any]],
         would_create: bool = False,
+        subnet_group: Optional[Dict[str, Any]] = None,
     ) -> Dict[str, Any]:
+        """``subnet_group``: the group as last described (AWS's shape), or None when unknown or gone."""
         snake = snake_cluster(cluster)
         secret = (snake or {}).get("master_user_secret") or {}
         if secret.get("kms_key_id") and self.params["state"] == "present":
@@ -726,6 +960,7 @@ class AuroraManagedSecretManager:
             "changed": changed,
             "cluster": snake,
             "instances": instance_summaries(cluster, instances),
+            "subnet_group": subnet_group_summary(subnet_group),
             "would_create": would_create,
         }
         if self.module._diff:
@@ -768,20 +1003,28 @@ class AuroraManagedSecretManager:
         if problems:
             raise EcsRdsError(message=f"DB cluster {self.cluster_id}: " + "; ".join(problems))
 
+        group, group_plan = self._plan_subnet_group(subnet_group_of_instances(cluster, instances))
         changes = cluster_modifications(self.params, cluster)
         to_set, to_unset = tag_changes(self.params, cluster)
         writers = writer_ids(cluster)
         plan = plan_instances(self.params, self.cluster_id, instances, writers)
-        changed = started or bool(changes or to_set or to_unset or plan["create"] or plan["delete"] or plan["modify"])
+        group_changed = subnet_group_plan_changes(group_plan)
+        cluster_changed = started or bool(changes or to_set or to_unset or plan["create"] or plan["delete"] or plan["modify"])
+        changed = cluster_changed or group_changed
         before = compared_settings(cluster, instances)
         after = predicted_settings(self.params, cluster, instances)
+        if group_plan:
+            before["subnet_group"], after["subnet_group"] = group_plan["before"], group_plan["after"]
         if self.module.check_mode:
-            return self._result(changed, before, after, cluster, instances)
-        if not changed:
+            return self._result(changed, before, after, cluster, instances, subnet_group=group)
+        if group_changed:
+            # Subnets come and go in the group only: the cluster needs no change or wait for it.
+            group = self._apply_subnet_group(group, group_plan)
+        if not cluster_changed:
             # An earlier run with wait=false may have left the cluster still creating.
             if self.params["wait"] and cluster_ready(cluster, instances) is not None:
                 cluster, instances = self._wait_ready()
-            return self._result(False, before, after, cluster, instances)
+            return self._result(changed, before, after, cluster, instances, subnet_group=group)
 
         if self.params["wait"] and cluster_ready(cluster, instances) is not None:
             # RDS refuses changes while a cluster is still creating or modifying.
@@ -810,7 +1053,41 @@ class AuroraManagedSecretManager:
             cluster, instances = self._wait_ready(awaited)
         else:
             cluster, instances = self.aws.describe(), self.aws.instances()
-        return self._result(True, before, after, cluster, instances)
+        return self._result(True, before, after, cluster, instances, subnet_group=group)
+
+    def _plan_subnet_group(self, known: Optional[Dict[str, Any]]) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
+        """(the group as described, the plan for it). Reads only, at most once each: nothing when
+        the instances' answer (``known``) already shows the asked group, else DescribeDBSubnetGroups
+        and, for an existing group whose tags are asked, ListTagsForResource. The plan is None when
+        the module does not manage the group."""
+        if not subnet_group_managed(self.params):
+            return known, None
+        if known is not None and same_subnet_group_name(self.params["db_subnet_group_name"], known.get("DBSubnetGroupName")):
+            if not subnet_group_changes(self.params, known):
+                return known, plan_subnet_group(self.params, known)
+        current = self.subnets.describe()
+        current_tags = None
+        if current is not None and self.params.get("tags") is not None and current.get("DBSubnetGroupArn"):
+            current_tags = self.subnets.tags(current["DBSubnetGroupArn"])
+        plan = plan_subnet_group(self.params, current, current_tags)
+        if current is None and self.module.check_mode:
+            current = planned_subnet_group(plan["create"])
+        return current, plan
+
+    def _apply_subnet_group(self, group: Optional[Dict[str, Any]], plan: Dict[str, Any]) -> Dict[str, Any]:
+        """The writes of ``plan``; returns the group as the last write answered it."""
+        if plan["create"]:
+            group = self.subnets.create(plan["create"])
+            # A group adopted after "already exists" may not be the one asked for.
+            adopted_changes = subnet_group_changes(self.params, group)
+            if adopted_changes:
+                group = self.subnets.modify(adopted_changes)
+        elif plan["modify"]:
+            group = self.subnets.modify(plan["modify"])
+        to_set, to_unset = plan["tags"]
+        if (to_set or to_unset) and group:
+            self.subnets.set_tags(group["DBSubnetGroupArn"], to_set, to_unset)
+        return group or {}
 
     def _start(self, cluster: Dict[str, Any]) -> Dict[str, Any]:
         if cluster.get("Status") == "stopping":
@@ -823,11 +1100,20 @@ class AuroraManagedSecretManager:
         return self._wait_ready()[0]
 
     def _create(self) -> Dict[str, Any]:
+        group, group_plan = self._plan_subnet_group(None)
+        before: Dict[str, Any] = {}
         after = predicted_settings(self.params, None, [])
+        if group_plan:
+            after["subnet_group"] = group_plan["after"]
+            if group_plan["before"]:
+                before["subnet_group"] = group_plan["before"]
         if self.module.check_mode:
-            result = self._result(True, {}, after, None, [], would_create=True)
+            result = self._result(True, before, after, None, [], would_create=True, subnet_group=group)
             result["planned"] = planned_placeholders(self.cluster_id, getattr(self.module, "region", None))
             return result
+        if subnet_group_plan_changes(group_plan):
+            # CreateDBCluster needs the group to exist.
+            group = self._apply_subnet_group(group, group_plan)
         cluster = self.aws.create(cluster_create_args(self.params))
         if self.params["wait"]:
             # Instances join a cluster that is available; asking earlier can be refused as the wrong state.
@@ -839,7 +1125,7 @@ class AuroraManagedSecretManager:
             cluster, instances = self._wait_ready()
         else:
             cluster, instances = self.aws.describe(), self.aws.instances()
-        return self._result(True, {}, after, cluster, instances)
+        return self._result(True, before, after, cluster, instances, subnet_group=group)
 
     def _wait_ready(self, awaited: Optional[Dict[str, Iterable[str]]] = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         state: Dict[str, Any] = {}
@@ -867,15 +1153,28 @@ class AuroraManagedSecretManager:
     # -- absent ----------------------------------------------------------------------------
 
     def ensure_absent(self) -> Dict[str, Any]:
+        """Delete the cluster, and with O(db_subnet_group_name) its subnet group after it. The group
+        follows the cluster: kept with a kept cluster, deleted once a deleted cluster is gone (RDS
+        refuses to delete a group in use), and deleted when the cluster is already gone, so a
+        teardown interrupted between the two finishes on a re-run."""
+        group_name = self.params.get("db_subnet_group_name")
         cluster = self.aws.describe()
         if cluster is None:
-            return self._result(False, {}, {}, None, [])
+            return self._delete_subnet_group_alone() if group_name else self._result(False, {}, {}, None, [])
         instances = self.aws.instances()
+        group = subnet_group_of_instances(cluster, instances)
         before = compared_settings(cluster, instances)
+        if group_name and group:
+            before["subnet_group"] = subnet_group_compared(group)
         decision = deletion_decision(self.params, cluster)
         if decision != DELETE:
-            return self._keep(cluster, instances, before, decision)
+            return self._keep(cluster, instances, before, decision, group)
         # Every precondition is checked before the first write, so a refusal changes nothing.
+        if group_name and not same_subnet_group_name(group_name, _subnet_group_name(cluster)):
+            raise EcsRdsError(
+                message=f"db_subnet_group_name {group_name!r} is not the subnet group of DB cluster {self.cluster_id} "
+                f"({_subnet_group_name(cluster)!r}); nothing was changed"
+            )
         turn_off_protection = bool(cluster.get("DeletionProtection"))
         if turn_off_protection and self.params.get("deletion_protection") is not False:
             raise EcsRdsError(
@@ -889,7 +1188,7 @@ class AuroraManagedSecretManager:
                 "that name; give another final_snapshot_identifier (or delete the old snapshot)"
             )
         if self.module.check_mode:
-            return self._result(True, before, {}, cluster, instances)
+            return self._result(True, before, {}, cluster, instances, subnet_group=group)
         if cluster.get("Status") not in _GONE_STATUSES:
             if turn_off_protection:
                 self.aws.modify({"DeletionProtection": False}, self._remaining())
@@ -900,23 +1199,39 @@ class AuroraManagedSecretManager:
             if instances:
                 self._wait_instances_gone([instance["DBInstanceIdentifier"] for instance in instances])
             self.aws.delete(bool(self.params.get("skip_final_snapshot")), self.params.get("final_snapshot_identifier"))
-        if self.params["wait"]:
+        # Nor can the subnet group go while the cluster is there: with it, the wait is not optional.
+        if self.params["wait"] or group_name:
             wait_for(
                 lambda: True if self.aws.describe() is None else None,
                 self._remaining(),
                 f"DB cluster {self.cluster_id} to be deleted (wait_timeout {self.params['wait_timeout']})",
                 delay=self.delay,
             )
+        if group_name:
+            self.subnets.delete(self._remaining())
         return self._result(True, before, {}, None, [])
 
-    def _keep(self, cluster: Dict[str, Any], instances: List[Dict[str, Any]], before: Dict[str, Any], reason: str) -> Dict[str, Any]:
-        """Leave the cluster in place, taking only this deployment's mark off it."""
+    def _delete_subnet_group_alone(self) -> Dict[str, Any]:
+        """No cluster (any more): delete the named group if it is still there."""
+        group = self.subnets.describe()
+        if group is None:
+            return self._result(False, {}, {}, None, [])
+        before = {"subnet_group": subnet_group_compared(group)}
+        if self.module.check_mode:
+            return self._result(True, before, {}, None, [], subnet_group=group)
+        self.subnets.delete(self._remaining())
+        return self._result(True, before, {}, None, [])
+
+    def _keep(
+        self, cluster: Dict[str, Any], instances: List[Dict[str, Any]], before: Dict[str, Any], reason: str, group: Optional[Dict[str, Any]]
+    ) -> Dict[str, Any]:
+        """Leave the cluster (and its subnet group) in place, taking only this deployment's mark off it."""
         mark = deployment_tag(self.params["deployment_id"])
         changed = mark in tags_to_dict(cluster.get("TagList"))
         if changed and not self.module.check_mode:
             self.aws.set_tags(cluster["DBClusterArn"], {}, [mark])
             cluster = self.aws.describe() or cluster
         after = dict(before, tags={k: v for k, v in before.get("tags", {}).items() if k != mark})
-        result = self._result(changed, before, after, cluster, instances)
+        result = self._result(changed, before, after, cluster, instances, subnet_group=group)
         result["kept"] = reason
         return result

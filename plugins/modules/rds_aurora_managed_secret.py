@@ -8,12 +8,16 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: rds_aurora_managed_secret
-short_description: Aurora cluster whose master password RDS manages in Secrets Manager, with its instances
+short_description: Aurora cluster whose master password RDS manages in Secrets Manager, with its instances and DB subnet group
 version_added: 0.1.0
 description:
   - Creates, updates or deletes an Amazon Aurora DB cluster (Aurora PostgreSQL by default) created with
     C(ManageMasterUserPassword), so RDS generates the master password and keeps it in a Secrets Manager
-    secret, plus the cluster's DB instances, named C(<db_cluster_identifier>-instance-<n>).
+    secret, plus the cluster's DB instances, named C(<db_cluster_identifier>-instance-<n>), and, given
+    O(db_subnet_group_subnet_ids), the DB subnet group O(db_subnet_group_name) the cluster lives in.
+  - A run with nothing to do costs two AWS calls, C(DescribeDBClusters) and C(DescribeDBInstances); the subnet
+    group is compared as the instances' answer shows it, and only described by itself (C(DescribeDBSubnetGroups),
+    C(ListTagsForResource)) when there is no instance yet or something to change.
   - Instances are never publicly accessible; enhanced monitoring stays off unless O(monitoring_interval)
     and O(monitoring_role_arn) are given.
   - The secret's value is never read or returned; only its ARN, status and KMS key are.
@@ -26,8 +30,12 @@ description:
     C(ecsrds.connect/deployment:<deployment_id>=created); an existing cluster gets only
     C(ecsrds.connect/deployment:<deployment_id>=adopted). O(state=absent) then deletes only a cluster this deployment
     created and no other deployment uses, unless O(delete_adopted=true); otherwise it only removes the deployment's tag.
-  - O(state=absent) checks every precondition (deletion protection, the final snapshot name being free) before its
-    first write, so a refusal changes nothing.
+  - O(state=absent) checks every precondition (deletion protection, the final snapshot name being free, O(db_subnet_group_name)
+    being the cluster's group) before its first write, so a refusal changes nothing.
+  - With O(state=absent) and O(db_subnet_group_name), the subnet group follows the cluster. It is deleted after a cluster
+    the module deletes (once the cluster is gone, since RDS refuses to delete a group in use), and when the cluster does
+    not exist (any more), so an interrupted teardown finishes on a re-run. It is never deleted with a kept cluster
+    (RV(kept)).
 author:
   - ecsrds.connect maintainers (@ecsrds)
 options:
@@ -76,7 +84,26 @@ options:
     description: Port the cluster listens on; RDS defaults to 5432 for Aurora PostgreSQL.
     type: int
   db_subnet_group_name:
-    description: DB subnet group of the cluster. Cannot be changed on an existing cluster.
+    description:
+      - DB subnet group of the cluster (and of the instances the module creates). Cannot be changed on an existing cluster.
+      - With O(state=absent), the group to delete after the cluster (see the description); it must be the cluster's group.
+    type: str
+  db_subnet_group_subnet_ids:
+    description:
+      - Subnets of the DB subnet group O(db_subnet_group_name) (the whole list, compared as a set; at least two, in
+        two Availability Zones). Given, the module creates the group when it is missing, before the cluster, and changes
+        its subnets when they differ. Unset leaves the group alone.
+      - The group gets O(tags) when it is created, with the deployment's C(created-by) mark when the cluster is created
+        in the same run. Later changes of O(tags) reach the group the next time the module describes it by itself, when
+        its subnets or description change, or when no instance of the cluster shows it. Reading its tags on every run
+        would cost a third AWS call on a run that has nothing to do.
+      - Ignored with O(state=absent).
+    type: list
+    elements: str
+  db_subnet_group_description:
+    description:
+      - Description of the DB subnet group; needs O(db_subnet_group_subnet_ids). Unset leaves an existing group's
+        description alone; a new group gets C(Subnets of DB cluster <db_cluster_identifier>).
     type: str
   vpc_security_group_ids:
     description: VPC security groups of the cluster (the whole list, compared as a set).
@@ -172,10 +199,14 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: No write call is made; C(changed) predicts a real run, and a cluster that would be created is returned as null with RV(would_create=true).
+    description:
+      - No write call is made; C(changed) predicts a real run, and a cluster that would be created is returned as null with
+        RV(would_create=true). A subnet group that would be created is returned as planned (no ARN or VPC).
   diff_mode:
     support: full
-    description: Before and after of the compared settings (cluster settings, tags, and instances with their class).
+    description:
+      - Before and after of the compared settings (cluster settings, tags, and instances with their class), and
+        under C(subnet_group) the subnet group's name, description and subnets (and its tags when they were read).
 notes:
   - The module never calls C(secretsmanager:GetSecretValue).
   - CreateDBCluster and CreateDBInstance take no client token; after a lost response the module describes
@@ -183,12 +214,14 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Aurora PostgreSQL cluster with an RDS-managed master password and one writer
+- name: Aurora PostgreSQL cluster with an RDS-managed master password and one writer, in its own subnet group
   ecsrds.connect.rds_aurora_managed_secret:
     db_cluster_identifier: orders-db
     engine_version: "16"
     database_name: orders
     db_subnet_group_name: orders-private
+    db_subnet_group_subnet_ids: [subnet-0123456789abcdef0, subnet-0fedcba9876543210]
+    db_subnet_group_description: Private subnets of orders-db
     vpc_security_group_ids: [sg-0123456789abcdef0]
     tags:
       app: orders
@@ -216,9 +249,10 @@ EXAMPLES = r"""
     deletion_protection: false
     final_snapshot_identifier: orders-db-final
 
-- name: Tear down what deployment orders-db made; a cluster it only adopted stays
+- name: Tear down what deployment orders-db made, the subnet group after the cluster; a cluster it only adopted stays with its group
   ecsrds.connect.rds_aurora_managed_secret:
     db_cluster_identifier: orders-db
+    db_subnet_group_name: orders-private
     deployment_id: orders-db
     state: absent
     deletion_protection: false
@@ -328,6 +362,36 @@ instances:
     publicly_accessible:
       description: Whether the instance is publicly accessible.
       type: bool
+subnet_group:
+  description:
+    - The cluster's DB subnet group, AWS's field names in snake_case, as the instances' answer or the module's own
+      describe or write last showed it. Its tags are not returned (a run with nothing to do does not read them).
+    - In check mode, a group that would be created, as planned. Null when it is not known (no instance shows it and the
+      module does not manage it) or after O(state=absent) deleted it.
+  returned: always
+  type: dict
+  contains:
+    db_subnet_group_name:
+      description: Name (RDS stores it in lower case).
+      type: str
+      sample: orders-private
+    db_subnet_group_description:
+      description: Description.
+      type: str
+    db_subnet_group_arn:
+      description: ARN, when the answer carried it (DescribeDBInstances may not).
+      type: str
+      sample: arn:aws:rds:us-east-1:123456789012:subgrp:orders-private
+    vpc_id:
+      description: VPC of the subnets (null when planned).
+      type: str
+    subnet_group_status:
+      description: Status, for example C(Complete) (null when planned).
+      type: str
+    subnet_ids:
+      description: The group's subnets, sorted.
+      type: list
+      elements: str
 would_create:
   description: True in check mode when the cluster does not exist yet and a real run would create it.
   returned: always
@@ -375,6 +439,8 @@ def main() -> None:
         database_name=dict(type="str"),
         port=dict(type="int"),
         db_subnet_group_name=dict(type="str"),
+        db_subnet_group_subnet_ids=dict(type="list", elements="str"),
+        db_subnet_group_description=dict(type="str"),
         vpc_security_group_ids=dict(type="list", elements="str"),
         storage_encrypted=dict(type="bool", default=True),
         kms_key_id=dict(type="str"),

@@ -265,3 +265,69 @@ def test_instance_count_and_class_up_and_back(play, moto):
     assert names("one again") == [("scale-db-instance-1", "db.r6g.large", True)]
     assert run.result("one again")["changed"] is False
     assert all(not item["publicly_accessible"] for name in ("two", "bigger class") for item in run.result(name)["instances"])
+
+
+def test_subnet_group_in_the_same_call_two_reads_on_a_noop_and_follows_the_cluster(play, moto):
+    ec2 = moto.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{n}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"]["SubnetId"]
+               for n, zone in ((1, "a"), (2, "b"), (3, "c"))]
+    base = {"db_cluster_identifier": "grouped-db", "deployment_id": "orders", "deletion_protection": False, "tags": {"app": "orders"},
+            "db_subnet_group_name": "grouped-db-subnets", "db_subnet_group_description": "Private subnets"}
+    present = dict(base, db_subnet_group_subnet_ids=subnets[:2])
+    moved = dict(base, db_subnet_group_subnet_ids=[subnets[0], subnets[2]])
+    rds = moto.client("rds")
+
+    moto.start_recording()
+    apply = play(playbook(task("apply", **present)))
+    calls = moto.stop_recording()
+    assert apply.rc == 0, apply.stdout
+    # The group exists before the cluster that needs it.
+    assert operations(calls) == ["CreateDBSubnetGroup", "CreateDBCluster", "CreateDBInstance"]
+    group = apply.result("apply")["subnet_group"]
+    assert group["db_subnet_group_name"] == "grouped-db-subnets" and group["vpc_id"] == vpc and group["subnet_ids"] == sorted(subnets[:2])
+    assert rds.describe_db_clusters(DBClusterIdentifier="grouped-db")["DBClusters"][0]["DBSubnetGroup"] == "grouped-db-subnets"
+
+    moto.start_recording()
+    rerun = play(playbook(task("again", **present), task("again in check mode", check_mode=True, **present)), diff=True)
+    calls = moto.stop_recording()
+    assert rerun.rc == 0, rerun.stdout
+    assert write_calls(calls) == []
+    # Two RDS reads per call; the group is compared as the writer's DescribeDBInstances answer shows it.
+    assert [c.operation for c in calls if c.service == "rds"] == ["DescribeDBClusters", "DescribeDBInstances"] * 2
+    for name in ("again", "again in check mode"):
+        assert rerun.result(name)["changed"] is False
+        assert rerun.result(name)["subnet_group"]["subnet_ids"] == sorted(subnets[:2])
+
+    # Another deployment's teardown keeps the cluster it did not create, and the group with it.
+    moto.start_recording()
+    kept = play(playbook(task("not mine", state="absent", skip_final_snapshot=True, **dict(base, deployment_id="billing"))))
+    calls = moto.stop_recording()
+    assert kept.rc == 0, kept.stdout
+    assert kept.result("not mine")["kept"] == "adopted" and write_calls(calls) == []
+    assert [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]] == ["grouped-db-subnets"]
+
+    moto.start_recording()
+    change = play(playbook(task("move in check mode", check_mode=True, **moved), task("move", **moved), task("move again", **moved)), diff=True)
+    calls = moto.stop_recording()
+    assert change.rc == 0, change.stdout
+    assert operations(calls) == ["ModifyDBSubnetGroup"]
+    planned = change.result("move in check mode")
+    assert planned["changed"] is True and planned["diff"]["after"]["subnet_group"]["subnet_ids"] == sorted([subnets[0], subnets[2]])
+    assert planned["diff"]["before"]["subnet_group"]["subnet_ids"] == sorted(subnets[:2])
+    assert change.result("move")["changed"] is True and change.result("move")["subnet_group"]["subnet_ids"] == sorted([subnets[0], subnets[2]])
+    assert change.result("move again")["changed"] is False
+    writer = rds.describe_db_instances(DBInstanceIdentifier="grouped-db-instance-1")["DBInstances"][0]
+    assert sorted(s["SubnetIdentifier"] for s in writer["DBSubnetGroup"]["Subnets"]) == sorted([subnets[0], subnets[2]])
+
+    gone = dict(base, state="absent", skip_final_snapshot=True)
+    moto.start_recording()
+    delete = play(playbook(task("delete", **gone), task("delete again", **gone)))
+    calls = moto.stop_recording()
+    assert delete.rc == 0, delete.stdout
+    assert operations(calls) == ["DeleteDBInstance", "DeleteDBCluster", "DeleteDBSubnetGroup"]
+    assert delete.result("delete")["changed"] is True and delete.result("delete again")["changed"] is False
+    # (moto drops a group from its registry when it is modified, so it cannot show this group's
+    # deletion by a describe; the write order above and the role test, whose group was never
+    # modified, do.)
+    assert rds.describe_db_clusters()["DBClusters"] == [] and rds.describe_db_subnet_groups()["DBSubnetGroups"] == []

@@ -1,5 +1,6 @@
 """rds: validation, comparison, instance planning and normalisation (no AWS), plus the manager's calls
-against a fake client: check mode writes nothing, a lost create response is adopted, absent ordering."""
+against a fake client: check mode writes nothing, a lost create response is adopted, absent ordering,
+and the DB subnet group (two calls on a no-op, created before the cluster, deleted after it)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def params(**overrides: Any) -> Dict[str, Any]:
         database_name=None,
         port=None,
         db_subnet_group_name=None,
+        db_subnet_group_subnet_ids=None,
+        db_subnet_group_description=None,
         vpc_security_group_ids=None,
         storage_encrypted=True,
         kms_key_id=None,
@@ -158,6 +161,8 @@ class TestComparison:
 
     def test_same_values_in_other_forms_are_not_conflicts(self):
         assert rds.immutable_conflicts(params(kms_key_id="1111-2222", master_user_secret_kms_key_id=KEY_ARN, db_subnet_group_name="private"), described()) == []
+        # RDS stores subnet group names in lower case.
+        assert rds.immutable_conflicts(params(db_subnet_group_name="Private"), described()) == []
         # DBSubnetGroup is a dict in some responses.
         assert rds.immutable_conflicts(params(db_subnet_group_name="private"), described(DBSubnetGroup={"DBSubnetGroupName": "private"})) == []
         # An alias is compared through the ARN it resolves to.
@@ -305,7 +310,7 @@ def client_error(code: str, status: int = 400) -> ClientError:
 class FakeRDS:
     """Just enough RDS: state in dicts, every call recorded, optional one-off failures."""
 
-    def __init__(self, cluster=None, instances=None):
+    def __init__(self, cluster=None, instances=None, subnet_groups=None):
         self.cluster = copy.deepcopy(cluster)
         self.instances = {item["DBInstanceIdentifier"]: copy.deepcopy(item) for item in instances or []}
         self.calls: List[str] = []
@@ -313,6 +318,23 @@ class FakeRDS:
         self.throttle: Dict[str, int] = {}
         self.created_elsewhere = False
         self.snapshots = set()
+        # name -> group as DescribeDBSubnetGroups answers it; ARN -> tag list.
+        self.subnet_groups = {group["DBSubnetGroupName"]: copy.deepcopy(group) for group in subnet_groups or []}
+        self.group_tags: Dict[str, List[Dict[str, str]]] = {}
+        self.group_created_elsewhere = False
+        self.lose_next_group_create_response = False
+        self.group_busy = 0  # DeleteDBSubnetGroup calls answered "in use" although the cluster is gone
+        self.deleted_group_while_cluster_existed = False
+        self.deleting_describes = 0  # describes that still show a deleted cluster as "deleting", as AWS does for a while
+
+    def _with_subnet_group(self, item):
+        """AWS's DescribeDBInstances carries an Aurora instance's DBSubnetGroup (the cluster's):
+        name, description, VPC, status and subnets, without tags."""
+        name = (self.cluster or {}).get("DBSubnetGroup")
+        group = self.subnet_groups.get(name) if isinstance(name, str) else None
+        if group is not None:
+            item["DBSubnetGroup"] = {key: copy.deepcopy(value) for key, value in group.items() if key != "DBSubnetGroupArn"}
+        return item
 
     def _throttled(self, name):
         """Reject the call, as AWS does under load, before anything is applied."""
@@ -327,6 +349,10 @@ class FakeRDS:
     def describe_db_clusters(self, DBClusterIdentifier):
         self._throttled("DescribeDBClusters")
         self._record("DescribeDBClusters")
+        if self.cluster is not None and self.cluster.get("Status") == "deleting":
+            self.deleting_describes -= 1
+            if self.deleting_describes < 0:
+                self.cluster = None
         if self.cluster is None:
             raise client_error("DBClusterNotFoundFault", 404)
         members = [{"DBInstanceIdentifier": key, "IsClusterWriter": index == 0} for index, key in enumerate(sorted(self.instances))]
@@ -336,7 +362,7 @@ class FakeRDS:
         self._record("DescribeDBInstances")
         if DBInstanceIdentifier not in self.instances:
             raise client_error("DBInstanceNotFound", 404)
-        return {"DBInstances": [copy.deepcopy(self.instances[DBInstanceIdentifier])]}
+        return {"DBInstances": [self._with_subnet_group(copy.deepcopy(self.instances[DBInstanceIdentifier]))]}
 
     def get_paginator(self, name):
         fake = self
@@ -347,7 +373,7 @@ class FakeRDS:
 
                 class Pages:
                     def build_full_result(self):
-                        return {"DBInstances": copy.deepcopy(list(fake.instances.values()))}
+                        return {"DBInstances": [fake._with_subnet_group(item) for item in copy.deepcopy(list(fake.instances.values()))]}
 
                 return Pages()
 
@@ -360,10 +386,14 @@ class FakeRDS:
             self.cluster = described(DBClusterIdentifier=args["DBClusterIdentifier"], Status="creating")
         if self.cluster is not None:
             raise client_error("DBClusterAlreadyExistsFault")
+        group = args.get("DBSubnetGroupName", "private").lower()
+        if "DBSubnetGroupName" in args and group not in self.subnet_groups:
+            raise client_error("DBSubnetGroupNotFoundFault", 404)
         self.cluster = described(
             DBClusterIdentifier=args["DBClusterIdentifier"],
             DeletionProtection=args["DeletionProtection"],
             TagList=args.get("Tags", []),
+            DBSubnetGroup=group,
         )
         if self.lose_next_create_response:
             self.lose_next_create_response = False
@@ -373,6 +403,7 @@ class FakeRDS:
     def create_db_instance(self, **args):
         self._record("CreateDBInstance")
         identifier = args["DBInstanceIdentifier"]
+        self.instance_args = args
         self.instances[identifier] = instance(int(identifier.rsplit("-", 1)[1]), DBInstanceClass=args["DBInstanceClass"])
         return {"DBInstance": copy.deepcopy(self.instances[identifier])}
 
@@ -394,11 +425,62 @@ class FakeRDS:
     def add_tags_to_resource(self, ResourceName, Tags):
         self._record("AddTagsToResource")
         keys = {tag["Key"] for tag in Tags}
+        if ":subgrp:" in ResourceName:
+            self.group_tags[ResourceName] = [t for t in self.group_tags.get(ResourceName, []) if t["Key"] not in keys] + list(Tags)
+            return
         self.cluster["TagList"] = [t for t in self.cluster.get("TagList", []) if t["Key"] not in keys] + list(Tags)
 
     def remove_tags_from_resource(self, ResourceName, TagKeys):
         self._record("RemoveTagsFromResource")
+        if ":subgrp:" in ResourceName:
+            self.group_tags[ResourceName] = [t for t in self.group_tags.get(ResourceName, []) if t["Key"] not in TagKeys]
+            return
         self.cluster["TagList"] = [t for t in self.cluster.get("TagList", []) if t["Key"] not in TagKeys]
+
+    def list_tags_for_resource(self, ResourceName):
+        self._record("ListTagsForResource")
+        return {"TagList": copy.deepcopy(self.group_tags.get(ResourceName, []))}
+
+    def describe_db_subnet_groups(self, DBSubnetGroupName):
+        self._record("DescribeDBSubnetGroups")
+        if DBSubnetGroupName.lower() not in self.subnet_groups:
+            raise client_error("DBSubnetGroupNotFoundFault", 404)
+        return {"DBSubnetGroups": [copy.deepcopy(self.subnet_groups[DBSubnetGroupName.lower()])]}
+
+    def create_db_subnet_group(self, DBSubnetGroupName, DBSubnetGroupDescription, SubnetIds, Tags=()):
+        self._record("CreateDBSubnetGroup")
+        name = DBSubnetGroupName.lower()
+        if self.group_created_elsewhere:
+            self.subnet_groups[name] = subnet_group(name, DBSubnetGroupDescription, SubnetIds)
+        if name in self.subnet_groups:
+            raise client_error("DBSubnetGroupAlreadyExists")
+        self.subnet_groups[name] = subnet_group(name, DBSubnetGroupDescription, SubnetIds)
+        self.group_tags[self.subnet_groups[name]["DBSubnetGroupArn"]] = list(Tags)
+        if self.lose_next_group_create_response:
+            self.lose_next_group_create_response = False
+            raise client_error("InternalFailure", 500)
+        return {"DBSubnetGroup": copy.deepcopy(self.subnet_groups[name])}
+
+    def modify_db_subnet_group(self, DBSubnetGroupName, SubnetIds, DBSubnetGroupDescription=None):
+        self._record("ModifyDBSubnetGroup")
+        group = self.subnet_groups[DBSubnetGroupName.lower()]
+        group["Subnets"] = subnet_group(group["DBSubnetGroupName"], "", SubnetIds)["Subnets"]
+        if DBSubnetGroupDescription is not None:
+            group["DBSubnetGroupDescription"] = DBSubnetGroupDescription
+        return {"DBSubnetGroup": copy.deepcopy(group)}
+
+    def delete_db_subnet_group(self, DBSubnetGroupName):
+        self._record("DeleteDBSubnetGroup")
+        name = DBSubnetGroupName.lower()
+        if self.cluster is not None and self.cluster.get("DBSubnetGroup") == name:
+            self.deleted_group_while_cluster_existed = True
+            raise client_error("InvalidDBSubnetGroupStateFault")
+        if self.group_busy:
+            self.group_busy -= 1
+            raise client_error("InvalidDBSubnetGroupStateFault")
+        if name not in self.subnet_groups:
+            raise client_error("DBSubnetGroupNotFoundFault", 404)
+        del self.subnet_groups[name]
 
     def delete_db_cluster(self, DBClusterIdentifier, **args):
         self._record("DeleteDBCluster")
@@ -406,7 +488,23 @@ class FakeRDS:
         if args.get("FinalDBSnapshotIdentifier"):
             self.snapshots.add(args["FinalDBSnapshotIdentifier"])
         assert not self.instances, "RDS refuses to delete a cluster with members"
+        if self.deleting_describes:
+            self.cluster["Status"] = "deleting"
+            return
         self.cluster = None
+
+
+def subnet_group(name, description, subnet_ids):
+    """A group as DescribeDBSubnetGroups answers it."""
+    return {
+        "DBSubnetGroupName": name,
+        "DBSubnetGroupDescription": description,
+        "VpcId": "vpc-1",
+        "SubnetGroupStatus": "Complete",
+        "Subnets": [{"SubnetIdentifier": subnet, "SubnetAvailabilityZone": {"Name": f"us-east-1{'abcdef'[index % 6]}"}, "SubnetStatus": "Active"}
+                    for index, subnet in enumerate(subnet_ids)],
+        "DBSubnetGroupArn": f"arn:aws:rds:us-east-1:123456789012:subgrp:{name}",
+    }
 
 
 class FakeKMS:
@@ -615,3 +713,251 @@ class TestDeploymentOwnership:
         with pytest.raises(EcsRdsError, match="deployment_id"):
             rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="a b")).run()
         assert fake.calls == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The DB subnet group, folded into the cluster's module call (issue 12)
+# ---------------------------------------------------------------------------------------------
+
+GROUP = "orders-db-subnets"
+MARKED = [{"Key": "app", "Value": "orders"}] + TestDeploymentOwnership.CREATED
+
+
+def with_group(**overrides: Any) -> Dict[str, Any]:
+    """Module params that manage the cluster's subnet group (as the database role passes them)."""
+    base = dict(db_subnet_group_name=GROUP, db_subnet_group_subnet_ids=["subnet-b", "subnet-a"], db_subnet_group_description="Private subnets",
+                deployment_id="orders", tags={"app": "orders"}, purge_tags=False)
+    base.update(overrides)
+    return base
+
+
+def converged(**group_overrides: Any) -> FakeRDS:
+    """A cluster this deployment created, its writer and its subnet group, all as asked by with_group()."""
+    group = dict(subnet_group(GROUP, "Private subnets", ["subnet-a", "subnet-b"]), **group_overrides)
+    fake = FakeRDS(described(DBSubnetGroup=GROUP, TagList=MARKED), [instance(1)], [group])
+    fake.group_tags[group["DBSubnetGroupArn"]] = [{"Key": "app", "Value": "orders"}]
+    return fake
+
+
+class TestSubnetGroupPlan:
+    def test_the_instances_answer_is_read_writer_first_and_only_when_complete(self):
+        cluster = described(DBClusterMembers=[{"DBInstanceIdentifier": "orders-db-instance-2", "IsClusterWriter": True}])
+        reader = instance(1, DBSubnetGroup={"DBSubnetGroupName": GROUP, "Subnets": [{"SubnetIdentifier": "subnet-old"}]})
+        writer = instance(2, DBSubnetGroup={"DBSubnetGroupName": GROUP, "Subnets": [{"SubnetIdentifier": "subnet-a"}]})
+        assert rds.subnet_group_of_instances(cluster, [reader, writer]) is writer["DBSubnetGroup"]
+        # A name without subnets (moto leaves the group out of an instance not created with it) is no answer.
+        assert rds.subnet_group_of_instances(cluster, [instance(1, DBSubnetGroup={"DBSubnetGroupName": GROUP})]) is None
+        assert rds.subnet_group_of_instances(cluster, [instance(1)]) is None
+        assert rds.subnet_group_of_instances(None, []) is None
+
+    def test_changes_compare_subnets_as_a_set_and_leave_an_unset_description_alone(self):
+        group = subnet_group(GROUP, "Private subnets", ["subnet-a", "subnet-b"])
+        assert rds.subnet_group_changes(params(**with_group(db_subnet_group_subnet_ids=["subnet-b", "subnet-a", "subnet-a"])), group) == {}
+        assert rds.subnet_group_changes(params(**with_group(db_subnet_group_description=None)), dict(group, DBSubnetGroupDescription="x")) == {}
+        assert rds.subnet_group_changes(params(**with_group(db_subnet_group_subnet_ids=["subnet-c", "subnet-a"])), group) == {
+            "DBSubnetGroupName": GROUP, "SubnetIds": ["subnet-a", "subnet-c"], "DBSubnetGroupDescription": "Private subnets"}
+        # ModifyDBSubnetGroup needs the subnets even when only the description changes.
+        assert rds.subnet_group_changes(params(**with_group(db_subnet_group_description="New")), group) == {
+            "DBSubnetGroupName": GROUP, "SubnetIds": ["subnet-a", "subnet-b"], "DBSubnetGroupDescription": "New"}
+
+    def test_tag_changes_on_an_existing_group_never_touch_ownership_marks(self):
+        current = {"app": "old", "team": "x", "ecsrds.connect/created-by": "orders"}
+        asked = params(tags={"app": "new", "ecsrds.connect/deployment:billing": "adopted"}, purge_tags=True)
+        assert rds.subnet_group_tag_changes(asked, current) == ({"app": "new"}, ["team"])
+        assert rds.subnet_group_tag_changes(params(tags=None), current) == ({}, [])
+
+    @pytest.mark.parametrize(
+        "overrides, message",
+        [
+            (dict(db_subnet_group_subnet_ids=["subnet-a", "subnet-b"]), "db_subnet_group_subnet_ids needs db_subnet_group_name"),
+            (dict(db_subnet_group_name=GROUP, db_subnet_group_subnet_ids=["subnet-a", "subnet-a"]), "at least 2 subnets"),
+            (dict(db_subnet_group_name=GROUP, db_subnet_group_description="d"), "db_subnet_group_description needs db_subnet_group_subnet_ids"),
+        ],
+    )
+    def test_bad_subnet_group_input_is_refused_before_any_call(self, overrides, message):
+        fake = FakeRDS()
+        with pytest.raises(EcsRdsError, match=message):
+            rds.AuroraManagedSecretManager(FakeModule(fake, **overrides)).run()
+        assert fake.calls == []
+
+
+class TestSubnetGroupManager:
+    def test_noop_is_exactly_the_cluster_and_instances_describes(self):
+        for check_mode in (False, True):
+            fake = converged()
+            result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=check_mode, diff=True, **with_group())).run()
+            # AWS's DescribeDBInstances answer already shows the group: no call of its own.
+            assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances"], check_mode
+            assert result["changed"] is False
+            assert result["subnet_group"] == {
+                "db_subnet_group_name": GROUP, "db_subnet_group_description": "Private subnets", "db_subnet_group_arn": None,
+                "vpc_id": "vpc-1", "subnet_group_status": "Complete", "subnet_ids": ["subnet-a", "subnet-b"]}
+            assert result["diff"]["before"]["subnet_group"] == result["diff"]["after"]["subnet_group"]
+
+    def test_a_group_tag_change_alone_waits_for_the_groups_next_describe(self):
+        # The chosen trade-off (see rds.py): reading the group's tags would be a third call on every run.
+        fake = converged()
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group(tags={"app": "orders", "cost": "db"}))).run()
+        assert "ListTagsForResource" not in fake.calls and "DescribeDBSubnetGroups" not in fake.calls
+        assert fake.group_tags[f"arn:aws:rds:us-east-1:123456789012:subgrp:{GROUP}"] == [{"Key": "app", "Value": "orders"}]
+        # The cluster, compared every run, gets the tag at once.
+        assert result["changed"] is True and _tags(fake.cluster)["cost"] == "db"
+
+    def test_fresh_account_creates_the_group_with_tags_before_the_cluster(self):
+        fake = FakeRDS()
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        writes = [c for c in fake.calls if c not in READS | {"DescribeDBSubnetGroups", "ListTagsForResource"}]
+        assert writes == ["CreateDBSubnetGroup", "CreateDBCluster", "CreateDBInstance"]
+        # Described once before the create, never again: the create's answer is the group's state.
+        assert fake.calls.count("DescribeDBSubnetGroups") == 1 and "ListTagsForResource" not in fake.calls
+        group = fake.subnet_groups[GROUP]
+        assert rds.subnet_ids_of(group) == ["subnet-a", "subnet-b"] and group["DBSubnetGroupDescription"] == "Private subnets"
+        # Created in the same run as the cluster, so it carries the same created-by mark.
+        assert {t["Key"]: t["Value"] for t in fake.group_tags[group["DBSubnetGroupArn"]]} == {
+            "app": "orders", "ecsrds.connect/created-by": "orders", "ecsrds.connect/deployment:orders": "created"}
+        assert fake.cluster["DBSubnetGroup"] == GROUP and fake.instance_args["DBSubnetGroupName"] == GROUP
+        assert result["subnet_group"]["db_subnet_group_arn"].endswith(f":subgrp:{GROUP}") and result["subnet_group"]["vpc_id"] == "vpc-1"
+
+        # The next run reads the group from the writer's answer: two calls, no change.
+        fake.calls.clear()
+        again = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances"] and again["changed"] is False
+
+    def test_check_mode_on_a_fresh_account_plans_the_group_without_writing(self):
+        fake = FakeRDS()
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, diff=True, **with_group())).run()
+        assert fake.calls == ["DescribeDBClusters", "DescribeDBSubnetGroups"]
+        assert result["changed"] is True and result["would_create"] is True
+        assert result["subnet_group"]["subnet_ids"] == ["subnet-a", "subnet-b"] and result["subnet_group"]["vpc_id"] is None
+        assert result["diff"]["before"] == {}
+        assert result["diff"]["after"]["subnet_group"] == {
+            "db_subnet_group_name": GROUP, "db_subnet_group_description": "Private subnets", "subnet_ids": ["subnet-a", "subnet-b"]}
+
+    def test_an_existing_group_without_a_cluster_is_adopted_and_brought_in_line(self):
+        fake = FakeRDS(subnet_groups=[subnet_group(GROUP, "Private subnets", ["subnet-a", "subnet-old"])])
+        rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        assert [c for c in fake.calls if "SubnetGroup" in c or c.endswith("Resource")] == [
+            "DescribeDBSubnetGroups", "ListTagsForResource", "ModifyDBSubnetGroup", "AddTagsToResource"]
+        assert rds.subnet_ids_of(fake.subnet_groups[GROUP]) == ["subnet-a", "subnet-b"]
+        # Someone else's group: the user's tags, never a created-by mark.
+        assert fake.group_tags[f"arn:aws:rds:us-east-1:123456789012:subgrp:{GROUP}"] == [{"Key": "app", "Value": "orders"}]
+
+    def test_subnet_change_is_described_once_modified_once_and_the_cluster_untouched(self):
+        fake = converged()
+        asked = with_group(db_subnet_group_subnet_ids=["subnet-a", "subnet-c"], tags={"app": "orders", "cost": "db"})
+        fake.cluster["TagList"].append({"Key": "cost", "Value": "db"})
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, diff=True, **asked)).run()
+        # The pending tag change rides along now that the group is described anyway.
+        assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances", "DescribeDBSubnetGroups", "ListTagsForResource",
+                              "ModifyDBSubnetGroup", "AddTagsToResource"]
+        assert result["changed"] is True and result["subnet_group"]["subnet_ids"] == ["subnet-a", "subnet-c"]
+        diff = result["diff"]
+        assert diff["before"]["subnet_group"]["subnet_ids"] == ["subnet-a", "subnet-b"]
+        assert diff["after"]["subnet_group"] == {"db_subnet_group_name": GROUP, "db_subnet_group_description": "Private subnets",
+                                                 "subnet_ids": ["subnet-a", "subnet-c"], "tags": {"app": "orders", "cost": "db"}}
+        assert {key for key in diff["before"] if diff["before"][key] != diff["after"][key]} == {"subnet_group"}
+
+    def test_check_mode_subnet_change_writes_nothing_and_shows_the_diff(self):
+        fake = converged()
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, diff=True,
+                                                           **with_group(db_subnet_group_description="New"))).run()
+        assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances", "DescribeDBSubnetGroups", "ListTagsForResource"]
+        assert result["changed"] is True
+        assert result["diff"]["after"]["subnet_group"]["db_subnet_group_description"] == "New"
+        assert fake.subnet_groups[GROUP]["DBSubnetGroupDescription"] == "Private subnets"
+
+    def test_without_an_instance_answer_the_group_is_described_once(self):
+        # moto leaves DBSubnetGroup out of an instance created without DBSubnetGroupName; AWS never does.
+        fake = converged()
+        fake.subnet_groups[GROUP]["DBSubnetGroupName"] = GROUP
+        fake._with_subnet_group = lambda item: item
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances", "DescribeDBSubnetGroups", "ListTagsForResource"]
+        assert result["changed"] is False and result["subnet_group"]["subnet_ids"] == ["subnet-a", "subnet-b"]
+
+    def test_lost_group_create_response_is_adopted_not_repeated(self):
+        fake = FakeRDS()
+        fake.lose_next_group_create_response = True
+        rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        assert fake.calls.count("CreateDBSubnetGroup") == 1 and fake.calls.count("CreateDBCluster") == 1
+
+    def test_group_created_concurrently_is_adopted(self):
+        fake = FakeRDS()
+        fake.group_created_elsewhere = True
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        assert fake.calls.count("CreateDBSubnetGroup") == 1 and "ModifyDBSubnetGroup" not in fake.calls
+        assert result["subnet_group"]["subnet_ids"] == ["subnet-a", "subnet-b"]
+
+    def test_unmanaged_group_is_reported_from_the_instances_and_never_described(self):
+        fake = converged()
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="orders", db_subnet_group_name=GROUP)).run()
+        assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances"]
+        assert result["subnet_group"]["db_subnet_group_name"] == GROUP
+
+
+def absent(**overrides: Any) -> Dict[str, Any]:
+    base = dict(state="absent", db_subnet_group_name=GROUP, deployment_id="orders", deletion_protection=False, skip_final_snapshot=True)
+    base.update(overrides)
+    return base
+
+
+class TestSubnetGroupTeardown:
+    def test_the_group_is_deleted_after_the_cluster_is_gone(self, fake_clock):
+        fake = converged()
+        fake.deleting_describes = 2
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, wait=False, **absent())).run()
+        writes = [c for c in fake.calls if c not in READS]
+        assert writes == ["ModifyDBCluster", "DeleteDBInstance", "DeleteDBCluster", "DeleteDBSubnetGroup"]
+        # Even without wait: RDS refuses to delete a group its cluster still uses.
+        assert not fake.deleted_group_while_cluster_existed and GROUP not in fake.subnet_groups
+        assert result["changed"] is True and result["subnet_group"] is None
+
+    def test_a_group_still_counted_as_in_use_is_sent_again(self, fake_clock):
+        fake = converged()
+        fake.group_busy = 2
+        rds.AuroraManagedSecretManager(FakeModule(fake, **absent())).run()
+        assert fake.calls.count("DeleteDBSubnetGroup") == 3 and GROUP not in fake.subnet_groups
+
+    @pytest.mark.parametrize(
+        "marks, overrides, reason",
+        [
+            ([{"Key": "ecsrds.connect/deployment:orders", "Value": "adopted"}], {}, "adopted"),
+            (MARKED + [{"Key": "ecsrds.connect/deployment:billing", "Value": "adopted"}], {}, "shared"),
+        ],
+    )
+    def test_a_kept_cluster_keeps_its_group(self, marks, overrides, reason):
+        fake = converged()
+        fake.cluster["TagList"] = marks
+        for check_mode in (True, False):
+            result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=check_mode, **absent(**overrides))).run()
+            assert result["kept"] == reason and result["subnet_group"]["db_subnet_group_name"] == GROUP
+        assert "DeleteDBSubnetGroup" not in fake.calls and "DescribeDBSubnetGroups" not in fake.calls
+        assert GROUP in fake.subnet_groups and fake.cluster is not None
+
+    def test_check_mode_deletes_nothing_and_shows_the_group_going(self):
+        fake = converged()
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, diff=True, **absent())).run()
+        assert set(fake.calls) <= READS and result["changed"] is True
+        assert result["diff"]["before"]["subnet_group"]["db_subnet_group_name"] == GROUP and result["diff"]["after"] == {}
+
+    def test_another_groups_name_is_refused_before_any_write(self):
+        fake = converged()
+        with pytest.raises(EcsRdsError, match="db_subnet_group_name 'other' is not the subnet group of DB cluster orders-db"):
+            rds.AuroraManagedSecretManager(FakeModule(fake, **absent(db_subnet_group_name="other"))).run()
+        assert set(fake.calls) <= READS
+
+    def test_without_the_cluster_a_left_over_group_is_deleted_and_then_nothing_is_done(self):
+        # A teardown interrupted after the cluster's deletion finishes on the re-run.
+        fake = FakeRDS(subnet_groups=[subnet_group(GROUP, "Private subnets", ["subnet-a", "subnet-b"])])
+        check = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, **absent())).run()
+        assert check["changed"] is True and fake.calls == ["DescribeDBClusters", "DescribeDBSubnetGroups"]
+        result = rds.AuroraManagedSecretManager(FakeModule(fake, **absent())).run()
+        assert result["changed"] is True and GROUP not in fake.subnet_groups
+        fake.calls.clear()
+        again = rds.AuroraManagedSecretManager(FakeModule(fake, **absent())).run()
+        assert again["changed"] is False and fake.calls == ["DescribeDBClusters", "DescribeDBSubnetGroups"]
+
+    def test_without_a_group_name_the_group_is_left_alone(self):
+        fake = converged()
+        rds.AuroraManagedSecretManager(FakeModule(fake, **absent(db_subnet_group_name=None))).run()
+        assert fake.cluster is None and GROUP in fake.subnet_groups and "DeleteDBSubnetGroup" not in fake.calls
