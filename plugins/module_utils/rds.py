@@ -903,24 +903,24 @@ def resolve_kms_aliases(module: Any, params: Dict[str, Any]) -> Dict[str, str]:
     return resolved
 
 
-def is_aws_managed_key(key_metadata: Dict[str, Any], aliases: List[str]) -> bool:
-    """AWS reserves the alias/aws/ prefix for its own keys, so such an alias settles it even where
-    KeyManager says otherwise (moto reports aws/secretsmanager as a customer key)."""
-    return key_metadata.get("KeyManager") == "AWS" or any(alias.startswith("alias/aws/") for alias in aliases)
+def is_aws_managed_key(aliases: List[str]) -> bool:
+    """An AWS managed key always has the alias AWS gives it, alias/aws/<service>, and that prefix is
+    reserved for AWS: a customer key can never carry it."""
+    return any(alias.startswith("alias/aws/") for alias in aliases)
 
 
 def secret_key_manager(module: Any, key_id: str) -> str:
     """'AWS' or 'CUSTOMER' for the key that encrypts the managed secret: a customer-managed key
-    needs kms:Decrypt on the execution role, the aws/secretsmanager key does not."""
+    needs kms:Decrypt on the execution role, the aws/secretsmanager key does not. One call on every
+    run: the key's aliases settle it (DescribeKey's KeyManager would need a second one where it is
+    not answered right - moto reports aws/secretsmanager as a customer key). A key of another
+    account lists no alias here, and is a customer key indeed."""
     kms = connect(module, "kms")
     try:
-        metadata = kms.describe_key(KeyId=key_id, aws_retry=True)["KeyMetadata"]
-        aliases: List[str] = []
-        if metadata.get("KeyManager") != "AWS":
-            aliases = [alias["AliasName"] for alias in kms.list_aliases(KeyId=metadata["KeyId"], aws_retry=True).get("Aliases", [])]
+        aliases = [alias["AliasName"] for alias in kms.list_aliases(KeyId=key_id, aws_retry=True).get("Aliases", [])]
     except (ClientError, BotoCoreError) as exc:
-        raise EcsRdsError(message=f"Failed to describe KMS key {key_id} of the master user secret", exception=exc)
-    return "AWS" if is_aws_managed_key(metadata, aliases) else "CUSTOMER"
+        raise EcsRdsError(message=f"Failed to list the aliases of KMS key {key_id} of the master user secret", exception=exc)
+    return "AWS" if is_aws_managed_key(aliases) else "CUSTOMER"
 
 
 # ---------------------------------------------------------------------------------------------

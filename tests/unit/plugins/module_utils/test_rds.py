@@ -512,7 +512,8 @@ class FakeKMS:
 
     def __init__(self, key_manager="AWS", aliases=()):
         self.key_manager = key_manager
-        self.aliases = list(aliases)
+        # As in AWS: an AWS managed key always carries its alias/aws/<service> alias.
+        self.aliases = list(aliases) or (["alias/aws/secretsmanager"] if key_manager == "AWS" else [])
         self.calls: List[str] = []
 
     def describe_key(self, KeyId):
@@ -635,23 +636,22 @@ class TestManager:
         (FakeKMS("AWS"), "AWS"),
         (FakeKMS("CUSTOMER", ["alias/aws/secretsmanager"]), "AWS"),
         (FakeKMS("CUSTOMER", ["alias/orders"]), "CUSTOMER"),
+        (FakeKMS("CUSTOMER"), "CUSTOMER"),
     ],
 )
-def test_result_says_who_manages_the_secret_key(kms, expected):
+def test_result_says_who_manages_the_secret_key_with_one_kms_call(kms, expected):
     module = FakeModule(FakeRDS(), kms=kms)
     result = rds.AuroraManagedSecretManager(module).run()
     assert result["cluster"]["master_user_secret"]["kms_key_manager"] == expected
-    assert kms.calls[0] == "DescribeKey"
+    assert kms.calls == ["ListAliases"]
 
 
-def test_aws_managed_key_is_recognised_by_key_manager_or_reserved_alias():
+def test_aws_managed_key_is_recognised_by_its_reserved_alias():
     from ansible_collections.ecsrds.connect.plugins.module_utils.rds import is_aws_managed_key
 
-    assert is_aws_managed_key({"KeyManager": "AWS"}, [])
-    # moto says CUSTOMER for aws/secretsmanager; the reserved alias prefix still identifies it.
-    assert is_aws_managed_key({"KeyManager": "CUSTOMER"}, ["alias/aws/secretsmanager"])
-    assert not is_aws_managed_key({"KeyManager": "CUSTOMER"}, ["alias/orders-db-secret"])
-    assert not is_aws_managed_key({"KeyManager": "CUSTOMER"}, [])
+    assert is_aws_managed_key(["alias/aws/secretsmanager"])
+    assert not is_aws_managed_key(["alias/orders-db-secret"])
+    assert not is_aws_managed_key([])
 
 
 def _tags(cluster):
