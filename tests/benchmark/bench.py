@@ -261,11 +261,9 @@ def run_scaling(server: MotoServer, runs: int, service_counts: Sequence[int], re
 # --------------------------------------------------------------------------------------- machine
 
 def _collection_version(namespace: str, name: str) -> str:
-    for root in (Path(sysconfig.get_paths()["purelib"]) / "ansible_collections",):
-        manifest = root / namespace / name / "MANIFEST.json"
-        if manifest.exists():
-            return json.loads(manifest.read_text())["collection_info"]["version"]
-    return "not found"
+    """The copy the playbooks use: the `ansible` package's (ANSIBLE_COLLECTIONS_PATH holds only ours)."""
+    manifest = Path(sysconfig.get_paths()["purelib"]) / "ansible_collections" / namespace / name / "MANIFEST.json"
+    return json.loads(manifest.read_text())["collection_info"]["version"] if manifest.exists() else "not found"
 
 
 def _cpu_model() -> str:
