@@ -20,6 +20,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import sysconfig
@@ -166,16 +167,28 @@ def measure(server: MotoServer, playbook: Any, extra_vars: Optional[Dict[str, An
     sampler = PeakRss(exclude={server.process.pid})
     server.start_recording()
     sampler.start()
+    cpu_before = _children_cpu()
     started = time.monotonic()
     try:
         run = run_playbook(server.endpoint, playbook, extra_vars=extra_vars, check=check)
     finally:
         wall = time.monotonic() - started
+        cpu = _children_cpu() - cpu_before
         peak = sampler.stop()
     calls = server.stop_recording()
     if run.rc != 0:
         raise BenchError(f"{playbook} exited {run.rc} (check={check}):\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}")
-    return sample_from(run, calls, wall, peak)
+    sample = sample_from(run, calls, wall, peak)
+    sample["cpu_s"] = round(cpu, 3)
+    return sample
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's reaped descendants: the ansible-playbook process
+    and every fork and module process it waited for (the moto server, still running, is not in it).
+    Less sensitive than wall time to other work on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ours_vars(endpoint: str, service_count: int = 1) -> Dict[str, Any]:
@@ -230,10 +243,12 @@ def calibrate(server: MotoServer, runs: int, log=print) -> Dict[str, Any]:
     empty = [{"name": "empty", "hosts": "localhost", "gather_facts": False, "tasks": []}]
     pings = [{"name": "pings", "hosts": "localhost", "gather_facts": False,
               "tasks": [{"name": f"ping {i}", "ansible.builtin.ping": {}} for i in range(CALIBRATION_TASKS)]}]
-    result: Dict[str, Any] = {"tasks": CALIBRATION_TASKS, "empty_play_s": [], "ping_play_s": []}
+    result: Dict[str, Any] = {"tasks": CALIBRATION_TASKS, "empty_play_s": [], "ping_play_s": [], "empty_play_cpu_s": [], "ping_play_cpu_s": []}
     for _run in range(runs):
-        for key, play in (("empty_play_s", empty), ("ping_play_s", pings)):
-            result[key].append(measure(server, play)["wall_s"])
+        for key, play in (("empty_play", empty), ("ping_play", pings)):
+            sample = measure(server, play)
+            result[f"{key}_s"].append(sample["wall_s"])
+            result[f"{key}_cpu_s"].append(sample["cpu_s"])
     log(f"  calibration: empty play {statistics.median(result['empty_play_s']):.2f}s, "
         f"{CALIBRATION_TASKS} pings {statistics.median(result['ping_play_s']):.2f}s")
     return result
@@ -344,6 +359,8 @@ def summarize(samples: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     return {
         "n": len(samples),
         "wall_median": statistics.median(walls),
+        # Older results files have no CPU times: shown as n/a.
+        "cpu_median": statistics.median(s["cpu_s"] for s in samples) if all("cpu_s" in s for s in samples) else None,
         "wall_min": min(walls),
         "wall_max": max(walls),
         **{key: first[key] for key in counted},
@@ -390,12 +407,19 @@ def derived(results: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "summary": summary,
         "ratio": {s: summary["ours"][s]["wall_median"] / summary["stock"][s]["wall_median"] for s in SCENARIOS},
+        "cpu_ratio": {
+            s: None if summary["ours"][s]["cpu_median"] is None or not summary["stock"][s]["cpu_median"]
+            else summary["ours"][s]["cpu_median"] / summary["stock"][s]["cpu_median"]
+            for s in SCENARIOS
+        },
         "startup": startup,
         "per_ping": per_ping,
         "per_task": per_task,
         "scaling": scaling,
         "scaling_converge": scaling_converge,
         "per_service_seconds": slope([(n, s["wall_median"]) for n, s in sorted(scaling.items())]),
+        "per_service_cpu_seconds": None if any(s["cpu_median"] is None for s in scaling.values())
+        else slope([(n, s["cpu_median"]) for n, s in sorted(scaling.items())]),
         "per_service_calls": slope([(n, s["calls"]) for n, s in sorted(scaling.items())]),
         "per_service_tasks": slope([(n, s["aws_module_tasks"]) for n, s in sorted(scaling.items())]),
         "per_service_module_runs": None if any(s["aws_module_runs"] is None for s in scaling.values())
@@ -412,6 +436,22 @@ def _f(value: Optional[float], digits: int = 2) -> str:
 def _module_tasks(row: Dict[str, Any]) -> str:
     runs = row["aws_module_runs"]
     return f"{row['aws_module_tasks']} ({'n/a' if runs is None else runs})"
+
+
+def _cpu_costs(results: Dict[str, Any], d: Dict[str, Any]) -> List[str]:
+    """The same costs in CPU seconds, when the results have them (older files do not)."""
+    calibration = results["calibration"]
+    if "empty_play_cpu_s" not in calibration or any(d["summary"][f]["noop"]["cpu_median"] is None for f in FLAVOURS):
+        return []
+    startup = statistics.median(calibration["empty_play_cpu_s"])
+    per_ping = (statistics.median(calibration["ping_play_cpu_s"]) - startup) / calibration["tasks"]
+    lines = [f"- In CPU seconds: start-up {_f(startup)} s, {_f(per_ping)} s per ping task"]
+    for flavour in FLAVOURS:
+        noop = d["summary"][flavour]["noop"]
+        per_module = (noop["cpu_median"] - startup) / noop["aws_module_tasks"] if noop["aws_module_tasks"] else None
+        lines[-1] += f"; no-op {flavour} {_f(noop['cpu_median'])} s, {_f(per_module)} s per AWS module task"
+    lines[-1] += "."
+    return lines
 
 
 def _verdict(ok: bool) -> str:
@@ -456,27 +496,30 @@ def render_report(results: Dict[str, Any]) -> str:
         f"| Whole bench wall time | {_f(results['total_wall_s'], 0)} s |",
         "",
         "Wall seconds are those of one `ansible-playbook` process, from start to exit (the harness's",
-        "temporary vars file and JSON parsing included, a few milliseconds). The machine may be shared:",
-        "compare numbers from the same run only, never across runs.",
+        "temporary vars file and JSON parsing included, a few milliseconds). *CPU* seconds are user + system",
+        "time of that process and every process it started and waited for (getrusage of reaped children): on a",
+        "shared machine they move much less than wall time. Compare numbers from the same run only.",
         "",
         "## Ours and stock, side by side",
         "",
-        "| Scenario | Playbook | Wall median s | min | max | Tasks | Changed | AWS module tasks (runs) | AWS calls | reads | writes "
+        "| Scenario | Playbook | Wall median s | min | max | CPU median s | Tasks | Changed | AWS module tasks (runs) | AWS calls | reads | writes "
         "| Peak RSS MiB (median / max) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario in SCENARIOS:
         for flavour in FLAVOURS:
             row = s[flavour][scenario]
             vary = " (varies)" if row["counts_vary"] else ""
             lines.append(
-                f"| {scenario} | {flavour} | {_f(row['wall_median'])} | {_f(row['wall_min'])} | {_f(row['wall_max'])} | {row['tasks']}{vary} "
+                f"| {scenario} | {flavour} | {_f(row['wall_median'])} | {_f(row['wall_min'])} | {_f(row['wall_max'])} | {_f(row['cpu_median'])} "
+                f"| {row['tasks']}{vary} "
                 f"| {row['changed']} | {_module_tasks(row)} | {row['calls']} | {row['reads']} | {row['writes']} "
                 f"| {_f(row['rss_median'], 1)} / {_f(row['rss_max'], 1)} |"
             )
     lines += [
         "",
-        "Ratio of median wall times, ours / stock: " + ", ".join(f"{sc} **{_f(d['ratio'][sc])}**" for sc in SCENARIOS) + ".",
+        "Ratio of median wall times, ours / stock: " + ", ".join(f"{sc} **{_f(d['ratio'][sc])}**" for sc in SCENARIOS) + "; of median CPU",
+        "times: " + ", ".join(f"{sc} {_f(d['cpu_ratio'][sc])}" for sc in SCENARIOS) + ".",
         "",
         f"The no-op re-run: ours {_f(s['ours']['noop']['wall_median'])} s with {s['ours']['noop']['tasks']} tasks "
         f"({s['ours']['noop']['aws_module_tasks']} AWS module tasks) and {s['ours']['noop']['calls']} AWS calls; stock "
@@ -518,25 +561,26 @@ def render_report(results: Dict[str, Any]) -> str:
             "(the builtin tasks around them and the AWS round trips included)."
         )
     lines += [
+        *_cpu_costs(results, d),
         "",
         "The difference between the per-AWS-module-task figure and the ping figure is what an AWS module adds",
         "on top of Ansible's fork: importing boto3/botocore, building clients and the calls themselves.",
         "",
         "## No-op re-run with N services sharing the database (ours)",
         "",
-        "| Services | Wall median s | min | max | Tasks | AWS module tasks (runs) | AWS calls | reads | writes | Changed | Converge s (calls) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Services | Wall median s | min | max | CPU median s | Tasks | AWS module tasks (runs) | AWS calls | reads | writes | Changed | Converge s (calls) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for count, row in sorted(d["scaling"].items()):
         lines.append(
-            f"| {count} | {_f(row['wall_median'])} | {_f(row['wall_min'])} | {_f(row['wall_max'])} | {row['tasks']} "
+            f"| {count} | {_f(row['wall_median'])} | {_f(row['wall_min'])} | {_f(row['wall_max'])} | {_f(row['cpu_median'])} | {row['tasks']} "
             f"| {_module_tasks(row)} | {row['calls']} | {row['reads']} | {row['writes']} | {row['changed']} "
             f"| {_f(d['scaling_converge'][count]['wall_s'])} ({d['scaling_converge'][count]['calls']}) |"
         )
     lines += [
         "",
         f"Cost per extra service (least-squares slope over the rows above): **{_f(d['per_service_calls'])} AWS calls** and "
-        f"**{_f(d['per_service_seconds'])} s**, {_f(d['per_service_tasks'])} AWS module tasks and "
+        f"**{_f(d['per_service_seconds'])} s** ({_f(d['per_service_cpu_seconds'])} CPU s), {_f(d['per_service_tasks'])} AWS module tasks and "
         f"{_f(d['per_service_module_runs'])} module runs. "
         "The 1-service row is the no-op re-run of the side-by-side rounds; the last column is the one converge that",
         "prepared each environment (for 1 service, the median of the rounds').",

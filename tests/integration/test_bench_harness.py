@@ -17,6 +17,14 @@ _SPEC.loader.exec_module(bench)
 RECORDED = json.loads((BENCH_DIR / "fixtures" / "quick-results.json").read_text())
 
 
+def _table_row(report, header_start, row_start):
+    """One row of a Markdown table in the report, as {column header: cell}."""
+    lines = report.splitlines()
+    header = next(line for line in lines if line.startswith(header_start))
+    row = next(line for line in lines if line.startswith(row_start))
+    return dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")]))
+
+
 def test_report_is_made_from_the_results_alone_and_always_the_same():
     report = bench.render_report(copy.deepcopy(RECORDED))
     assert report == bench.render_report(copy.deepcopy(RECORDED))
@@ -36,7 +44,10 @@ def test_report_numbers_come_from_the_samples():
     ours["wall_s"], stock["wall_s"] = 3.0, 12.0
     report = bench.render_report(results)
     assert "ours / stock: converge" in report and "noop **0.25**" in report
-    assert f"| noop | ours | 3.00 | 3.00 | 3.00 | {ours['tasks']} | {ours['changed']} | {ours['aws_module_tasks']} (" in report
+    row = _table_row(report, "| Scenario | Playbook |", "| noop | ours |")
+    assert (row["Wall median s"], row["min"], row["max"]) == ("3.00", "3.00", "3.00")
+    assert (row["Tasks"], row["Changed"], row["AWS calls"]) == (str(ours["tasks"]), str(ours["changed"]), str(ours["calls"]))
+    assert row["AWS module tasks (runs)"].startswith(f"{ours['aws_module_tasks']} (")
 
     # Cost per extra service: the slope between the 1- and 5-service no-op re-runs.
     results["scaling"] = {n: results["scaling"][n] for n in ("1", "5")}
@@ -103,6 +114,7 @@ def test_one_measurement_counts_tasks_calls_and_memory(moto):
     assert sample["calls"] == sum(sample["calls_by_operation"].values()) == sample["reads"]
     assert sample["writes"] == 0 and sample["write_operations"] == [] and sample["changed"] == 0
     assert sample["peak_rss_mib"] > 20  # ansible-playbook alone is larger than this
+    assert sample["cpu_s"] > 0.5  # its start-up alone costs more CPU than this
 
 
 def test_peak_rss_covers_the_whole_process_tree(moto_server):
@@ -120,3 +132,18 @@ def test_quick_mode_is_one_run_with_one_and_five_services():
     full = bench.parse_options([])
     assert (full.runs, full.services) == (5, (1, 5, 20))
     assert bench.parse_options(["--runs", "3", "--services", "20,1"]).services == (1, 20)
+
+
+def test_cpu_times_are_reported_when_recorded():
+    results = copy.deepcopy(RECORDED)
+    for flavour, cpu in (("ours", 2.0), ("stock", 4.0)):
+        for scenario in bench.SCENARIOS:
+            for sample in results["samples"][flavour][scenario]:
+                sample["cpu_s"] = cpu
+    for entry in results["scaling"].values():
+        for sample in entry["noop"]:
+            sample["cpu_s"] = 2.0
+    results["calibration"].update(empty_play_cpu_s=[1.0], ping_play_cpu_s=[6.0])
+    report = bench.render_report(results)
+    assert "of median CPU\ntimes: converge 0.50, noop 0.50, check 0.50." in report
+    assert "- In CPU seconds: start-up 1.00 s, 0.50 s per ping task; no-op ours 2.00 s" in report
