@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 COLLECTIONS := .ansible/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/ecsrds/connect
 PYTEST_WORKERS ?= auto
+BENCH_RUNS ?= 5
 
 # Development tools, pinned in requirements-tools.txt (a pip constraints file); each target installs
 # only the tools it uses, on first use. galaxy-importer pins an older attrs than the test venv has,
@@ -24,7 +25,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export AWS_EC2_METADATA_DISABLED := true
 
 .PHONY: help install demo test unit integration sanity lint docs-check changelog changelog-lint \
-	build-check ee-check reliability clean
+	build-check ee-check reliability bench clean
 
 help:
 	@echo "make demo         - run site.yml twice on a local moto server and show what was built"
@@ -38,6 +39,7 @@ help:
 	@echo "make build-check  - galaxy tarball builds, installs, runs from the install; galaxy-importer accepts it"
 	@echo "make ee-check     - ansible-builder introspect and create for tests/ee/execution-environment.yml"
 	@echo "make reliability  - run the fault tests and regenerate docs/RELIABILITY.md from what they saw"
+	@echo "make bench        - time site.yml beside stock modules on moto, regenerate docs/BENCHMARKS.md (BENCH_RUNS=5; not in test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -127,6 +129,10 @@ reliability: install
 	rm -rf build/reliability
 	$(BIN)/python -m pytest -q -n 2 tests/integration/test_faults.py tests/integration/test_site.py::test_bad_inputs_stop_before_any_aws_call
 	$(BIN)/python tests/tools/reliability_report.py
+
+# Not part of `make test` (about 30 minutes at 5 runs on an idle 2-core machine); BENCH_ARGS=--quick for a one-run smoke test.
+bench: install
+	$(BIN)/python tests/benchmark/bench.py --runs $(BENCH_RUNS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(IMPORTER_VENV) .ansible tests/output build

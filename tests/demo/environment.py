@@ -19,7 +19,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 REGION = "us-east-1"
 VPC_NAME = "demo-service-vpc"
@@ -177,13 +177,13 @@ def _ensure_log_group(logs: Any) -> str:
     return LOG_GROUP
 
 
-def _ensure_task_definition(ecs: Any, execution_role_arn: str) -> str:
+def _ensure_task_definition(ecs: Any, execution_role_arn: str, family: str = FAMILY) -> str:
     try:
-        return ecs.describe_task_definition(taskDefinition=FAMILY)["taskDefinition"]["taskDefinitionArn"]
+        return ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]["taskDefinitionArn"]
     except ecs.exceptions.ClientException:
         pass
     return ecs.register_task_definition(
-        family=FAMILY,
+        family=family,
         requiresCompatibilities=["FARGATE"],
         networkMode="awsvpc",
         cpu="512",
@@ -205,15 +205,15 @@ def _ensure_task_definition(ecs: Any, execution_role_arn: str) -> str:
     )["taskDefinition"]["taskDefinitionArn"]
 
 
-def _ensure_service(ecs: Any, task_definition_arn: str, subnet_ids: List[str], sg_id: str) -> str:
+def _ensure_service(ecs: Any, task_definition_arn: str, subnet_ids: List[str], sg_id: str, name: str = SERVICE) -> str:
     if not any(c["clusterName"] == CLUSTER and c["status"] == "ACTIVE" for c in ecs.describe_clusters(clusters=[CLUSTER])["clusters"]):
         ecs.create_cluster(clusterName=CLUSTER)
-    services = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"]
+    services = ecs.describe_services(cluster=CLUSTER, services=[name])["services"]
     if any(s["status"] == "ACTIVE" for s in services):
-        return SERVICE
+        return name
     ecs.create_service(
         cluster=CLUSTER,
-        serviceName=SERVICE,
+        serviceName=name,
         taskDefinition=task_definition_arn,
         desiredCount=2,
         launchType="FARGATE",
@@ -221,11 +221,24 @@ def _ensure_service(ecs: Any, task_definition_arn: str, subnet_ids: List[str], s
             "awsvpcConfiguration": {"subnets": subnet_ids, "securityGroups": [sg_id], "assignPublicIp": "DISABLED"}
         },
     )
-    return SERVICE
+    return name
 
 
-def build_demo_environment(client_factory: ClientFactory) -> Dict[str, Any]:
-    """Create (or find) the walk-through's starting point and return its ids and names."""
+def extra_service_names(service_count: int) -> List[Tuple[str, str]]:
+    """(service, task family) of the services beyond the walk-through's one, numbered from 2."""
+    return [(f"{SERVICE}-{number}", f"{FAMILY}-{number}") for number in range(2, service_count + 1)]
+
+
+def build_demo_environment(client_factory: ClientFactory, service_count: int = 1) -> Dict[str, Any]:
+    """Create (or find) the walk-through's starting point and return its ids and names.
+
+    ``service_count`` above 1 adds services ``demo-ecs-service-2`` ... ``-N`` beside the walk-through's
+    one (the benchmark's "N services sharing the database"): same cluster, subnets, security group,
+    execution role and log group, each with its own task family ``demo-ecs-task-<n>``, as separate
+    applications would have. They are listed under ``extra_services``; the other keys stay those of
+    the walk-through's service."""
+    if service_count < 1:
+        raise ValueError(f"service_count must be at least 1, got {service_count}")
     ec2 = client_factory("ec2")
     vpc_id = _ensure_vpc(ec2)
     subnet_ids = _ensure_subnets(ec2, vpc_id)
@@ -237,7 +250,11 @@ def build_demo_environment(client_factory: ClientFactory) -> Dict[str, Any]:
     ecs = client_factory("ecs")
     task_definition_arn = _ensure_task_definition(ecs, role["arn"])
     service = _ensure_service(ecs, task_definition_arn, subnet_ids, sg_id)
-    return {
+    extra_services = [
+        _ensure_service(ecs, _ensure_task_definition(ecs, role["arn"], family), subnet_ids, sg_id, name)
+        for name, family in extra_service_names(service_count)
+    ]
+    facts = {
         "region": REGION,
         "vpc_id": vpc_id,
         "vpc_name": VPC_NAME,
@@ -256,6 +273,9 @@ def build_demo_environment(client_factory: ClientFactory) -> Dict[str, Any]:
         "execution_role_policy_arns": role["policy_arns"],
         "log_group": log_group,
     }
+    if extra_services:
+        facts["extra_services"] = extra_services
+    return facts
 
 
 # What the walk-through's Spring Boot app logs when its pool reaches PostgreSQL (the seed's proof).
