@@ -301,7 +301,7 @@ def test_subnet_group_in_the_same_call_two_reads_on_a_noop_and_follows_the_clust
 
     # Another deployment's teardown keeps the cluster it did not create, and the group with it.
     moto.start_recording()
-    kept = play(playbook(task("not mine", state="absent", skip_final_snapshot=True, **dict(base, deployment_id="billing"))))
+    kept = play(playbook(task("not mine", state="absent", skip_final_snapshot=True, **{**base, "deployment_id": "billing"})))
     calls = moto.stop_recording()
     assert kept.rc == 0, kept.stdout
     assert kept.result("not mine")["kept"] == "adopted" and write_calls(calls) == []

@@ -422,7 +422,7 @@ def test_absent_deletes_only_where_the_policy_is(check_mode):
 def test_a_resent_delete_that_finds_nothing_is_done():
     iam = FakeIam({"api-exec": {POLICY_NAME: grant_policy(SECRET)}})
     iam.lost_deletes = 1
-    changed, _, _ = run_grant(GrantClient(iam), _grant_params(state="absent", roles=["api-exec"]), check_mode=False)
+    changed = run_grant(GrantClient(iam), _grant_params(state="absent", roles=["api-exec"]), check_mode=False)[0]
     assert changed is True and iam.roles["api-exec"] == {}
     assert iam.calls == [("GetRolePolicy", "api-exec"), ("DeleteRolePolicy", "api-exec"), ("DeleteRolePolicy", "api-exec")]
 
@@ -437,7 +437,7 @@ def test_an_alias_reaching_the_job_is_refused_before_any_call():
 def test_grant_requests_are_valid_for_botocore():
     """The same job through botocore's Stubber: request parameters checked against IAM's model,
     answers shaped like IAM's documented ones."""
-    client, stubber, _ = _stubbed_iam()
+    client, stubber = _stubbed_iam()[:2]
     stubber.add_client_error("get_role_policy", service_error_code="NoSuchEntity", http_status_code=404,
                              expected_params={"RoleName": "ecsTaskExecutionRole", "PolicyName": POLICY_NAME})
     stubber.add_response("get_role", {"Role": {"Path": "/", "RoleName": "ecsTaskExecutionRole", "RoleId": "AROAEXAMPLE0000000000", "Arn": ROLE,
@@ -445,7 +445,7 @@ def test_grant_requests_are_valid_for_botocore():
     stubber.add_response("put_role_policy", {}, {"RoleName": "ecsTaskExecutionRole", "PolicyName": POLICY_NAME,
                                                  "PolicyDocument": json.dumps(grant_policy(SECRET, KEY_ID))})
     with stubber:
-        changed, _, _ = run_grant(GrantClient(RetryingBotoClientWrapper(client, aws_retry)), _grant_params(roles=[ROLE], secret_kms_key_id=KEY_ID),
-                                  check_mode=False)
+        changed = run_grant(GrantClient(RetryingBotoClientWrapper(client, aws_retry)), _grant_params(roles=[ROLE], secret_kms_key_id=KEY_ID),
+                            check_mode=False)[0]
     stubber.assert_no_pending_responses()
     assert changed is True
