@@ -257,3 +257,11 @@ def tags_to_dict(tag_list: Optional[Iterable[Dict[str, str]]]) -> Dict[str, str]
         if key is not None:
             result[key] = value
     return result
+
+
+def parse_arn(arn: str) -> Dict[str, str]:
+    """An ARN's parts: partition, service, region, account and resource (the rest, colons included)."""
+    parts = (arn or "").split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        raise ValueError(f"not an ARN: {arn!r}")
+    return {"partition": parts[1], "service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}

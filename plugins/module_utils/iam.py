@@ -35,9 +35,28 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call, error_code
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call, error_code, parse_arn
 from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import kms_key_problem, role_arn_problem, secret_arn_problem
-from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import normalize_policy, parse_arn
+
+
+def normalize_policy(document: Any) -> Any:
+    """A policy as IAM compares it: JSON text parsed, single strings and one-item lists alike,
+    list order ignored."""
+    if isinstance(document, str):
+        document = json.loads(document)
+    return _normalized(document)
+
+
+def _normalized(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {key: _normalized(value) for key, value in document.items()}
+    if isinstance(document, list):
+        items = [_normalized(item) for item in document]
+        if len(items) == 1 and not isinstance(items[0], (dict, list)):
+            return items[0]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    return document
+
 
 ALLOWED = "allowed"
 EXPLICIT_DENY = "explicit_deny"

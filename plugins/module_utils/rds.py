@@ -799,14 +799,7 @@ class AuroraCluster:
         call(self.client, "start_db_cluster", f"start DB cluster {self.cluster_id}", already_done=_BUSY_CODES, DBClusterIdentifier=self.cluster_id)
 
     def set_tags(self, arn: str, to_set: Dict[str, str], to_unset: List[str]) -> None:
-        try:
-            if to_unset:
-                self.client.remove_tags_from_resource(ResourceName=arn, TagKeys=to_unset, aws_retry=True)
-            if to_set:
-                tags = [{"Key": key, "Value": str(value)} for key, value in to_set.items()]
-                self.client.add_tags_to_resource(ResourceName=arn, Tags=tags, aws_retry=True)
-        except (ClientError, BotoCoreError) as exc:
-            raise EcsRdsError(message=f"Failed to update the tags of DB cluster {self.cluster_id}", exception=exc)
+        set_rds_tags(self.client, arn, to_set, to_unset, f"DB cluster {self.cluster_id}")
 
     def delete_instance(self, identifier: str) -> None:
         # Data lives in the cluster volume, covered by the cluster's own final snapshot choice; an
@@ -828,6 +821,18 @@ class AuroraCluster:
         if not skip_final_snapshot:
             args["FinalDBSnapshotIdentifier"] = final_snapshot_identifier
         call(self.client, "delete_db_cluster", f"delete DB cluster {self.cluster_id}", _CLUSTER_NOT_FOUND, DBClusterIdentifier=self.cluster_id, **args)
+
+
+def set_rds_tags(client: Any, arn: str, to_set: Dict[str, str], to_unset: List[str], what: str) -> None:
+    """Remove then add tags on an RDS resource (cluster or subnet group alike)."""
+    try:
+        if to_unset:
+            client.remove_tags_from_resource(ResourceName=arn, TagKeys=to_unset, aws_retry=True)
+        if to_set:
+            tags = [{"Key": key, "Value": str(value)} for key, value in to_set.items()]
+            client.add_tags_to_resource(ResourceName=arn, Tags=tags, aws_retry=True)
+    except (ClientError, BotoCoreError) as exc:
+        raise EcsRdsError(message=f"Failed to update the tags of {what}", exception=exc)
 
 
 class SubnetGroup:
@@ -868,14 +873,7 @@ class SubnetGroup:
         return (response or {}).get("DBSubnetGroup") or {}
 
     def set_tags(self, arn: str, to_set: Dict[str, str], to_unset: List[str]) -> None:
-        try:
-            if to_unset:
-                self.client.remove_tags_from_resource(ResourceName=arn, TagKeys=to_unset, aws_retry=True)
-            if to_set:
-                tags = [{"Key": key, "Value": str(value)} for key, value in to_set.items()]
-                self.client.add_tags_to_resource(ResourceName=arn, Tags=tags, aws_retry=True)
-        except (ClientError, BotoCoreError) as exc:
-            raise EcsRdsError(message=f"Failed to update the tags of DB subnet group {self.name}", exception=exc)
+        set_rds_tags(self.client, arn, to_set, to_unset, f"DB subnet group {self.name}")
 
     def delete(self, busy_timeout: float) -> None:
         """Delete the group (gone already is fine), resending while RDS still counts it as used by

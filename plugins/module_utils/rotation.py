@@ -35,6 +35,8 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import parse_arn
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import normalize_policy
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     EcsRdsError,
     call,
@@ -59,13 +61,6 @@ _ROLE_NOT_READY_TEXT = "assume the provided role"
 
 # ---------------------------------------------------------------------------------------------
 # Pure logic
-
-
-def parse_arn(arn: str) -> Dict[str, str]:
-    parts = (arn or "").split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
-        raise ValueError(f"not an ARN: {arn!r}")
-    return {"partition": parts[1], "service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}
 
 
 def secret_name_from_arn(secret_arn: str) -> str:
@@ -162,25 +157,6 @@ def state_machine_role_policy(service_arns: Sequence[str]) -> Dict[str, Any]:
         "Version": "2012-10-17",
         "Statement": [{"Sid": "RedeployServices", "Effect": "Allow", "Action": ["ecs:UpdateService"], "Resource": sorted(service_arns)}],
     }
-
-
-def normalize_policy(document: Any) -> Any:
-    """A policy as IAM compares it: JSON text parsed, single strings and one-item lists alike,
-    list order ignored."""
-    if isinstance(document, str):
-        document = json.loads(document)
-    return _normalized(document)
-
-
-def _normalized(document: Any) -> Any:
-    if isinstance(document, dict):
-        return {key: _normalized(value) for key, value in document.items()}
-    if isinstance(document, list):
-        items = [_normalized(item) for item in document]
-        if len(items) == 1 and not isinstance(items[0], (dict, list)):
-            return items[0]
-        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
-    return document
 
 
 def same_json(current: Any, wanted: Any) -> bool:
