@@ -103,6 +103,15 @@ class EcsRdsError(AnsibleAWSError):
     """The one exception our module_utils raise; ``main()`` reports it with fail_json_aws_error."""
 
 
+def exit_with_result(module: Any, result: Dict[str, Any], **extra: Any) -> None:
+    """Every module's ending: the result (and ``extra``), with the ``diff`` it carries shown only when
+    the user asked for one (--diff)."""
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None:
+        result["diff"] = diff
+    module.exit_json(**extra, **result)
+
+
 def connect(module: Any, service: str) -> Any:
     """A client whose calls take ``aws_retry=True`` for our retry policy.
 

@@ -126,7 +126,7 @@ grant:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import GrantClient, grant_problems, run_grant
 
 
@@ -146,10 +146,7 @@ def main() -> None:
         changed, grant, diff = run_grant(GrantClient(connect(module, "iam")), module.params, module.check_mode)
     except EcsRdsError as e:
         module.fail_json_aws_error(e)
-    result = {"changed": changed, "grant": grant}
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with_result(module, {"changed": changed, "grant": grant, "diff": diff})
 
 
 if __name__ == "__main__":

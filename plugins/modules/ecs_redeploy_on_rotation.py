@@ -181,7 +181,7 @@ actions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
 from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import RotationClient, run_rotation, validate_params
 
 
@@ -207,10 +207,7 @@ def main() -> None:
         changed, result = run_rotation(client, module.params, module.check_mode)
     except EcsRdsError as e:
         module.fail_json_aws_error(e)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    module.exit_json(changed=changed, **result)
+    exit_with_result(module, result, changed=changed)
 
 
 if __name__ == "__main__":

@@ -262,7 +262,7 @@ task_definitions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TaskDefinitionEnv, build_request, build_tags, looks_secret
 
 
@@ -324,10 +324,7 @@ def main() -> None:
     except EcsRdsError as e:
         module.fail_json_aws_error(e)
 
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with_result(module, result)
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ actions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     NetworkClient,
     run_security_group_ingress,
@@ -191,10 +191,7 @@ def main() -> None:
         changed, result, actions = run_security_group_ingress(NetworkClient(connect(module, "ec2")), module.params, module.check_mode)
     except EcsRdsError as e:
         module.fail_json_aws_error(e)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    module.exit_json(changed=changed, actions=actions, **result)
+    exit_with_result(module, result, changed=changed, actions=actions)
 
 
 if __name__ == "__main__":

@@ -126,3 +126,22 @@ def test_call_retries_maps_not_found_to_none_and_names_the_action():
         common.call(_Client(client_error("AccessDenied")), "describe_thing", "describe thing x", ("ThingNotFound",))
     with pytest.raises(common.EcsRdsError, match="Failed to describe thing"):
         common.call(_Client(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")), "describe_thing", "describe thing")
+
+
+class _ExitingModule:
+    def __init__(self, diff):
+        self._diff = diff
+        self.exited = None
+
+    def exit_json(self, **kwargs):
+        self.exited = kwargs
+
+
+def test_a_module_result_shows_its_diff_only_when_asked():
+    from ansible_collections.ecsrds.connect.plugins.module_utils.common import exit_with_result
+
+    asked, quiet = _ExitingModule(diff=True), _ExitingModule(diff=False)
+    exit_with_result(asked, {"group_id": "sg-1", "diff": {"before": {}, "after": {"port": 5432}}}, changed=True, actions=["allow 5432"])
+    exit_with_result(quiet, {"group_id": "sg-1", "diff": {"before": {}, "after": {"port": 5432}}}, changed=True)
+    assert asked.exited == {"changed": True, "actions": ["allow 5432"], "group_id": "sg-1", "diff": {"before": {}, "after": {"port": 5432}}}
+    assert quiet.exited == {"changed": True, "group_id": "sg-1"}
