@@ -577,3 +577,51 @@ class TaskDefinitionEnv:
         if latest and normalise(latest[0], self.allowed, latest[1]) == normalise(register_request, self.allowed):
             return latest
         return None
+
+
+
+def run_taskdef_env(client: Any, params: Mapping[str, Any], check_mode: bool) -> Dict[str, Any]:
+    """ecs_taskdef_secret_env with its validated options: one revision (``family`` or
+    ``task_definition``) or each of ``task_definitions``."""
+    request = build_request(
+        environment=params["environment"],
+        secrets=params["secrets"],
+        secret_arn=params["secret_arn"],
+        secret_keys=params["secret_keys"],
+        purge_environment=params["purge_environment"],
+        purge_secrets=params["purge_secrets"],
+    )
+    tags = build_tags(params["tags"])
+    manager = TaskDefinitionEnv(client, check_mode=check_mode)
+    if params["task_definitions"]:
+        return manager.ensure_each(params["task_definitions"], request, tags=tags, origin_tag=params["origin_tag"])
+    return manager.ensure(
+        params["container_name"],
+        request,
+        family=params["family"],
+        task_definition=params["task_definition"],
+        tags=tags,
+        origin_tag=params["origin_tag"],
+    )
+
+# ecs_taskdef_secret_env's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.
+TASKDEF_ARGUMENT_SPEC = dict(
+    family=dict(type="str"),
+    task_definition=dict(type="str"),
+    container_name=dict(type="str"),
+    task_definitions=dict(
+        type="list",
+        elements="dict",
+        options=dict(task_definition=dict(type="str", required=True), container_name=dict(type="str", required=True), name=dict(type="str")),
+    ),
+    environment=dict(type="dict"),
+    # References (ARNs and parameter names), not secret values.
+    secrets=dict(type="dict", no_log=False),
+    secret_arn=dict(type="str", no_log=False),
+    secret_keys=dict(type="dict", no_log=False),
+    purge_environment=dict(type="bool", default=False),
+    purge_secrets=dict(type="bool", default=False),
+    tags=dict(type="dict"),
+    origin_tag=dict(type="str"),
+    state=dict(type="str", default="present", choices=["present"]),
+)

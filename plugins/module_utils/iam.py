@@ -552,3 +552,13 @@ def run_grant(client: GrantClient, params: Mapping[str, Any], check_mode: bool) 
     }
     diff = {"before": {p.role_name: p.before for p in plans}, "after": {p.role_name: p.after for p in plans}}
     return any(p.changed for p in plans), result, diff
+
+
+# ecs_execution_role_grant's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.
+GRANT_ARGUMENT_SPEC = dict(
+    roles=dict(type="list", elements="str", required=True),
+    policy_name=dict(type="str", required=True),
+    secret_arn=dict(type="str", no_log=False),
+    secret_kms_key_id=dict(type="str", no_log=False),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)

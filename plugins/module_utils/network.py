@@ -968,3 +968,36 @@ def validate_endpoint_params(params: Dict[str, Any]) -> Optional[str]:
     if params["state"] == "present" and not (params.get("source_security_group_ids") or params.get("source_cidrs")):
         return "source_security_group_ids or source_cidrs is required: the endpoint must let the service in on 443"
     return source_cidrs_problem(params)
+
+
+# ecs_network_access's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.
+_ENDPOINT_OPTIONS = dict(
+    source_security_group_ids=dict(type="list", elements="str"),
+    source_cidrs=dict(type="list", elements="str"),
+    manage_vpc_dns=dict(type="bool", default=True),
+    name=dict(type="str"),
+    security_group_name=dict(type="str", default="secretsmanager-endpoint"),
+    security_group_description=dict(type="str", default="HTTPS from ECS tasks to the Secrets Manager interface endpoint"),
+    rule_description=dict(type="str", default=ENDPOINT_RULE_DESCRIPTION),
+    client_token=dict(type="str", no_log=False),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=600),
+)
+_DB_GROUP_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    description=dict(type="str", default="Managed by ecsrds.connect"),
+    port=dict(type="int", required=True),
+    source_security_group_ids=dict(type="list", elements="str"),
+    source_cidrs=dict(type="list", elements="str"),
+    rule_description=dict(type="str", default="ecsrds.connect: managed rule"),
+)
+NETWORK_ACCESS_ARGUMENT_SPEC = dict(
+    subnet_ids=dict(type="list", elements="str", required=True),
+    subnets=dict(type="list", elements="dict", options=SUBNET_OPTIONS),
+    vpc_id=dict(type="str"),
+    secretsmanager_endpoint=dict(type="str", choices=["auto", "always", "never"], default="auto"),
+    endpoint=dict(type="dict", default={}, options=_ENDPOINT_OPTIONS),
+    db_security_group=dict(type="dict", required=True, options=_DB_GROUP_OPTIONS),
+    tags=dict(type="dict", aliases=["resource_tags"]),
+    deployment_id=dict(type="str", required=True, aliases=["managed_by"]),
+)

@@ -960,6 +960,8 @@ class AuroraManagedSecretManager:
             "instances": instance_summaries(cluster, instances),
             "subnet_group": subnet_group_summary(subnet_group),
             "would_create": would_create,
+            # A run that changes nothing still waits for this (wait=true): it is part of being in sync.
+            "pending": cluster_ready(cluster, instances) if cluster is not None else None,
         }
         if self.module._diff:
             result["diff"] = {"before": before, "after": after}
@@ -1233,3 +1235,38 @@ class AuroraManagedSecretManager:
         result = self._result(changed, before, after, cluster, instances, subnet_group=group)
         result["kept"] = reason
         return result
+
+
+# rds_aurora_managed_secret's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.
+CLUSTER_ARGUMENT_SPEC = dict(
+    db_cluster_identifier=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    engine=dict(type="str", default="aurora-postgresql"),
+    engine_version=dict(type="str"),
+    master_username=dict(type="str", default="postgres"),
+    master_user_secret_kms_key_id=dict(type="str"),
+    # A switch, not a password: no_log=False says so (and silences Ansible's warning about the name).
+    manage_existing_master_password=dict(type="bool", default=False, no_log=False),
+    database_name=dict(type="str"),
+    port=dict(type="int"),
+    db_subnet_group_name=dict(type="str"),
+    db_subnet_group_subnet_ids=dict(type="list", elements="str"),
+    db_subnet_group_description=dict(type="str"),
+    vpc_security_group_ids=dict(type="list", elements="str"),
+    storage_encrypted=dict(type="bool", default=True),
+    kms_key_id=dict(type="str"),
+    deletion_protection=dict(type="bool", default=True),
+    instance_class=dict(type="str", default="db.t4g.medium"),
+    instance_count=dict(type="int", default=1),
+    monitoring_interval=dict(type="int", choices=[0, 1, 5, 10, 15, 30, 60]),
+    monitoring_role_arn=dict(type="str"),
+    skip_final_snapshot=dict(type="bool", default=False),
+    final_snapshot_identifier=dict(type="str"),
+    deployment_id=dict(type="str"),
+    delete_adopted=dict(type="bool", default=False),
+    tags=dict(type="dict", aliases=["resource_tags"]),
+    purge_tags=dict(type="bool", default=True),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=2400),
+    start_if_stopped=dict(type="bool", default=False),
+)

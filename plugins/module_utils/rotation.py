@@ -771,3 +771,15 @@ def validate_params(params: Dict[str, Any]) -> Optional[str]:
     if days is not None and not 1 <= days <= 1000:
         problems.append(f"rotation_days must be between 1 and 1000 (got {days})")
     return "; ".join(problems) or None
+
+
+# ecs_redeploy_on_rotation's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.
+ROTATION_ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    db_cluster_identifier=dict(type="str", required=True),
+    secret_arn=dict(type="str", no_log=False),
+    cluster=dict(type="str"),
+    services=dict(type="list", elements="str"),
+    rotation_days=dict(type="int"),
+    tags=dict(type="dict", aliases=["resource_tags"]),
+)

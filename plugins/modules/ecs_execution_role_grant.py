@@ -127,18 +127,11 @@ grant:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.iam import GrantClient, grant_problems, run_grant
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import GRANT_ARGUMENT_SPEC, GrantClient, grant_problems, run_grant
 
 
 def main() -> None:
-    argument_spec = dict(
-        roles=dict(type="list", elements="str", required=True),
-        policy_name=dict(type="str", required=True),
-        secret_arn=dict(type="str", no_log=False),
-        secret_kms_key_id=dict(type="str", no_log=False),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=GRANT_ARGUMENT_SPEC, supports_check_mode=True)
     problems = grant_problems(module.params)
     if problems:
         module.fail_json(msg="; ".join(problems))

@@ -288,8 +288,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
-    ENDPOINT_RULE_DESCRIPTION,
-    SUBNET_OPTIONS,
+    NETWORK_ACCESS_ARGUMENT_SPEC,
     NetworkClient,
     run_network_access,
     validate_access_params,
@@ -297,37 +296,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
 
 
 def main() -> None:
-    endpoint_options = dict(
-        source_security_group_ids=dict(type="list", elements="str"),
-        source_cidrs=dict(type="list", elements="str"),
-        manage_vpc_dns=dict(type="bool", default=True),
-        name=dict(type="str"),
-        security_group_name=dict(type="str", default="secretsmanager-endpoint"),
-        security_group_description=dict(type="str", default="HTTPS from ECS tasks to the Secrets Manager interface endpoint"),
-        rule_description=dict(type="str", default=ENDPOINT_RULE_DESCRIPTION),
-        client_token=dict(type="str", no_log=False),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=600),
-    )
-    db_options = dict(
-        name=dict(type="str", required=True),
-        description=dict(type="str", default="Managed by ecsrds.connect"),
-        port=dict(type="int", required=True),
-        source_security_group_ids=dict(type="list", elements="str"),
-        source_cidrs=dict(type="list", elements="str"),
-        rule_description=dict(type="str", default="ecsrds.connect: managed rule"),
-    )
-    argument_spec = dict(
-        subnet_ids=dict(type="list", elements="str", required=True),
-        subnets=dict(type="list", elements="dict", options=SUBNET_OPTIONS),
-        vpc_id=dict(type="str"),
-        secretsmanager_endpoint=dict(type="str", choices=["auto", "always", "never"], default="auto"),
-        endpoint=dict(type="dict", default={}, options=endpoint_options),
-        db_security_group=dict(type="dict", required=True, options=db_options),
-        tags=dict(type="dict", aliases=["resource_tags"]),
-        deployment_id=dict(type="str", required=True, aliases=["managed_by"]),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=NETWORK_ACCESS_ARGUMENT_SPEC, supports_check_mode=True)
     problem = validate_access_params(module.params)
     if problem:
         module.fail_json(msg=problem)

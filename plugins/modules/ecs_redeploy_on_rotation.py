@@ -182,20 +182,11 @@ actions:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import RotationClient, run_rotation, validate_params
+from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import ROTATION_ARGUMENT_SPEC, RotationClient, run_rotation, validate_params
 
 
 def main() -> None:
-    argument_spec = dict(
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        db_cluster_identifier=dict(type="str", required=True),
-        secret_arn=dict(type="str", no_log=False),
-        cluster=dict(type="str"),
-        services=dict(type="list", elements="str"),
-        rotation_days=dict(type="int"),
-        tags=dict(type="dict", aliases=["resource_tags"]),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=ROTATION_ARGUMENT_SPEC, supports_check_mode=True)
     problem = validate_params(module.params)
     if not problem and module.params["state"] == "present" and not module.params["secret_arn"] and not module.check_mode:
         problem = "secret_arn is required with state=present (only check mode before the database exists may leave it unset)"

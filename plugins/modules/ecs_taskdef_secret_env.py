@@ -263,32 +263,12 @@ task_definitions:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TaskDefinitionEnv, build_request, build_tags, looks_secret
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TASKDEF_ARGUMENT_SPEC, looks_secret, run_taskdef_env
 
 
 def main() -> None:
-    argument_spec = dict(
-        family=dict(type="str"),
-        task_definition=dict(type="str"),
-        container_name=dict(type="str"),
-        task_definitions=dict(
-            type="list",
-            elements="dict",
-            options=dict(task_definition=dict(type="str", required=True), container_name=dict(type="str", required=True), name=dict(type="str")),
-        ),
-        environment=dict(type="dict"),
-        # References (ARNs and parameter names), not secret values.
-        secrets=dict(type="dict", no_log=False),
-        secret_arn=dict(type="str", no_log=False),
-        secret_keys=dict(type="dict", no_log=False),
-        purge_environment=dict(type="bool", default=False),
-        purge_secrets=dict(type="bool", default=False),
-        tags=dict(type="dict"),
-        origin_tag=dict(type="str"),
-        state=dict(type="str", default="present", choices=["present"]),
-    )
     module = AnsibleAWSModule(
-        argument_spec=argument_spec,
+        argument_spec=TASKDEF_ARGUMENT_SPEC,
         required_one_of=[("family", "task_definition", "task_definitions")],
         required_by={"family": "container_name", "task_definition": "container_name"},
         mutually_exclusive=[("task_definitions", "family"), ("task_definitions", "task_definition"), ("task_definitions", "container_name")],
@@ -300,27 +280,7 @@ def main() -> None:
         if looks_secret(name) and value not in (None, ""):
             module.no_log_values.add(str(value))
     try:
-        request = build_request(
-            environment=params["environment"],
-            secrets=params["secrets"],
-            secret_arn=params["secret_arn"],
-            secret_keys=params["secret_keys"],
-            purge_environment=params["purge_environment"],
-            purge_secrets=params["purge_secrets"],
-        )
-        tags = build_tags(params["tags"])
-        manager = TaskDefinitionEnv(connect(module, "ecs"), check_mode=module.check_mode)
-        if params["task_definitions"]:
-            result = manager.ensure_each(params["task_definitions"], request, tags=tags, origin_tag=params["origin_tag"])
-        else:
-            result = manager.ensure(
-                params["container_name"],
-                request,
-                family=params["family"],
-                task_definition=params["task_definition"],
-                tags=tags,
-                origin_tag=params["origin_tag"],
-            )
+        result = run_taskdef_env(connect(module, "ecs"), params, module.check_mode)
     except EcsRdsError as e:
         module.fail_json_aws_error(e)
 

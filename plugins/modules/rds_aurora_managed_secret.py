@@ -396,6 +396,13 @@ would_create:
   description: True in check mode when the cluster does not exist yet and a real run would create it.
   returned: always
   type: bool
+pending:
+  description:
+    - What the cluster is still waiting for (its status, its secret's status or an instance's), or null when it and
+      its instances are ready or it does not exist. With O(wait=true) a run waits for it, even when nothing changes.
+  returned: always
+  type: str
+  version_added: 0.2.0
 kept:
   description:
     - Why O(state=absent) left the cluster in place, C(adopted) (this deployment did not create it) or C(shared)
@@ -423,43 +430,11 @@ planned:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
-from ansible_collections.ecsrds.connect.plugins.module_utils.rds import AuroraManagedSecretManager
+from ansible_collections.ecsrds.connect.plugins.module_utils.rds import CLUSTER_ARGUMENT_SPEC, AuroraManagedSecretManager
 
 
 def main() -> None:
-    argument_spec = dict(
-        db_cluster_identifier=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        engine=dict(type="str", default="aurora-postgresql"),
-        engine_version=dict(type="str"),
-        master_username=dict(type="str", default="postgres"),
-        master_user_secret_kms_key_id=dict(type="str"),
-        # A switch, not a password: no_log=False says so (and silences Ansible's warning about the name).
-        manage_existing_master_password=dict(type="bool", default=False, no_log=False),
-        database_name=dict(type="str"),
-        port=dict(type="int"),
-        db_subnet_group_name=dict(type="str"),
-        db_subnet_group_subnet_ids=dict(type="list", elements="str"),
-        db_subnet_group_description=dict(type="str"),
-        vpc_security_group_ids=dict(type="list", elements="str"),
-        storage_encrypted=dict(type="bool", default=True),
-        kms_key_id=dict(type="str"),
-        deletion_protection=dict(type="bool", default=True),
-        instance_class=dict(type="str", default="db.t4g.medium"),
-        instance_count=dict(type="int", default=1),
-        monitoring_interval=dict(type="int", choices=[0, 1, 5, 10, 15, 30, 60]),
-        monitoring_role_arn=dict(type="str"),
-        skip_final_snapshot=dict(type="bool", default=False),
-        final_snapshot_identifier=dict(type="str"),
-        deployment_id=dict(type="str"),
-        delete_adopted=dict(type="bool", default=False),
-        tags=dict(type="dict", aliases=["resource_tags"]),
-        purge_tags=dict(type="bool", default=True),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=2400),
-        start_if_stopped=dict(type="bool", default=False),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=CLUSTER_ARGUMENT_SPEC, supports_check_mode=True)
     try:
         result = AuroraManagedSecretManager(module).run()
     except EcsRdsError as e:
