@@ -49,6 +49,16 @@ options:
     description: Ask AWS about the inputs as well; V(false) checks the rules only (for example when the playbook already did).
     type: bool
     default: true
+  plan_inputs:
+    description:
+      - With O(scope=site) and inputs that pass, also compare the whole deployment with what it asks for, with reads
+        only and in this one process, and return RV(plan).
+      - The roles' inputs as C(site.yml) sets them (name to value), but for those it sets from what an earlier role
+        published, which are derived here from the earlier steps' results.
+      - Each step (network, database, task definitions, grant, rotation) is compared by its module's own check-mode code
+        with the options the role's task would give it; the first step with something to do ends the comparison.
+    type: dict
+    version_added: 0.2.0
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -86,6 +96,28 @@ aws:
     - The service role plans from this instead of describing the services again.
   returned: success
   type: dict
+plan:
+  description:
+    - With O(plan_inputs), whether the deployment already is what the inputs ask for. C(site.yml) skips the roles when
+      it is, and publishes C(facts) instead.
+  returned: when O(plan_inputs) is given and the inputs pass
+  type: dict
+  contains:
+    in_sync:
+      description: True when no step has anything to do, no rollout is pending and no step runs on every run.
+      type: bool
+    reason:
+      description: Why not, naming the first step with something to do (or what keeps every run full); null when in sync.
+      type: str
+    steps:
+      description: Each step compared, in order, with C(step), C(changed) and the C(options) its module would be given.
+      type: list
+      elements: dict
+    facts:
+      description: When in sync, the facts the roles would have published (C(network__*), C(database__*), C(service__results), C(rotation__redeploy)).
+      type: dict
+  sample: {"in_sync": false, "reason": "grant: a policy to put", "steps": [], "facts": {}}
+  version_added: 0.2.0
 problems:
   description: Every problem found, each naming the input and its value.
   returned: failure
@@ -96,7 +128,8 @@ problems:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, shared_clients
+from ansible_collections.ecsrds.connect.plugins.module_utils.deployment import check_deployment
 from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import problems_message, validate
 
 
@@ -107,12 +140,14 @@ def main() -> None:
         spec=dict(type="dict", required=True),
         known=dict(type="list", elements="str", default=[]),
         facts=dict(type="bool", default=True),
+        plan_inputs=dict(type="dict"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
+    clients = shared_clients(module)
     try:
         problems, result = validate(
-            lambda service: connect(module, service),
+            clients,
             params["scope"],
             params["inputs"],
             params["spec"],
@@ -125,6 +160,8 @@ def main() -> None:
         module.fail_json_aws_error(e)
     if problems:
         module.fail_json(msg=problems_message(problems), problems=problems)
+    if params["plan_inputs"] is not None and params["scope"] == "site":
+        result["plan"] = check_deployment(module, clients, module.region, params["plan_inputs"], result)
     module.exit_json(changed=False, **result)
 
 
