@@ -1,0 +1,151 @@
+"""site.yml's one-pass deployment check (inputs_check with plan_inputs, module_utils/deployment.py).
+
+It may skip the roles only if it asks each step exactly what the role would ask: these tests run the
+roles in --check on a converged environment, with inputs that leave a step something to do, and
+compare the options each role's module was really given (its logged invocation) with the options
+the check derived for that step. Then: when nothing differs the roles are skipped and the same facts
+are published, and a change made outside Ansible is seen and repaired.
+
+The converged environment is built once for this module (its own moto server) and only read, but by
+the last test, which puts back what it changed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import yaml
+
+from sandbox import REPO_ROOT, MotoServer, run_playbook, safe_aws_env, write_calls
+
+sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
+from environment import build_demo_environment  # noqa: E402
+
+SITE = REPO_ROOT / "site.yml"
+STEP_MODULES = {
+    "network": "ecsrds.connect.ecs_network_access",
+    "database": "ecsrds.connect.rds_aurora_managed_secret",
+    "task_definitions": "ecsrds.connect.ecs_taskdef_secret_env",
+    "grant": "ecsrds.connect.ecs_execution_role_grant",
+    "rotation": "ecsrds.connect.ecs_redeploy_on_rotation",
+}
+AWS_MODULE_PREFIXES = ("ecsrds.connect.", "amazon.aws.", "community.aws.")
+
+
+@pytest.fixture(scope="module")
+def moto_server():
+    """A server of this module's own, converged once below; no other test may reset it in between."""
+    server = MotoServer()
+    os.environ.update(safe_aws_env(server.endpoint))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def converged(moto_server):
+    env = build_demo_environment(moto_server.client)
+    first = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server))
+    assert first.rc == 0, first.stdout[-3000:]
+    return env
+
+
+def site_vars(server, **overrides):
+    variables = yaml.safe_load((REPO_ROOT / "playbooks" / "vars" / "demo.yml").read_text())
+    variables["ecsrds_aws_endpoint_url"] = server.endpoint
+    variables.update(overrides)
+    return variables
+
+
+def the_check(run):
+    """The site-level inputs check's plan (the roles' own checks are skipped under site.yml)."""
+    found = [t.result for t in run.tasks if t.action == "ecsrds.connect.inputs_check" and not t.result.get("skipped")]
+    assert len(found) == 1, [t.name for t in run.tasks]
+    return found[0]["plan"]
+
+
+def invocations(run):
+    return {t.action: t.result["invocation"]["module_args"] for t in run.tasks
+            if t.action in STEP_MODULES.values() and not t.result.get("skipped")}
+
+
+def summary(run):
+    [task] = [t for t in run.tasks if t.name == "Summary" and not t.result.get("skipped")]
+    return dict(task.result["msg"])
+
+
+def aws_module_tasks(run):
+    return [t.name for t in run.tasks if t.action.startswith(AWS_MODULE_PREFIXES) and not t.result.get("skipped")]
+
+
+# Each leaves one step something to do; the check compares every step up to that one.
+VARIANTS = [
+    # The last step: every step's options are compared.
+    pytest.param({"ecsrds_db_secret_rotation_days": 30}, "rotation", id="rotation-schedule"),
+    pytest.param({"ecsrds_redeploy_on_rotation": False}, "rotation", id="rotation-off"),
+    pytest.param({"ecsrds_db_ingress_source": "cidr", "ecsrds_db_ingress_cidrs": ["10.0.0.0/16"]}, "network", id="cidr-ingress"),
+    pytest.param({"ecsrds_tags": {"project": "ecsrds-demo", "team": "payments"}, "ecsrds_secretsmanager_endpoint": "always"},
+                 "network", id="tags-endpoint-always"),
+    pytest.param({"ecsrds_db_instance_class": "db.r6g.large", "ecsrds_db_deletion_protection": True}, "database", id="instance-class"),
+]
+
+
+@pytest.mark.parametrize("overrides, first_change", VARIANTS)
+def test_the_check_asks_each_step_what_its_role_asks(moto_server, converged, overrides, first_change):
+    run = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server, **overrides), check=True)
+    assert run.rc == 0, run.stdout[-3000:]
+    plan = the_check(run)
+    assert plan["in_sync"] is False and plan["reason"].startswith(f"{first_change}: "), plan["reason"]
+    compared = [step["step"] for step in plan["steps"]]
+    assert compared[-1] == first_change and compared == list(STEP_MODULES)[: len(compared)]
+    sent = invocations(run)
+    for step in plan["steps"]:
+        module_args = sent[STEP_MODULES[step["step"]]]
+        # The invocation adds the connection options (region, endpoint, credentials) the check does not derive.
+        assert {name: module_args[name] for name in step["options"]} == step["options"], step["step"]
+        assert set(module_args) - set(step["options"]) <= CONNECTION_OPTIONS, step["step"]
+
+
+CONNECTION_OPTIONS = {"access_key", "secret_key", "session_token", "profile", "region", "endpoint_url", "aws_ca_bundle",
+                      "aws_config", "validate_certs", "debug_botocore_endpoint_logs"}
+
+
+def test_nothing_to_do_skips_the_roles_and_publishes_what_they_would(moto_server, converged):
+    for check in (False, True):
+        moto_server.start_recording()
+        skipped = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server), check=check)
+        calls = moto_server.stop_recording()
+        full = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server, ecsrds_skip_when_in_sync=False), check=check)
+        assert skipped.rc == 0 and full.rc == 0, (skipped.stdout[-2000:], full.stdout[-2000:])
+        assert skipped.changed == 0 and full.changed == 0 and write_calls(calls) == []
+        assert the_check(skipped)["in_sync"] is True
+        # One module process read everything; the full run ran each step's module.
+        assert aws_module_tasks(skipped) == ["Check the inputs before touching AWS"]
+        assert set(STEP_MODULES.values()) <= {t.action for t in full.tasks if not t.result.get("skipped")}
+        published, by_roles = summary(skipped), summary(full)
+        assert published.pop("deployment_check") == "nothing to do: the roles were skipped"
+        assert by_roles.pop("deployment_check") == "not asked"
+        assert published == by_roles
+
+
+def test_a_change_made_outside_ansible_is_seen_and_repaired(moto_server, converged):
+    ec2, iam = moto_server.client("ec2"), moto_server.client("iam")
+    group = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["demo-rds-sg"]}])["SecurityGroups"][0]
+    ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+    role = converged["execution_role_name"]
+    [policy] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    iam.delete_role_policy(RoleName=role, PolicyName=policy)
+
+    repair = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server))
+    assert repair.rc == 0, repair.stdout[-3000:]
+    # The first step that differs is named, and the roles run and put both back.
+    assert the_check(repair)["reason"].startswith("network: allow 5432"), the_check(repair)["reason"]
+    assert repair.changed == 2, [t.name for t in repair.tasks if t.changed]
+    restored = ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]
+    assert [(p["FromPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]]) for p in restored["IpPermissions"]] == [
+        (5432, [converged["service_security_group_id"]])]
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [policy]
+
+    again = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server))
+    assert again.rc == 0 and again.changed == 0 and the_check(again)["in_sync"] is True
