@@ -130,7 +130,6 @@ def connect(module: Any, service: str) -> Any:
     return module.client(service, retry_decorator=aws_retry, config=once)
 
 
-
 def shared_clients(module: Any) -> Callable[[str], Any]:
     """``clients(service)``: one :func:`connect` client per AWS service for the whole module run
     (building a client loads its service model; EC2's takes about 0.1 s)."""
@@ -142,6 +141,7 @@ def shared_clients(module: Any) -> Callable[[str], Any]:
         return made[service]
 
     return clients
+
 
 def call(client: Any, method: str, what: str, not_found: Iterable[str] = (), already_done: Iterable[str] = (), **kwargs: Any) -> Any:
     """One AWS call with our retry policy. A failure becomes EcsRdsError("Failed to <what>"); an

@@ -579,7 +579,6 @@ class TaskDefinitionEnv:
         return None
 
 
-
 def run_taskdef_env(client: Any, params: Mapping[str, Any], check_mode: bool) -> Dict[str, Any]:
     """ecs_taskdef_secret_env with its validated options: one revision (``family`` or
     ``task_definition``) or each of ``task_definitions``."""
@@ -603,6 +602,7 @@ def run_taskdef_env(client: Any, params: Mapping[str, Any], check_mode: bool) ->
         tags=tags,
         origin_tag=params["origin_tag"],
     )
+
 
 # ecs_taskdef_secret_env's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.
 TASKDEF_ARGUMENT_SPEC = dict(

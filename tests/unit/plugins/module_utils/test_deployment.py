@@ -181,7 +181,8 @@ class FakeSteps:
                       "task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/execRole"}}] * 2
         monkeypatch.setattr(deployment, "run_taskdef_env", step("task_definitions", lambda: {"changed": registered, "task_definitions": revisions}))
         monkeypatch.setattr(deployment, "run_grant", step("grant", lambda: (grant, {}, {})))
-        monkeypatch.setattr(deployment, "run_rotation", step("rotation", lambda: (rotation, {"rotation": {"rule_name": "r"}, "actions": ["put rule"] if rotation else []})))
+        rotation_result = {"rotation": {"rule_name": "r"}, "actions": ["put rule"] if rotation else []}
+        monkeypatch.setattr(deployment, "run_rotation", step("rotation", lambda: (rotation, rotation_result)))
         self.aws = dict(AWS, services={name: dict(s, settled=settled) for name, s in AWS["services"].items()})
 
 
