@@ -274,8 +274,10 @@ class DeploymentCheck:
     """The pass itself. ``clients`` gives one client per AWS service (made once), ``module`` the
     calling AnsibleAWSModule (for the managers that take one), ``checked`` the inputs check's result."""
 
-    def __init__(self, module: Any, clients: Callable[[str], Any], region: str, inputs: Mapping[str, Any], checked: Mapping[str, Any]) -> None:
+    def __init__(self, module: Any, clients: Callable[[str], Any], region: str, inputs: Mapping[str, Any], checked: Mapping[str, Any],
+                 described_revisions: Optional[Mapping[str, Any]] = None) -> None:
         self.module = module
+        self.described_revisions = described_revisions
         self.clients = clients
         self.region = region
         self.inputs = inputs
@@ -323,7 +325,7 @@ class DeploymentCheck:
 
         services = self.checked.get("services") or []
         options = _options("task_definitions", TASKDEF_ARGUMENT_SPEC, task_definition_options(self.inputs, services, facts))
-        registered = run_taskdef_env(self.clients("ecs"), options, True)
+        registered = run_taskdef_env(self.clients("ecs"), options, True, described=self.described_revisions)
         to_register = _unique([entry["task_definition"] for entry, result in zip(services, registered["task_definitions"]) if result["changed"]])
         self._step("task_definitions", options, bool(registered["changed"]), f"a revision to register on top of {', '.join(to_register)}")
         plan = rollout_plan(services, aws.get("services") or {}, registered["task_definitions"], check_mode=True)
@@ -350,8 +352,10 @@ class DeploymentCheck:
         return facts
 
 
-def check_deployment(module: Any, clients: Callable[[str], Any], region: str, inputs: Mapping[str, Any], checked: Mapping[str, Any]) -> Dict[str, Any]:
+def check_deployment(module: Any, clients: Callable[[str], Any], region: str, inputs: Mapping[str, Any], checked: Mapping[str, Any],
+                     described_revisions: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """``in_sync`` (nothing to do), ``reason`` (the first step with something to do, or why the pass
     could not tell), ``steps`` (each step compared: its options and whether it would change) and,
-    when in sync, ``facts``: what the roles would have published."""
-    return DeploymentCheck(module, clients, region, inputs, checked).run()
+    when in sync, ``facts``: what the roles would have published. ``described_revisions``: the
+    revisions the inputs check described, by ARN, so that none is described twice."""
+    return DeploymentCheck(module, clients, region, inputs, checked, described_revisions).run()

@@ -476,9 +476,11 @@ def register_task_definition(client: Any, request: Dict[str, Any], allowed: Froz
 class TaskDefinitionEnv:
     """Sets one container's environment and secret references on a new task definition revision."""
 
-    def __init__(self, client: Any, check_mode: bool = False) -> None:
+    def __init__(self, client: Any, check_mode: bool = False, described: Optional[Mapping[str, Any]] = None) -> None:
+        """``described``: revisions already described in this process, by ARN, as (taskDefinition, tags)."""
         self.client = client
         self.check_mode = check_mode
+        self.described = described or {}
         self.service_model = client.meta.service_model
         self.allowed = register_parameters(self.service_model)
 
@@ -492,7 +494,7 @@ class TaskDefinitionEnv:
         origin_tag: Optional[str] = None,
     ) -> Dict[str, Any]:
         option, reference = ("task_definition", task_definition) if task_definition else ("family", family)
-        found = describe_task_definition(self.client, reference)
+        found = self.described.get(reference) or describe_task_definition(self.client, reference)
         if found is None:
             what = "has no ACTIVE revision" if option == "family" else "was not found"
             raise EcsRdsError(message=f"{option}: task definition {reference!r} {what}")
@@ -528,11 +530,10 @@ class TaskDefinitionEnv:
                 final = dict(register_request, taskDefinitionArn=None, revision=None)
                 final_tags = plan.tags_after
             else:
-                registered = register_task_definition(self.client, register_request, self.allowed)[0]
-                # Describe again so the return shows what ECS stored, defaults included.
-                again = describe_task_definition(self.client, registered["taskDefinitionArn"])
-                final, final_tags = again if again else (registered, plan.tags_after)
-                final_tags = user_tags(final_tags)
+                # RegisterTaskDefinition answers with the revision as ECS stored it, defaults included,
+                # and its tags (moto leaves the tags out of that answer: they are the ones sent).
+                final, final_tags = register_task_definition(self.client, register_request, self.allowed)
+                final_tags = user_tags(final_tags or tags_to_dict(register_request.get("tags")))
 
         environment, secrets = container_vars(final, plan.container_index)
         result.update(
@@ -579,9 +580,9 @@ class TaskDefinitionEnv:
         return None
 
 
-def run_taskdef_env(client: Any, params: Mapping[str, Any], check_mode: bool) -> Dict[str, Any]:
+def run_taskdef_env(client: Any, params: Mapping[str, Any], check_mode: bool, described: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """ecs_taskdef_secret_env with its validated options: one revision (``family`` or
-    ``task_definition``) or each of ``task_definitions``."""
+    ``task_definition``) or each of ``task_definitions``; ``described`` as for :class:`TaskDefinitionEnv`."""
     request = build_request(
         environment=params["environment"],
         secrets=params["secrets"],
@@ -591,7 +592,7 @@ def run_taskdef_env(client: Any, params: Mapping[str, Any], check_mode: bool) ->
         purge_secrets=params["purge_secrets"],
     )
     tags = build_tags(params["tags"])
-    manager = TaskDefinitionEnv(client, check_mode=check_mode)
+    manager = TaskDefinitionEnv(client, check_mode=check_mode, described=described)
     if params["task_definitions"]:
         return manager.ensure_each(params["task_definitions"], request, tags=tags, origin_tag=params["origin_tag"])
     return manager.ensure(

@@ -542,6 +542,9 @@ class FactChecker:
     services: List[Service]
     problems: List[str] = field(default_factory=list)
     facts: Dict[str, Any] = field(default_factory=dict)
+    # Each revision described, by ARN, as (taskDefinition, tags): kept in the process for a later
+    # step of the same module run, never returned (a revision may hold plain-text values).
+    described_revisions: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = field(default_factory=dict)
 
     def name(self, meaning: str) -> str:
         return self.profile.names[meaning]
@@ -614,6 +617,7 @@ class FactChecker:
             arn = service.get("taskDefinition")
             response = call(ecs, "describe_task_definition", f"describe task definition {arn}", taskDefinition=arn, include=["TAGS"])
             task_definition = response["taskDefinition"]
+            self.described_revisions[arn] = (task_definition, tags_to_dict(response.get("tags")))
             registered_here = CREATED_BY_TAG in tags_to_dict(response.get("tags"))
             problem = container_problem(entry, task_definition)
             if problem:
@@ -676,15 +680,19 @@ class FactChecker:
 
 def validate(clients: Any, profile_name: str, inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]],
              known: Iterable[str] = (), region: Optional[str] = None, with_facts: bool = True,
-             check_mode: bool = False) -> Tuple[List[str], Dict[str, Any]]:
+             check_mode: bool = False, described_revisions: Optional[Dict[str, Any]] = None) -> Tuple[List[str], Dict[str, Any]]:
     """Every problem with the inputs of one entry point: first the rules, then (when a region and
-    endpoint are usable) what AWS can tell. Returns the problems and what was learnt."""
+    endpoint are usable) what AWS can tell. Returns the problems and what was learnt; the revisions
+    the services run, as described, go into ``described_revisions`` when it is given."""
     profile = PROFILES[profile_name]
     values, services, problems = check_inputs(profile, inputs, spec, known, region, check_mode)
     facts: Dict[str, Any] = {}
     connection_broken = any(p in problems for p in connection_problems(profile.names, values, region))
     if with_facts and profile.facts and region and not connection_broken:
-        fact_problems, facts = FactChecker(clients, profile, values, services).run()
+        checker = FactChecker(clients, profile, values, services)
+        fact_problems, facts = checker.run()
+        if described_revisions is not None:
+            described_revisions.update(checker.described_revisions)
         problems += fact_problems
     elif "instance_class" in profile.names:
         problems.append(instance_class_pattern_problem(profile.names["instance_class"], values.get(profile.names["instance_class"])))

@@ -145,6 +145,7 @@ def main() -> None:
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     clients = shared_clients(module)
+    described_revisions: dict = {}
     try:
         problems, result = validate(
             clients,
@@ -155,13 +156,14 @@ def main() -> None:
             region=module.region,
             with_facts=params["facts"],
             check_mode=module.check_mode,
+            described_revisions=described_revisions,
         )
     except EcsRdsError as e:
         module.fail_json_aws_error(e)
     if problems:
         module.fail_json(msg=problems_message(problems), problems=problems)
     if params["plan_inputs"] is not None and params["scope"] == "site":
-        result["plan"] = check_deployment(module, clients, module.region, params["plan_inputs"], result)
+        result["plan"] = check_deployment(module, clients, module.region, params["plan_inputs"], result, described_revisions)
     module.exit_json(changed=False, **result)
 
 

@@ -12,6 +12,8 @@ the last test, which puts back what it changed.
 
 from __future__ import annotations
 
+import collections
+import json
 import os
 import sys
 
@@ -120,6 +122,9 @@ def test_nothing_to_do_skips_the_roles_and_publishes_what_they_would(moto_server
         assert skipped.rc == 0 and full.rc == 0, (skipped.stdout[-2000:], full.stdout[-2000:])
         assert skipped.changed == 0 and full.changed == 0 and write_calls(calls) == []
         assert the_check(skipped)["in_sync"] is True
+        # One description of each resource per run: no request is repeated.
+        asked = collections.Counter((c.service, c.operation, json.dumps(c.params, sort_keys=True, default=str)) for c in calls)
+        assert [request for request, count in asked.items() if count > 1] == []
         # One module process read everything; the full run ran each step's module.
         assert aws_module_tasks(skipped) == ["Check the inputs before touching AWS"]
         assert set(STEP_MODULES.values()) <= {t.action for t in full.tasks if not t.result.get("skipped")}

@@ -506,3 +506,36 @@ def test_each_entry_in_check_mode_writes_nothing():
                                                                  build_request(environment={"NEW": "1"}))
     assert ecs.register_calls == 0
     assert result["changed"] and result["task_definitions"][0]["task_definition_arn"] is None
+
+
+def test_a_registered_revision_is_returned_from_the_register_answer_without_describing_it_again():
+    ecs = CountingEcs()
+    result = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "1"}), family="web", tags={"mark": "y"})
+    # The base is described once; RegisterTaskDefinition's answer is the revision as ECS stored it.
+    assert ecs.describe_calls == 1 and ecs.register_calls == 1
+    assert result["revision"] == 2 and result["task_definition"]["tags"] == {"team": "x", "mark": "y"}
+
+
+def test_the_tags_sent_stand_in_when_the_register_answer_has_none():
+    """AWS's RegisterTaskDefinition answer carries the tags it set (the ones sent); moto's leaves them out."""
+
+    class TaglessAnswer(CountingEcs):
+        def register_task_definition(self, aws_retry: bool = False, **request):
+            answer = super().register_task_definition(**request)
+            answer.pop("tags")
+            return answer
+
+    ecs = TaglessAnswer()
+    result = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "1"}), family="web", tags={"mark": "y"})
+    assert ecs.describe_calls == 1 and result["task_definition"]["tags"] == {"team": "x", "mark": "y"}
+
+
+def test_a_revision_described_earlier_in_the_process_is_not_described_again():
+    ecs = CountingEcs()
+    described = {arn: (answer["taskDefinition"], {"team": "x"}) for arn, answer in
+                 [("arn:aws:ecs:us-east-1:123456789012:task-definition/web:1", ecs.describe_task_definition("web:1"))]}
+    ecs.describe_calls = 0
+    result = TaskDefinitionEnv(ecs, check_mode=True, described=described).ensure_each(
+        [{"task_definition": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1", "container_name": "app"}],
+        build_request(environment={"A": "1"}), tags={"team": "x"})
+    assert ecs.describe_calls == 0 and not result["changed"]
