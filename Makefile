@@ -130,7 +130,7 @@ reliability: install
 	$(BIN)/python -m pytest -q -n 2 tests/integration/test_faults.py tests/integration/test_site.py::test_bad_inputs_stop_before_any_aws_call
 	$(BIN)/python tests/tools/reliability_report.py
 
-# Not part of `make test` (about 30 minutes at 5 runs on an idle 2-core machine); BENCH_ARGS=--quick for a one-run smoke test.
+# Not part of `make test` (5 to 17 minutes at 5 runs on the 2-core machines here; docs/BENCHMARKS.md gives the last run's); BENCH_ARGS=--quick for a one-run smoke test.
 bench: install
 	$(BIN)/python tests/benchmark/bench.py --runs $(BENCH_RUNS) $(BENCH_ARGS)
 

@@ -526,6 +526,11 @@ def render_report(results: Dict[str, Any]) -> str:
         f"{_f(s['stock']['noop']['wall_median'])} s with {s['stock']['noop']['tasks']} tasks "
         f"({s['stock']['noop']['aws_module_tasks']} AWS module tasks) and {s['stock']['noop']['calls']} AWS calls.",
         "",
+        "How ours does it: its inputs check also compares every step with its inputs, read-only and in the same",
+        "process (plugins/module_utils/deployment.py, each step by its own module's check-mode code); finding",
+        "nothing to do, the play publishes the roles' facts, shows the summary and ends without starting the",
+        "roles' module processes. When a step differs the roles run as on a converge, the check's reads on top.",
+        "",
         "Definitions: *tasks* are the task results Ansible reports that were not skipped (a loop counts once);",
         "*AWS module tasks* are those whose action is a collection module outside ansible.builtin (ours,",
         "amazon.aws, community.aws), and their *runs* the module processes they started (a loop runs its module once per",

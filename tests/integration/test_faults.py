@@ -55,7 +55,6 @@ def leaked(moto, *runs):
 
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-lost-AbCdEf"
-POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRET_ARN}]}
 
 
 def lost_steps(moto, demo):
@@ -70,8 +69,6 @@ def lost_steps(moto, demo):
     target = ecs.register_task_definition(family=base["family"], **{k: base[k] for k in keep if k in base})["taskDefinition"]["taskDefinitionArn"]
     source = [demo["service_security_group_id"]]
     return [
-        ("amazon.aws.rds_subnet_group", {"name": "lost-subnets", "description": "db", "subnets": demo["subnet_ids"], "state": "present"},
-         ["CreateDBSubnetGroup"]),
         ("ecsrds.connect.security_group_ingress", {"name": "lost-db-sg", "vpc_id": demo["vpc_id"], "description": "db", "port": 5432,
                                                    "source_security_group_ids": source, "managed_by": "tests"},
          ["CreateSecurityGroup", "AuthorizeSecurityGroupIngress"]),
@@ -79,8 +76,11 @@ def lost_steps(moto, demo):
                                                         "name": "lost-secretsmanager", "security_group_name": "lost-endpoint-sg",
                                                         "managed_by": "tests"},
          ["ModifyVpcAttribute", "CreateVpcEndpoint"]),
-        ("ecsrds.connect.rds_aurora_managed_secret", {"db_cluster_identifier": "lost-db", "deletion_protection": False, "wait_timeout": 120},
-         ["CreateDBCluster", "CreateDBInstance"]),
+        # The subnet group as the database role manages it: inside the cluster's module.
+        ("ecsrds.connect.rds_aurora_managed_secret", {"db_cluster_identifier": "lost-db", "db_subnet_group_name": "lost-subnets",
+                                                      "db_subnet_group_subnet_ids": demo["subnet_ids"], "db_subnet_group_description": "db",
+                                                      "deletion_protection": False, "wait_timeout": 120},
+         ["CreateDBSubnetGroup", "CreateDBCluster", "CreateDBInstance"]),
         ("ecsrds.connect.rds_aurora_managed_secret", {"db_cluster_identifier": "self-managed-db", "deletion_protection": False,
                                                       "manage_existing_master_password": True, "instance_count": 0, "wait_timeout": 120},
          ["ModifyDBCluster"]),
@@ -90,8 +90,8 @@ def lost_steps(moto, demo):
          ["RegisterTaskDefinition"]),
         ("ecsrds.connect.ecs_service_deploy", {"cluster": demo["cluster"], "service": demo["service"], "task_definition": target, "wait_timeout": 60},
          ["UpdateService"]),
-        ("amazon.aws.iam_policy", {"iam_type": "role", "iam_name": demo["execution_role_name"], "policy_name": "lost-policy",
-                                   "policy_json": json.dumps(POLICY), "state": "present"},
+        ("ecsrds.connect.ecs_execution_role_grant", {"roles": [demo["execution_role_name"]], "policy_name": "lost-policy",
+                                                     "secret_arn": SECRET_ARN, "state": "present"},
          ["PutRolePolicy"]),
     ]
 
@@ -156,9 +156,9 @@ def test_every_write_whose_answer_is_lost_converges_without_duplicates(moto, pro
     for index, (module, _args, operations) in enumerate(steps):
         first, again = run.result(f"first {index}"), run.result(f"again {index}")
         # Our modules absorb the lost answer in the same run; the next run has nothing left to do.
-        if module.startswith("ecsrds.connect."):
-            assert not first.get("failed"), (operations, first.get("msg"))
-            assert again["changed"] is False, (operations, again)
+        assert module.startswith("ecsrds.connect.")
+        assert not first.get("failed"), (operations, first.get("msg"))
+        assert again["changed"] is False, (operations, again)
 
 
 # ---------------------------------------------------------------------------------------------
