@@ -14,9 +14,11 @@ The first step with anything to do ends the pass: the roles then run as on any o
 decide everything again. When no step has anything to do, site.yml publishes the facts returned
 here (what the roles would have published) and skips the roles.
 
-The roles' tasks and :func:`step_options` derive the same options in two places: the integration
-test test_deployment_check.py compares them (the modules' logged invocations against the options
-returned here) so that they cannot drift apart. A step option this pass cannot derive stops it.
+The roles' tasks and the ``*_options`` functions below derive the same options in two places: the
+integration test test_deployment_check.py compares them (the modules' logged invocations against
+the options returned here) so that they cannot drift apart. What site.yml sets from an earlier
+role's facts (``site__chained_inputs`` in playbooks/vars/inputs.yml) is derived here from the
+earlier steps' results. An input this pass does not derive (``network_vpc_name``) stops it.
 """
 
 from __future__ import annotations
@@ -108,12 +110,12 @@ def network_options(inputs: Mapping[str, Any], aws: Mapping[str, Any]) -> Dict[s
     }
 
 
-def network_facts(options: Mapping[str, Any], service_group_ids: List[str], result: Mapping[str, Any]) -> Dict[str, Any]:
-    """roles/network/tasks/discover.yml and publish.yml."""
+def network_facts(options: Mapping[str, Any], result: Mapping[str, Any]) -> Dict[str, Any]:
+    """roles/network/tasks/discover.yml and publish.yml (the endpoint admits the services' groups)."""
     endpoint = result["endpoint"]
     return {
         "network__subnet_ids": options["subnet_ids"],
-        "network__service_security_group_ids": service_group_ids,
+        "network__service_security_group_ids": options["endpoint"]["source_security_group_ids"],
         "network__subnets": options["subnets"],
         "network__vpc_id": result["vpc_id"],
         "network__db_security_group_id": result["db_security_group"]["group_id"],
@@ -313,7 +315,7 @@ class DeploymentCheck:
             raise NotInSync(f"network: {problem}")
         changed, result, actions = run_network_access(NetworkClient(self.clients("ec2")), self.region, options, True)
         self._step("network", options, changed, ", ".join(actions))
-        facts.update(network_facts(options, options["endpoint"]["source_security_group_ids"], result))
+        facts.update(network_facts(options, result))
 
         options = _options("database", CLUSTER_ARGUMENT_SPEC, database_options(self.inputs, facts))
         result = AuroraManagedSecretManager(_StepModule(self.module, options, self.clients)).run()
