@@ -983,7 +983,8 @@ _ENDPOINT_OPTIONS = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=600),
 )
-_DB_GROUP_OPTIONS = dict(
+# Also security_group_ingress's options, beside its vpc_id, tags, deployment_id and state.
+DB_GROUP_OPTIONS = dict(
     name=dict(type="str", required=True),
     description=dict(type="str", default="Managed by ecsrds.connect"),
     port=dict(type="int", required=True),
@@ -997,7 +998,7 @@ NETWORK_ACCESS_ARGUMENT_SPEC = dict(
     vpc_id=dict(type="str"),
     secretsmanager_endpoint=dict(type="str", choices=["auto", "always", "never"], default="auto"),
     endpoint=dict(type="dict", default={}, options=_ENDPOINT_OPTIONS),
-    db_security_group=dict(type="dict", required=True, options=_DB_GROUP_OPTIONS),
+    db_security_group=dict(type="dict", required=True, options=DB_GROUP_OPTIONS),
     tags=dict(type="dict", aliases=["resource_tags"]),
     deployment_id=dict(type="str", required=True, aliases=["managed_by"]),
 )

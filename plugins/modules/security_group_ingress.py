@@ -160,10 +160,13 @@ actions:
   elements: str
 """
 
+import copy
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
+    DB_GROUP_OPTIONS,
     NetworkClient,
     run_security_group_ingress,
     validate_ingress_params,
@@ -172,13 +175,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
 
 def main() -> None:
     argument_spec = dict(
-        name=dict(type="str", required=True),
+        copy.deepcopy(DB_GROUP_OPTIONS),
         vpc_id=dict(type="str", required=True),
-        description=dict(type="str", default="Managed by ecsrds.connect"),
-        port=dict(type="int", required=True),
-        source_security_group_ids=dict(type="list", elements="str"),
-        source_cidrs=dict(type="list", elements="str"),
-        rule_description=dict(type="str", default="ecsrds.connect: managed rule"),
         tags=dict(type="dict", aliases=["resource_tags"]),
         deployment_id=dict(type="str", required=True, aliases=["managed_by"]),
         state=dict(type="str", choices=["present", "absent"], default="present"),

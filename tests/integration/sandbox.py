@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import yaml
 
@@ -298,3 +298,12 @@ def _parse_json_callback(proc: subprocess.CompletedProcess) -> PlaybookRun:
                 run.tasks.append(TaskResult(task["task"]["name"], host_result.get("action", ""), host_result))
     run.stats = report.get("stats", {})
     return run
+
+
+def module_server() -> Iterator["MotoServer"]:
+    """``moto_server = pytest.fixture(scope="module")(module_server)`` in a test module whose tests share
+    what they build (once, then only read): a server of that module's own, which no other test resets."""
+    server = MotoServer()
+    os.environ.update(safe_aws_env(server.endpoint))
+    yield server
+    server.stop()

@@ -10,13 +10,12 @@ lists every problem at once).
 
 from __future__ import annotations
 
-import os
 import sys
 
 import pytest
 import yaml
 
-from sandbox import REPO_ROOT, MotoServer, run_playbook, safe_aws_env, write_calls
+from sandbox import REPO_ROOT, module_server, run_playbook, write_calls
 
 sys.path.insert(0, str(REPO_ROOT / ".ansible" / "collections"))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
@@ -118,14 +117,8 @@ def _role_inputs(role, env):
     return inputs
 
 
-@pytest.fixture(scope="module")
-def moto_server():
-    """A server of this module's own: the world below is built once and only read, so no other
-    test may reset it in between."""
-    server = MotoServer()
-    os.environ.update(safe_aws_env(server.endpoint))
-    yield server
-    server.stop()
+# The world below is built once and only read: a server of this module's own.
+moto_server = pytest.fixture(scope="module", name="moto_server")(module_server)
 
 
 @pytest.fixture(scope="module")

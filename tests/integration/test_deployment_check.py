@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import sys
 
 import pytest
 import yaml
 
-from sandbox import REPO_ROOT, MotoServer, run_playbook, safe_aws_env, write_calls
+from sandbox import REPO_ROOT, module_server, run_playbook, write_calls
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
 from environment import build_demo_environment  # noqa: E402
@@ -36,13 +35,8 @@ STEP_MODULES = {
 AWS_MODULE_PREFIXES = ("ecsrds.connect.", "amazon.aws.", "community.aws.")
 
 
-@pytest.fixture(scope="module")
-def moto_server():
-    """A server of this module's own, converged once below; no other test may reset it in between."""
-    server = MotoServer()
-    os.environ.update(safe_aws_env(server.endpoint))
-    yield server
-    server.stop()
+# The world below is built once and only read: a server of this module's own.
+moto_server = pytest.fixture(scope="module", name="moto_server")(module_server)
 
 
 @pytest.fixture(scope="module")
