@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 try:
     from botocore.exceptions import ClientError
@@ -230,6 +230,42 @@ def rules_of(group: Dict[str, Any], deployment_id: str) -> Tuple[List[Dict[str, 
         if shared:
             update.append(_with_entries(permission, shared))
     return revoke, update
+
+
+def _same_rule(permission: Dict[str, Any], other: Dict[str, Any]) -> bool:
+    return all(permission.get(key) == other.get(key) for key in ("IpProtocol", "FromPort", "ToPort"))
+
+
+def with_rule_changes(
+    group: Dict[str, Any], added: Sequence[Dict[str, Any]] = (), described: Sequence[Dict[str, Any]] = (), revoked: Sequence[Dict[str, Any]] = ()
+) -> Dict[str, Any]:
+    """The group as AWS holds it after this module's own writes, without describing it again: the
+    permissions ``added`` (AuthorizeSecurityGroupIngress), the entries of ``described`` with their new
+    description (UpdateSecurityGroupRuleDescriptionsIngress), the entries of ``revoked`` gone."""
+    permissions = [dict(permission) for permission in group.get("IpPermissions", [])]
+    for changes, drop in ((described, False), (revoked, True)):
+        for change in changes:
+            for index, permission in enumerate(permissions):
+                if not _same_rule(permission, change):
+                    continue
+                kept = []
+                for list_key, source_key, entry in _entries(permission):
+                    match = next((e for lk, sk, e in _entries(change) if lk == list_key and e.get(sk) == entry.get(source_key)), None)
+                    if match is None:
+                        kept.append((list_key, source_key, entry))
+                    elif not drop:
+                        kept.append((list_key, source_key, dict(entry, Description=match.get("Description"))))
+                permissions[index] = _with_entries(permission, kept)
+    permissions = [permission for permission in permissions if _entries(permission)] + [dict(permission) for permission in added]
+    return dict(group, IpPermissions=permissions)
+
+
+def with_tags(resource: Dict[str, Any], added: Mapping[str, str]) -> Dict[str, Any]:
+    """The resource after CreateTags of ``added``, without describing it again."""
+    if not added:
+        return resource
+    tags = dict(tags_to_dict(resource.get("Tags")), **added)
+    return dict(resource, Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
 
 
 def rules_on_other_ports(
@@ -513,9 +549,10 @@ class _NetworkJob:
         tags.update(usage_tags(self.me, created=True))
         return tags
 
-    def _mark_used(self, resource: Dict[str, Any], resource_id: str, name: Optional[str]) -> None:
+    def _mark_used(self, resource: Dict[str, Any], resource_id: str, name: Optional[str]) -> Dict[str, Any]:
         """The creator keeps its resource's tags up to date; any other deployment only adds its own
-        mark, so a shared or pre-existing resource is never renamed or retagged as its own."""
+        mark, so a shared or pre-existing resource is never renamed or retagged as its own. Returns
+        the resource with the tags it (or check mode) added."""
         current = tags_to_dict(resource.get("Tags"))
         if created_by(current) == self.me:
             add = missing_tags(resource, self._tags(name))
@@ -523,14 +560,17 @@ class _NetworkJob:
             add = adoption_tags(current, self.me)
         if add:
             self._do(f"tag {resource_id} with {sorted(add)}", self.net.tag, resource_id, add)
+        return with_tags(resource, add)
 
     def _sources(self) -> Tuple[List[str], List[str]]:
         return list(self.params.get("source_security_group_ids") or []), list(self.params.get("source_cidrs") or [])
 
-    def _admit(self, groups: List[Dict[str, Any]], target_id: Optional[str], port: int, subnet_cidrs: Sequence[str]) -> Optional[Dict[str, Any]]:
+    def _admit(
+        self, groups: List[Dict[str, Any]], target_id: Optional[str], port: int, subnet_cidrs: Sequence[str]
+    ) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
         """Let the sources in on ``port`` through ``target_id``: a source that only another
         deployment's rule admits gets this deployment added to that rule (AWS allows one rule per
-        source) or a rule of its own. Returns the permission added, or None."""
+        source) or a rule of its own. Returns the permission added and the one re-described (or None)."""
         group_sources, cidr_sources = self._sources()
         reliable = [reliable_rules(group, self.me) for group in groups]
         need_groups, need_cidrs = missing_ingress(reliable, port, group_sources, cidr_sources, subnet_cidrs)
@@ -543,16 +583,16 @@ class _NetworkJob:
                     text, owners = rule_owners(shared.get("Description"))
                     joined.append((list_key, source_key, {source_key: source, "Description": rule_description(text, owners | {self.me})}))
                     sources.remove(source)
-        if joined:
+        described = _with_entries({"IpProtocol": "tcp", "FromPort": port, "ToPort": port}, joined) if joined else None
+        if described:
             named = ", ".join(entry[2][entry[1]] for entry in joined)
-            self._do(f"add {self.me} to the {port} rule on {target_id} for {named}", self.net.describe_rules, target_id,
-                     [_with_entries({"IpProtocol": "tcp", "FromPort": port, "ToPort": port}, joined)])
+            self._do(f"add {self.me} to the {port} rule on {target_id} for {named}", self.net.describe_rules, target_id, [described])
         if not (need_groups or need_cidrs):
-            return None
+            return None, described
         permission = ingress_permission(port, need_groups, need_cidrs, rule_description(self.params["rule_description"], [self.me]))
         self._do(f"allow {port} on {target_id or 'the new security group'} from {', '.join(need_groups + need_cidrs)}",
                  self.net.authorize_ingress, target_id, permission)
-        return permission
+        return permission, described
 
     def _ensure_group(
         self, found: List[Dict[str, Any]], name: str, vpc_id: str, description: str, port: int, subnet_cidrs: Sequence[str] = ()
@@ -561,16 +601,13 @@ class _NetworkJob:
         ``port``. Returns it as described (``GroupId`` None when check mode would create it)."""
         tags = self._tags(name)
         if found:
-            group = found[0]
-            self._mark_used(group, group["GroupId"], name)
+            group = self._mark_used(found[0], found[0]["GroupId"], name)
         else:
             group_id = self._do(f"create security group {name} in {vpc_id}", self.net.create_security_group, name, description, vpc_id, tags)
             group = {"GroupId": group_id, "GroupName": name, "VpcId": vpc_id, "Description": description, "IpPermissions": [],
                      "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        permission = self._admit([group], group["GroupId"], port, subnet_cidrs)
-        if permission:
-            group = dict(group, IpPermissions=list(group.get("IpPermissions", [])) + [permission])
-        return group
+        added, described = self._admit([group], group["GroupId"], port, subnet_cidrs)
+        return with_rule_changes(group, added=[added] if added else [], described=[described] if described else [])
 
     def _revoke_ours(self, group: Dict[str, Any]) -> None:
         """Take this deployment off the group's rules: revoke those only it holds, re-describe shared ones."""
@@ -612,6 +649,8 @@ class SecretsManagerEndpoint(_NetworkJob):
         super().__init__(net, params, check_mode)
         self.service_name = secretsmanager_service_name(region)
         self.endpoint_modified = False
+        # The existing endpoint with the tags this run added (it is not described again for them).
+        self.tagged_endpoint: Optional[Dict[str, Any]] = None
 
     def _subnets_and_vpc(self) -> Tuple[List[Dict[str, Any]], str]:
         return subnets_and_vpc(self.net, self.params)
@@ -655,11 +694,12 @@ class SecretsManagerEndpoint(_NetworkJob):
             )
             if created:
                 endpoint_id = created["VpcEndpointId"]
-        if endpoint_id and self.changed and not self.check_mode:
-            touched = not endpoints or self.endpoint_modified
-            endpoint = self._wait_available(endpoint_id) if touched and self.params["wait"] else self.net.endpoint(endpoint_id)
+        touched = not endpoints or self.endpoint_modified
+        if endpoint_id and touched and not self.check_mode:
+            # Created or modified: pending until AWS has made it so; its description then tells.
+            endpoint = self._wait_available(endpoint_id) if self.params["wait"] else self.net.endpoint(endpoint_id)
         else:
-            endpoint = endpoints[0] if endpoints else None
+            endpoint = self.tagged_endpoint or (endpoints[0] if endpoints else None)
         after = endpoint_summary(endpoint) if endpoint else self._planned(vpc_id, subnets, group_id)
         result.update(endpoint=endpoint_summary(endpoint), security_group_id=group_id, would_create=not endpoints and self.check_mode)
         result["diff"] = {"before": before or {}, "after": after}
@@ -737,7 +777,7 @@ class SecretsManagerEndpoint(_NetworkJob):
         if changes:
             self.endpoint_modified = True
             self._do(f"update endpoint {endpoint_id}: {sorted(changes)}", self.net.modify_endpoint, endpoint_id, **changes)
-        self._mark_used(endpoint, endpoint_id, self.params.get("name"))
+        self.tagged_endpoint = self._mark_used(endpoint, endpoint_id, self.params.get("name"))
 
     def _zone_has_endpoint_subnet(self, subnet_id: str, subnets: List[Dict[str, Any]], endpoint: Dict[str, Any]) -> bool:
         zone = next(s["AvailabilityZone"] for s in subnets if s["SubnetId"] == subnet_id)
@@ -834,8 +874,8 @@ class SecurityGroupIngress(_NetworkJob):
         if stale:
             ports = ", ".join(sorted({str(rule.get("FromPort")) for rule in stale}))
             self._do(f"revoke our rule for port {ports} on {group['GroupId']}", self.net.revoke_ingress, group["GroupId"], stale)
-        if self.changed and not self.check_mode:
-            group = self.net.security_groups(group_ids=[group["GroupId"]])[0]
+        # As AWS holds it after these writes (their answers tell no more), so it is described once per run.
+        group = with_rule_changes(group, described=shared, revoked=stale)
         after = group_summary(group, p["port"])
         return {
             "group_id": group["GroupId"],

@@ -24,6 +24,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     validate_access_params,
     validate_endpoint_params,
     validate_ingress_params,
+    with_rule_changes,
+    with_tags,
 )
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, deployment_tag, rule_description
 
@@ -159,16 +161,17 @@ class FakeEC2:
 
     def describe_vpc_endpoints(self, **kw):
         self._record("describe_vpc_endpoints", kw)
+        # Copies, as botocore parses a fresh answer each time: a caller's later change is not AWS's.
         if "VpcEndpointIds" in kw:
-            return {"VpcEndpoints": [e for e in self.endpoints if e["VpcEndpointId"] in kw["VpcEndpointIds"]]}
-        return {"VpcEndpoints": self.endpoints}
+            return copy.deepcopy({"VpcEndpoints": [e for e in self.endpoints if e["VpcEndpointId"] in kw["VpcEndpointIds"]]})
+        return copy.deepcopy({"VpcEndpoints": self.endpoints})
 
     def describe_security_groups(self, **kw):
         self._record("describe_security_groups", kw)
         if "GroupIds" in kw:
-            return {"SecurityGroups": [g for g in self.groups if g["GroupId"] in kw["GroupIds"]]}
+            return copy.deepcopy({"SecurityGroups": [g for g in self.groups if g["GroupId"] in kw["GroupIds"]]})
         names = [name for f in kw.get("Filters", []) if f["Name"] == "group-name" for name in f["Values"]]
-        return {"SecurityGroups": [g for g in self.groups if not names or g["GroupName"] in names]}
+        return copy.deepcopy({"SecurityGroups": [g for g in self.groups if not names or g["GroupName"] in names]})
 
     def _resource(self, resource_id):
         return next(r for r in self.groups + self.endpoints if resource_id in (r.get("GroupId"), r.get("VpcEndpointId")))
@@ -392,6 +395,36 @@ def test_a_port_change_replaces_our_rule_and_no_one_elses():
     assert revoked == [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": SERVICE_SG, "Description": OURS}]}]
 
 
+def test_a_changed_group_is_returned_as_aws_holds_it_without_describing_it_again():
+    # Ours on 5432 moves to 5433, a shared rule on 5432 loses our mark, and the group gets our mark.
+    shared = rule_description("ours", [ME, OTHER])
+    existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [],
+                "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=OURS), tcp(5432, cidrs=["10.8.0.0/16"], description=shared)]}
+    fake = FakeEC2(groups=[existing])
+    changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), False)
+    assert changed and [name for name, _kwargs in fake.calls].count("describe_security_groups") == 1
+    # What the module returns is what a describe now answers.
+    fresh = run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), True)[1]
+    assert result["security_group"] == fresh["security_group"]
+    assert result["security_group"]["tags"] == {deployment_tag(ME): "adopted"}
+    assert [source.get("group_id") for source in result["security_group"]["ingress_sources"]] == [SERVICE_SG]
+
+
+def test_rule_changes_are_applied_entry_by_entry():
+    group = {"GroupId": "sg-db", "IpPermissions": [tcp(5432, groups=["sg-a", "sg-b"], description="x"), tcp(22, cidrs=["10.0.0.0/8"])]}
+    def rules(changed_group):
+        return [(p["FromPort"], entry.get("GroupId") or entry.get("CidrIp"), entry.get("Description"))
+                for p in changed_group["IpPermissions"] for entry in p.get("UserIdGroupPairs", []) + p.get("IpRanges", [])]
+
+    changed = with_rule_changes(group, added=[tcp(5433, groups=["sg-a"], description="new")],
+                                described=[tcp(5432, groups=["sg-b"], description="y")], revoked=[tcp(5432, groups=["sg-a"], description="x")])
+    assert rules(changed) == [(5432, "sg-b", "y"), (22, "10.0.0.0/8", None), (5433, "sg-a", "new")]
+    # The last entry of a rule revoked takes the rule with it; the group given is not changed.
+    assert rules(with_rule_changes(group, revoked=[tcp(22, cidrs=["10.0.0.0/8"])])) == [(5432, "sg-a", "x"), (5432, "sg-b", "x")]
+    assert len(group["IpPermissions"]) == 2
+    assert with_tags({"Tags": [{"Key": "a", "Value": "1"}]}, {"b": "2"})["Tags"] == [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]
+
+
 def test_a_port_change_leaves_a_shared_old_rule_to_the_other_deployment():
     shared = rule_description("ours", [ME, OTHER])
     existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [{"Key": deployment_tag(ME), "Value": "adopted"}],
@@ -497,11 +530,13 @@ def test_waits_after_changing_an_endpoint_but_not_after_a_rule_only(no_delay):
     _changed, result, _actions = run(fake)
     assert result["endpoint"]["state"] == "available" and fake.looks == 2
 
-    # Only the 443 rule (and this deployment's marks) are missing: the endpoint itself is untouched, one look.
+    # Only the 443 rule (and this deployment's marks) are missing: the endpoint itself is untouched, and
+    # not described again either (the first answer and the tags this run added say what it is now).
     settled = dict(existing, PrivateDnsEnabled=True, SubnetIds=["subnet-a", "subnet-b"])
     fake = PendingEC2(pending_looks=5, endpoints=[settled], groups=[service_group])
-    changed, _result, _actions = run(fake)
-    assert changed and fake.writes == ["create_tags", "authorize_security_group_ingress", "create_tags"] and fake.looks == 1
+    changed, result, _actions = run(fake)
+    assert changed and fake.writes == ["create_tags", "authorize_security_group_ingress", "create_tags"] and fake.looks == 0
+    assert result["endpoint"]["vpc_endpoint_id"] == "vpce-old" and result["endpoint"]["tags"]
 
 
 def test_wait_is_bounded_and_can_be_turned_off(no_delay):
