@@ -128,6 +128,16 @@ def test_nothing_to_do_skips_the_roles_and_publishes_what_they_would(moto_server
         assert published == by_roles
 
 
+def test_nothing_to_do_still_runs_the_log_check_when_asked(moto_server, converged):
+    # A line no task logged: the check is in sync, and the log check after it fails the run.
+    run = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(
+        moto_server, ecsrds_verify_log_pattern="no task ever logs this", service_verify_log_timeout=1))
+    assert run.rc != 0 and the_check(run)["in_sync"] is True
+    [failed] = [t for t in run.tasks if t.result.get("failed")]
+    assert failed.action == "ecsrds.connect.cloudwatch_logs_expect"
+    assert aws_module_tasks(run) == ["Check the inputs before touching AWS", failed.name]
+
+
 def test_a_change_made_outside_ansible_is_seen_and_repaired(moto_server, converged):
     ec2, iam = moto_server.client("ec2"), moto_server.client("iam")
     group = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["demo-rds-sg"]}])["SecurityGroups"][0]
