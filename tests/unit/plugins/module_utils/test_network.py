@@ -412,6 +412,7 @@ def test_a_changed_group_is_returned_as_aws_holds_it_without_describing_it_again
 
 def test_rule_changes_are_applied_entry_by_entry():
     group = {"GroupId": "sg-db", "IpPermissions": [tcp(5432, groups=["sg-a", "sg-b"], description="x"), tcp(22, cidrs=["10.0.0.0/8"])]}
+
     def rules(changed_group):
         return [(p["FromPort"], entry.get("GroupId") or entry.get("CidrIp"), entry.get("Description"))
                 for p in changed_group["IpPermissions"] for entry in p.get("UserIdGroupPairs", []) + p.get("IpRanges", [])]
