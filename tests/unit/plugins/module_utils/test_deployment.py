@@ -243,3 +243,19 @@ def test_a_step_that_runs_every_time_means_no_aws_read_at_all(monkeypatch):
     steps = FakeSteps(monkeypatch)
     plan = check(steps, dict(role_defaults(), service_preflight_every_run=True))
     assert plan["in_sync"] is False and steps.calls == []
+
+
+def set_fact_names(path):
+    """The facts the set_fact tasks of a task file set."""
+    tasks = yaml.safe_load((REPO / path).read_text())
+    return {name for task in tasks for name in (task.get("ansible.builtin.set_fact") or {})}
+
+
+def test_the_facts_published_without_the_roles_are_the_ones_the_roles_publish(monkeypatch):
+    by_roles = (set_fact_names("roles/network/tasks/discover.yml") | set_fact_names("roles/network/tasks/publish.yml")
+                | set_fact_names("roles/database/tasks/publish.yml") | {"service__results", "rotation__redeploy"})
+    assert {"service__results"} <= set_fact_names("roles/service/tasks/results.yml")
+    assert {"rotation__redeploy"} <= set_fact_names("roles/rotation/tasks/redeploy.yml")
+    published = set_fact_names("playbooks/tasks/publish_in_sync.yml")
+    assert published == by_roles
+    assert set(check(FakeSteps(monkeypatch))["facts"]) == published
