@@ -107,11 +107,16 @@ CONNECTION_OPTIONS = {"access_key", "secret_key", "session_token", "profile", "r
                       "aws_config", "validate_certs", "debug_botocore_endpoint_logs"}
 
 
+UNRELATED_SECRET = "an-inventory-password-4f1c"
+
+
 def test_nothing_to_do_skips_the_roles_and_publishes_what_they_would(moto_server, converged):
     for check in (False, True):
         moto_server.start_recording()
-        skipped = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server), check=check)
+        # An inventory variable that only shares a role's prefix is not a role input: it never reaches the check.
+        skipped = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server, database_password=UNRELATED_SECRET), check=check)
         calls = moto_server.stop_recording()
+        assert UNRELATED_SECRET not in skipped.stdout + skipped.stderr
         full = run_playbook(moto_server.endpoint, SITE, extra_vars=site_vars(moto_server, ecsrds_skip_when_in_sync=False), check=check)
         assert skipped.rc == 0 and full.rc == 0, (skipped.stdout[-2000:], full.stdout[-2000:])
         assert skipped.changed == 0 and full.changed == 0 and write_calls(calls) == []
