@@ -32,6 +32,7 @@ except ImportError:  # handled by AnsibleAWSModule
     pass
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import call, tags_to_dict
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import looks_secret
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import rollout_progress
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG
 
@@ -189,7 +190,8 @@ def nearest(name: str, known: Iterable[str], prefix: str = "") -> Optional[str]:
 
 def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "", value: Any = None) -> str:
     guess = nearest(name, known, prefix)
-    shown = f" (set to {_show(value)})" if value is not None else ""
+    # A variable that only shares the prefix may be someone's password (an inventory's database_password).
+    shown = f" (set to {_show(value)})" if value is not None and not looks_secret(name) else ""
     return f"{what} {name!r}{shown} is not known" + (f", did you mean {guess!r}?" if guess else "")
 
 

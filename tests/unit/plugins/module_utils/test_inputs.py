@@ -63,6 +63,13 @@ def test_unknown_names_suggest_the_nearest_known_one(name, guess):
     assert nearest("container", ["name", "container_name"]) == "container_name"
 
 
+def test_an_unknown_input_that_looks_secret_is_named_without_its_value():
+    [problem] = problems_for(ecsrds_db_password="hunter2-7c1e")
+    assert "'ecsrds_db_password'" in problem and "hunter2-7c1e" not in problem
+    [problem] = problems_for(ecsrds_db_nmae="orders")
+    assert "'orders'" in problem
+
+
 def test_service_entries_take_a_name_and_a_container_name_only():
     services, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_ecs_services=[
         {"name": "a", "container": "web"}, {"name": "b", "container_name": "worker"}, "c", {"container_name": "x"}, 7, "c"]), SPEC, region="r")[1:]
