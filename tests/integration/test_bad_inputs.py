@@ -212,6 +212,18 @@ def test_site_and_teardown_list_every_problem_before_any_write(moto_server, bad_
     assert "[WARNING]" not in site.stderr + teardown.stderr, site.stderr + teardown.stderr
 
 
+def test_an_unknown_input_that_looks_secret_is_refused_without_showing_its_value(moto_server, bad_world):
+    # What a role's own check is given when the inventory holds, say, database_password for another app.
+    secret = "hunter2-from-the-inventory-9d2b"
+    task = {"name": "check", "ignore_errors": True, "ecsrds.connect.inputs_check": {
+        "scope": "site", "inputs": dict(DEMO_VARS, ecsrds_db_password=secret), "spec": SITE_SPEC, "facts": False}}
+    run = run_playbook(moto_server.endpoint, [{"hosts": "localhost", "gather_facts": False, "tasks": [task],
+                                               "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}}}])
+    [message] = _failed_messages(run)
+    assert "'ecsrds_db_password' is not known" in message
+    assert secret not in run.stdout + run.stderr
+
+
 def test_roles_and_modules_refuse_bad_input_before_any_write(moto_server, bad_world):
     """Each role entry point and each module, called on its own with a bad input, in one playbook."""
     env = bad_world
