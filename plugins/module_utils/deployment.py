@@ -37,7 +37,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TASKDEF_ARGUMENT_SPEC, run_taskdef_env
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import rollout_plan
-from ansible_collections.ecsrds.connect.plugins.module_utils.iam import GRANT_ARGUMENT_SPEC, GrantClient, grant_problems, run_grant
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import GRANT_ARGUMENT_SPEC, GrantClient, grant_problems, role_names, run_grant
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     NETWORK_ACCESS_ARGUMENT_SPEC,
     NetworkClient,
@@ -206,7 +206,7 @@ def task_definition_options(inputs: Mapping[str, Any], services: Sequence[Mappin
 def execution_role_names(task_definitions: Sequence[Mapping[str, Any]]) -> List[str]:
     """roles/service/vars/main.yml's service__execution_roles: each role once, by name."""
     arns = [((entry.get("task_definition") or {}).get("execution_role_arn") or "") for entry in task_definitions]
-    return _unique([arn.split("/")[-1] for arn in arns if arn])
+    return role_names([arn for arn in arns if arn])
 
 
 def customer_key(database: Mapping[str, Any]) -> Optional[str]:

@@ -188,10 +188,17 @@ def nearest(name: str, known: Iterable[str], prefix: str = "") -> Optional[str]:
     return by_tail[matches[0]] if matches else None
 
 
+def secret_unknown_values(inputs: Mapping[str, Any], known: Iterable[str]) -> List[str]:
+    """The values of the inputs not ``known`` whose names look secret: a variable that only shares the
+    prefix may be someone's password (an inventory's database_password). They are never shown, and
+    the module masks them wherever Ansible would show its arguments."""
+    known = set(known)
+    return [str(value) for name, value in inputs.items() if name not in known and looks_secret(name) and value not in (None, "")]
+
+
 def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "", value: Any = None) -> str:
     guess = nearest(name, known, prefix)
-    # A variable that only shares the prefix may be someone's password (an inventory's database_password).
-    shown = f" (set to {_show(value)})" if value is not None and not looks_secret(name) else ""
+    shown = f" (set to {_show(value)})" if value is not None and not secret_unknown_values({name: value}, ()) else ""
     return f"{what} {name!r}{shown} is not known" + (f", did you mean {guess!r}?" if guess else "")
 
 

@@ -33,26 +33,6 @@ options:
     type: list
     elements: str
     required: true
-  subnets:
-    description:
-      - The subnets of O(subnet_ids) as another task already described them (C(aws.subnets) of
-        M(ecsrds.connect.inputs_check)). Used only when it describes every subnet in O(subnet_ids) in full;
-        otherwise the subnets are described.
-    type: list
-    elements: dict
-    suboptions:
-      subnet_id:
-        description: Subnet id.
-        type: str
-      availability_zone:
-        description: Its Availability Zone.
-        type: str
-      cidr_block:
-        description: Its IPv4 range.
-        type: str
-      vpc_id:
-        description: Its VPC.
-        type: str
   vpc_id:
     description: The VPC; taken from the subnets when unset. When both are given they must agree.
     type: str
@@ -149,6 +129,7 @@ options:
     required: true
     aliases: [managed_by]
 extends_documentation_fragment:
+  - ecsrds.connect.described_subnets
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

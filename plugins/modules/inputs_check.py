@@ -130,8 +130,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, shared_clients
 from ansible_collections.ecsrds.connect.plugins.module_utils.deployment import check_deployment
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import looks_secret
-from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import problems_message, validate
+from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import problems_message, secret_unknown_values, validate
 
 
 def main() -> None:
@@ -145,12 +144,7 @@ def main() -> None:
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    # A variable that only shares the prefix may be someone's password (an inventory's
-    # database_password): Ansible masks its value wherever it would appear, the invocation included.
-    declared = set(params["spec"]) | set(params["known"])
-    for name, value in params["inputs"].items():
-        if name not in declared and looks_secret(name) and value not in (None, ""):
-            module.no_log_values.add(str(value))
+    module.no_log_values.update(secret_unknown_values(params["inputs"], set(params["spec"]) | set(params["known"])))
     clients = shared_clients(module)
     described_revisions: dict = {}
     try:

@@ -49,26 +49,6 @@ options:
       - The endpoint gets the first subnet of each Availability Zone.
     type: list
     elements: str
-  subnets:
-    description:
-      - The subnets of O(subnet_ids) as another task already described them (for example the C(aws.subnets) that
-        M(ecsrds.connect.inputs_check) returns), so that they are not described again.
-      - Used only when it describes every subnet in O(subnet_ids) in full; otherwise the subnets are described.
-    type: list
-    elements: dict
-    suboptions:
-      subnet_id:
-        description: Subnet id.
-        type: str
-      availability_zone:
-        description: Its Availability Zone.
-        type: str
-      cidr_block:
-        description: Its IPv4 range.
-        type: str
-      vpc_id:
-        description: Its VPC.
-        type: str
   vpc_id:
     description:
       - The VPC; taken from O(subnet_ids) when unset. When both are given they must agree.
@@ -135,6 +115,7 @@ options:
     type: int
     default: 600
 extends_documentation_fragment:
+  - ecsrds.connect.described_subnets
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

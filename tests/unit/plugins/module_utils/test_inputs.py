@@ -13,6 +13,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import (
     kms_key_problem,
     nearest,
     orderable_answer,
+    secret_unknown_values,
     subnet_zone_problem,
     validate,
 )
@@ -68,6 +69,12 @@ def test_an_unknown_input_that_looks_secret_is_named_without_its_value():
     assert "'ecsrds_db_password'" in problem and "hunter2-7c1e" not in problem
     [problem] = problems_for(ecsrds_db_nmae="orders")
     assert "'orders'" in problem
+
+
+def test_only_undeclared_secret_looking_inputs_are_masked():
+    inputs = {"ecsrds_db_secret_kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k", "database_password": "hunter2", "database_host": "db"}
+    # A declared input whose name only looks secret (a key id) stays visible: masking it would hide it in every result.
+    assert secret_unknown_values(inputs, ["ecsrds_db_secret_kms_key_id"]) == ["hunter2"]
 
 
 def test_service_entries_take_a_name_and_a_container_name_only():
