@@ -27,7 +27,8 @@ by counting the requests that reach a fault-injecting proxy in front of moto):
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Iterable, Optional, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, TypeVar
 
 try:
     import botocore.config
@@ -103,13 +104,19 @@ class EcsRdsError(AnsibleAWSError):
     """The one exception our module_utils raise; ``main()`` reports it with fail_json_aws_error."""
 
 
-def exit_with_result(module: Any, result: Dict[str, Any], **extra: Any) -> None:
-    """Every module's ending: the result (and ``extra``), with the ``diff`` it carries shown only when
-    the user asked for one (--diff)."""
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    module.exit_json(**extra, **result)
+@dataclass
+class Outcome:
+    """What every step runner returns (the one contract between a module and its module_utils).
+
+    ``changed``: the world changed (or would, in check mode). ``result``: the resource under its own
+    key(s), as the module returns it. ``diff``: before/after, built only in diff mode. ``actions``: what
+    was (or, in check mode, would be) done, in words, in order.
+    """
+
+    changed: bool
+    result: Dict[str, Any]
+    diff: Optional[Dict[str, Any]] = None
+    actions: List[str] = field(default_factory=list)
 
 
 def connect(module: Any, service: str) -> Any:
@@ -130,17 +137,51 @@ def connect(module: Any, service: str) -> Any:
     return module.client(service, retry_decorator=aws_retry, config=once)
 
 
-def shared_clients(module: Any) -> Callable[[str], Any]:
-    """``clients(service)``: one :func:`connect` client per AWS service for the whole module run
-    (building a client loads its service model; EC2's takes about 0.1 s)."""
-    made: Dict[str, Any] = {}
+class Clients:
+    """What a step runner talks to AWS with: ``clients(service)`` gives one :func:`connect` client per
+    AWS service for the whole module run (building a client loads its service model; EC2's takes
+    about 0.1 s), ``region`` the region they talk to, and ``described`` what a reader of this run
+    has already described and may be asked again (immutable resources only, such as a task
+    definition revision by ARN), so that nothing is described twice in one process."""
 
-    def clients(service: str) -> Any:
-        if service not in made:
-            made[service] = connect(module, service)
-        return made[service]
+    def __init__(self, make: Callable[[str], Any], region: Optional[str]) -> None:
+        self._make = make
+        self._made: Dict[str, Any] = {}
+        self.region = region
+        self.described: Dict[Any, Any] = {}
 
-    return clients
+    @classmethod
+    def of(cls, module: Any) -> "Clients":
+        return cls(lambda service: connect(module, service), getattr(module, "region", None))
+
+    def __call__(self, service: str) -> Any:
+        if service not in self._made:
+            self._made[service] = self._make(service)
+        return self._made[service]
+
+
+Runner = Callable[[Clients, Mapping[str, Any], bool, bool], Outcome]
+
+
+def finish(module: Any, outcome: Outcome, **extra: Any) -> None:
+    """Every step module's ending: the result, ``changed`` and ``actions``, and the diff only when the
+    user asked for one (--diff)."""
+    result = dict(outcome.result, **extra)
+    if module._diff and outcome.diff is not None:
+        result["diff"] = outcome.diff
+    module.exit_json(changed=outcome.changed, actions=outcome.actions, **result)
+
+
+def run_step(module: Any, runner: Runner, problem: Optional[str] = None) -> None:
+    """A step module's main after its argument spec: refuse a ``problem`` before any AWS call, run the
+    step with the module's own clients, options, check mode and diff mode, and finish."""
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        outcome = runner(Clients.of(module), module.params, module.check_mode, bool(module._diff))
+    except EcsRdsError as e:
+        module.fail_json_aws_error(e)
+    finish(module, outcome)
 
 
 def call(client: Any, method: str, what: str, not_found: Iterable[str] = (), already_done: Iterable[str] = (), **kwargs: Any) -> Any:

@@ -5,27 +5,26 @@
 
 site.yml runs the network, database, service and rotation roles in turn, each taking what the one
 before published. On the most common run, the one with nothing to do, that is five module
-processes (here each costs about half a second of Python start-up, imports and clients) only to
-learn that nothing differs. This pass takes the roles' inputs as site.yml sets them, derives each
-step's module options the way the roles' tasks do, and runs each step's own check-mode decision
-(the code its module runs) in one process, with each AWS client made once.
+processes (each costs about half a second of Python start-up, imports and clients here) only to
+learn that nothing differs. This pass runs the same steps in one process, in check mode, with
+each AWS client made once: a table of the steps, each with the derivation its role calls (the
+role's inputs to the module's options), the module's own argument spec, validation and runner,
+and the facts its role publishes. Nothing is derived here.
+
+What the pass needs besides the roles' inputs is how site.yml wires them: the inputs it sets on a
+role from what an earlier role published (:data:`SITE_WIRING`, the role imports' vars in
+playbooks/site.yml).
 
 The first step with anything to do ends the pass: the roles then run as on any other run and
-decide everything again. When no step has anything to do, site.yml publishes the facts returned
-here (what the roles would have published) and skips the roles.
-
-The roles' tasks and the ``*_options`` functions below derive the same options in two places: the
-integration test test_deployment_check.py compares them (the modules' logged invocations against
-the options returned here) so that they cannot drift apart. What site.yml sets from an earlier
-role's facts (``site__chained_inputs`` in playbooks/vars/inputs.yml) is derived here from the
-earlier steps' results. An input this pass does not derive (``network_vpc_name``) stops it.
+decide everything again. When no step has anything to do, site.yml shows what is published here
+(what the roles would have published) and skips the roles.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -34,329 +33,192 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TASKDEF_ARGUMENT_SPEC, run_taskdef_env
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import rollout_plan
-from ansible_collections.ecsrds.connect.plugins.module_utils.iam import GRANT_ARGUMENT_SPEC, GrantClient, grant_problems, role_names, run_grant
-from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
-    NETWORK_ACCESS_ARGUMENT_SPEC,
-    NetworkClient,
-    run_network_access,
-    validate_access_params,
-)
-from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG
-from ansible_collections.ecsrds.connect.plugins.module_utils.rds import CLUSTER_ARGUMENT_SPEC, AuroraManagedSecretManager
-from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import ROTATION_ARGUMENT_SPEC, RotationClient, run_rotation
-from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import validate_params as rotation_problem
+from ansible_collections.ecsrds.connect.plugins.module_utils import ecs, ecs_service, iam, network, rds, rotation
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, Runner
 
-# The service role's revision tags (roles/service/vars/main.yml).
-MANAGED_TAG = "ecsrds.connect/managed"
-ORIGINAL_TAG = "ecsrds.connect/original-task-definition"
-STEPS = ("network", "database", "task_definitions", "grant", "rotation")
+# The role inputs site.yml sets from an earlier role's published facts: input -> fact, or [fact]
+# for a list of that one fact (playbooks/site.yml, the vars of each role import).
+SITE_WIRING: Dict[str, Any] = {
+    "database_subnet_ids": "network__subnet_ids",
+    "database_security_group_ids": ["network__db_security_group_id"],
+    "service_secret_arn": "database__secret_arn",
+    "service_secret_kms_key_id": "database__secret_kms_key_id",
+    "service_secret_kms_key_manager": "database__secret_kms_key_manager",
+    "service_db_endpoint": "database__endpoint",
+    "service_db_port": "database__port",
+    "service_db_name": "database__name",
+    "service_secretsmanager_endpoint_changed": "network__secretsmanager_endpoint_changed",
+    "service_preflight_db_security_group_ids": ["network__db_security_group_id"],
+    "rotation_secret_arn": "database__secret_arn",
+}
 
 
 class NotInSync(Exception):
     """A step has something to do (or this pass cannot tell): the roles run."""
 
 
-def _unique(items: Sequence[Any]) -> List[Any]:
-    seen: List[Any] = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen
+def wired(inputs: Mapping[str, Any], facts: Mapping[str, Any]) -> Dict[str, Any]:
+    """The roles' inputs with those site.yml sets from the facts published so far."""
+    result = dict(inputs)
+    for name, source in SITE_WIRING.items():
+        fact = source[0] if isinstance(source, list) else source
+        if fact in facts:
+            result[name] = [facts[fact]] if isinstance(source, list) else facts[fact]
+    return result
 
 
-def _options(step: str, spec: Mapping[str, Any], params: Mapping[str, Any], **constraints: Any) -> Dict[str, Any]:
+@dataclass
+class Pass:
+    """What the steps see: the roles' inputs as site.yml wires them so far, what the deployment check
+    discovered, and each earlier step's options and outcome by name."""
+
+    inputs: Dict[str, Any]
+    discovered: Mapping[str, Any]
+    options: Dict[str, Dict[str, Any]]
+    outcomes: Dict[str, Outcome]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One module task of one role: its options from the role's inputs (the role's own derivation),
+    checked as the module checks them, run in check mode, then what the role publishes."""
+
+    name: str
+    spec: Mapping[str, Any]
+    options: Callable[[Pass], Optional[Dict[str, Any]]]
+    problem: Callable[[Mapping[str, Any]], Optional[str]]
+    run: Runner
+    publish: Callable[[Pass, Mapping[str, Any], Outcome], Dict[str, Any]]
+    # Something beyond the step's own changes that a role run would still do (a wait, a rollout).
+    still_to_do: Callable[[Pass, Mapping[str, Any], Outcome], Optional[str]] = lambda _pass, _options, _outcome: None
+
+
+def _network_options(state: Pass) -> Dict[str, Any]:
+    if state.inputs.get("network_vpc_name") and not state.inputs.get("network_vpc_id"):
+        raise NotInSync("network: network_vpc_name is looked up by the network role itself")
+    return network.access_options(state.inputs, state.discovered)
+
+
+def _database_still_to_do(state: Pass, options: Mapping[str, Any], outcome: Outcome) -> Optional[str]:
+    # A run with wait=true waits for a cluster still settling: part of being in sync.
+    if options["wait"] and outcome.result.get("pending"):
+        return outcome.result["pending"]
+    if outcome.result.get("cluster") is None:
+        return "no cluster yet"
+    return None
+
+
+def _taskdef_options(state: Pass) -> Optional[Dict[str, Any]]:
+    options = ecs.taskdef_options(state.inputs, ecs_service.service_entries(state.inputs, state.discovered))
+    if options is None:
+        raise NotInSync("task_definitions: no database endpoint or managed secret yet")
+    return options
+
+
+def _plan(state: Pass, **kwargs: Any) -> List[Dict[str, Any]]:
+    registered = state.outcomes["task_definitions"].result["task_definitions"]
+    return ecs_service.rollout_plan(state.options["task_definitions"]["task_definitions"], state.discovered.get("services") or {},
+                                    registered, check_mode=True, **kwargs)
+
+
+def _rollouts(state: Pass, options: Mapping[str, Any], outcome: Outcome) -> Optional[str]:
+    rolling = [entry["service"] for entry in _plan(state) if entry["roll_out"]]
+    if rolling:
+        # The service role's rollout, not a change of the revisions: named after the role.
+        raise NotInSync(f"service: {', '.join(rolling)} to roll out, or its rollout has not settled")
+    return None
+
+
+def _grant_problem(options: Mapping[str, Any]) -> Optional[str]:
+    return "; ".join(iam.grant_problems(options)) or None
+
+
+def _rds_problem(options: Mapping[str, Any]) -> Optional[str]:
+    try:
+        rds.validate_params(dict(options))
+    except EcsRdsError as exc:
+        return exc.message
+    return None
+
+
+STEPS = (
+    Step("network", network.NETWORK_ACCESS_ARGUMENT_SPEC, _network_options, network.validate_access_params, network.run_network_access,
+         lambda state, options, outcome: network.access_facts(outcome.result, options)),
+    Step("database", rds.CLUSTER_ARGUMENT_SPEC, lambda state: rds.cluster_options(state.inputs), _rds_problem, rds.run_cluster,
+         lambda state, options, outcome: rds.cluster_facts(outcome.result), _database_still_to_do),
+    Step("task_definitions", ecs.TASKDEF_ARGUMENT_SPEC, _taskdef_options, lambda options: None, ecs.run_taskdef_env,
+         lambda state, options, outcome: {}, _rollouts),
+    Step("grant", iam.GRANT_ARGUMENT_SPEC, lambda state: iam.grant_options(state.inputs, state.outcomes["task_definitions"].result["task_definitions"]),
+         _grant_problem, iam.run_grant, lambda state, options, outcome: {"service__results": _plan(state, deployments=[])}),
+    Step("rotation", rotation.ROTATION_ARGUMENT_SPEC, lambda state: rotation.redeploy_options(state.inputs), rotation.validate_params,
+         rotation.run_rotation, lambda state, options, outcome: rotation.redeploy_facts(outcome.result)),
+)
+
+
+def validated(step: str, spec: Mapping[str, Any], params: Mapping[str, Any]) -> Dict[str, Any]:
     """The options as the step's module would hold them: defaults filled in, types converted."""
-    result = ArgumentSpecValidator(copy.deepcopy(dict(spec)), **constraints).validate(dict(params))
+    result = ArgumentSpecValidator(copy.deepcopy(dict(spec))).validate(dict(params))
     if result.error_messages:
         raise NotInSync(f"{step}: its options do not validate ({'; '.join(result.error_messages)}); the role will say why")
     return result.validated_parameters
 
 
-def network_options(inputs: Mapping[str, Any], aws: Mapping[str, Any]) -> Dict[str, Any]:
-    """roles/network/tasks/discover.yml and access.yml."""
-    services = list((aws.get("services") or {}).values())
-    if not inputs.get("network_vpc_id") and inputs.get("network_vpc_name"):
-        raise NotInSync("network: network_vpc_name is looked up by the network role itself")
-    subnet_ids = list(inputs.get("network_subnet_ids") or []) or _unique([s for service in services for s in service.get("subnets") or []])
-    group_ids = list(inputs.get("network_service_security_group_ids") or []) or _unique(
-        [g for service in services for g in service.get("security_groups") or []]
-    )
-    source = inputs.get("network_db_ingress_source")
-    return {
-        "subnet_ids": subnet_ids,
-        "subnets": list(aws.get("subnets") or []),
-        "vpc_id": inputs.get("network_vpc_id") or None,
-        "secretsmanager_endpoint": inputs.get("network_secretsmanager_endpoint"),
-        "endpoint": {
-            "name": inputs.get("network_secretsmanager_endpoint_name"),
-            "security_group_name": inputs.get("network_secretsmanager_endpoint_security_group_name"),
-            "source_security_group_ids": group_ids,
-            "source_cidrs": inputs.get("network_secretsmanager_endpoint_ingress_cidrs"),
-            "manage_vpc_dns": inputs.get("network_manage_vpc_dns"),
-        },
-        "db_security_group": {
-            "name": inputs.get("network_db_security_group_name"),
-            "description": inputs.get("network_db_security_group_description"),
-            "port": inputs.get("network_db_port"),
-            "source_security_group_ids": group_ids if source == "security_group" else [],
-            "source_cidrs": inputs.get("network_db_ingress_cidrs") if source == "cidr" else [],
-            "rule_description": inputs.get("network_db_rule_description"),
-        },
-        "deployment_id": inputs.get("network_deployment_id"),
-        "tags": inputs.get("network_tags"),
-    }
-
-
-def network_facts(options: Mapping[str, Any], result: Mapping[str, Any]) -> Dict[str, Any]:
-    """roles/network/tasks/discover.yml and publish.yml (the endpoint admits the services' groups)."""
-    endpoint = result["endpoint"]
-    return {
-        "network__subnet_ids": options["subnet_ids"],
-        "network__service_security_group_ids": options["endpoint"]["source_security_group_ids"],
-        "network__subnets": options["subnets"],
-        "network__vpc_id": result["vpc_id"],
-        "network__db_security_group_id": result["db_security_group"]["group_id"],
-        "network__secretsmanager_endpoint_id": endpoint["endpoint"]["vpc_endpoint_id"] if endpoint.get("endpoint") else None,
-        "network__secretsmanager_endpoint_changed": endpoint["changed"],
-    }
-
-
-def database_options(inputs: Mapping[str, Any], network: Mapping[str, Any]) -> Dict[str, Any]:
-    """playbooks/vars/inputs.yml (subnets and group from the network step) and roles/database/tasks/cluster.yml."""
-    cluster_id = inputs.get("database_cluster_identifier")
-    group_id = network.get("network__db_security_group_id")
-    return {
-        "db_cluster_identifier": cluster_id,
-        "engine": "aurora-postgresql",
-        "engine_version": inputs.get("database_engine_version") or None,
-        "master_username": inputs.get("database_master_username"),
-        "master_user_secret_kms_key_id": inputs.get("database_master_user_secret_kms_key_id") or None,
-        "manage_existing_master_password": inputs.get("database_manage_existing_master_password"),
-        "database_name": inputs.get("database_name") or None,
-        "port": inputs.get("database_port"),
-        "db_subnet_group_name": inputs.get("database_subnet_group_name") or f"{cluster_id}-subnets",
-        "db_subnet_group_subnet_ids": network.get("network__subnet_ids"),
-        "db_subnet_group_description": inputs.get("database_subnet_group_description"),
-        "vpc_security_group_ids": [group_id] if group_id else None,
-        "storage_encrypted": inputs.get("database_storage_encrypted"),
-        "kms_key_id": inputs.get("database_kms_key_id") or None,
-        "deletion_protection": inputs.get("database_deletion_protection"),
-        "instance_class": inputs.get("database_instance_class"),
-        "instance_count": inputs.get("database_instance_count"),
-        "monitoring_interval": inputs.get("database_monitoring_interval"),
-        "monitoring_role_arn": inputs.get("database_monitoring_role_arn") or None,
-        "tags": inputs.get("database_tags"),
-        "purge_tags": False,
-        "deployment_id": inputs.get("database_deployment_id") or cluster_id,
-        "wait": inputs.get("database_wait"),
-        "wait_timeout": inputs.get("database_wait_timeout"),
-        "start_if_stopped": inputs.get("database_start_if_stopped"),
-    }
-
-
-def database_facts(inputs: Mapping[str, Any], result: Mapping[str, Any]) -> Dict[str, Any]:
-    """roles/database/tasks/publish.yml, for a cluster that exists (a step in sync has one)."""
-    cluster = result["cluster"]
-    secret = cluster.get("master_user_secret") or {}
-    return {
-        "database__cluster": cluster,
-        "database__endpoint": cluster.get("endpoint"),
-        "database__port": int(inputs.get("database_port")),
-        "database__name": inputs.get("database_name") or cluster.get("database_name") or "postgres",
-        "database__secret_arn": secret.get("secret_arn"),
-        "database__secret_kms_key_id": secret.get("kms_key_id"),
-        "database__secret_kms_key_manager": secret.get("kms_key_manager"),
-    }
-
-
-def service_deployment_id(inputs: Mapping[str, Any], secret_arn: Optional[str]) -> str:
-    """roles/service/vars/main.yml's service__deployment_id."""
-    arn_parts = (secret_arn or "").split(":")
-    name = inputs.get("service_deployment_id") or inputs.get("service_db_cluster_identifier") or (arn_parts[6] if len(arn_parts) > 6 else "")
-    return re.sub(r"[^A-Za-z0-9._-]", "-", str(name))
-
-
-def task_definition_options(inputs: Mapping[str, Any], services: Sequence[Mapping[str, Any]], database: Mapping[str, Any]) -> Dict[str, Any]:
-    """playbooks/vars/inputs.yml (the connection from the database step), roles/service/vars/main.yml
-    and roles/service/tasks/task_definitions.yml."""
-    url = (
-        str(inputs.get("service_database_url_format"))
-        .replace("{endpoint}", str(database["database__endpoint"] or ""))
-        .replace("{port}", str(database["database__port"]))
-        .replace("{database}", str(database["database__name"]))
-    )
-    tags = dict(inputs.get("service_tags") or {})
-    tags.update({MANAGED_TAG: "true", CREATED_BY_TAG: service_deployment_id(inputs, database["database__secret_arn"])})
-    return {
-        "task_definitions": [dict(service) for service in services],
-        "environment": {inputs.get("service_url_variable"): url, inputs.get("service_driver_variable"): inputs.get("service_driver_class")},
-        "secret_arn": database["database__secret_arn"],
-        "secret_keys": {
-            inputs.get("service_username_variable"): inputs.get("service_secret_username_key"),
-            inputs.get("service_password_variable"): inputs.get("service_secret_password_key"),
-        },
-        "tags": tags,
-        "origin_tag": ORIGINAL_TAG,
-    }
-
-
-def execution_role_names(task_definitions: Sequence[Mapping[str, Any]]) -> List[str]:
-    """roles/service/vars/main.yml's service__execution_roles: each role once, by name."""
-    arns = [((entry.get("task_definition") or {}).get("execution_role_arn") or "") for entry in task_definitions]
-    return role_names([arn for arn in arns if arn])
-
-
-def customer_key(database: Mapping[str, Any]) -> Optional[str]:
-    """inputs.yml's service_secret_kms_key_id: only a customer managed key needs kms:Decrypt."""
-    return database["database__secret_kms_key_id"] if database["database__secret_kms_key_manager"] == "CUSTOMER" else None
-
-
-def grant_options(inputs: Mapping[str, Any], roles: List[str], database: Mapping[str, Any]) -> Dict[str, Any]:
-    """roles/service/tasks/grant.yml."""
-    return {
-        "roles": roles,
-        "policy_name": inputs.get("service_execution_role_policy_name"),
-        "secret_arn": database["database__secret_arn"],
-        "secret_kms_key_id": customer_key(database) or None,
-        "state": "present",
-    }
-
-
-def rotation_options(inputs: Mapping[str, Any], database: Mapping[str, Any]) -> Dict[str, Any]:
-    """roles/rotation/tasks/redeploy.yml."""
-    return {
-        "state": "present" if inputs.get("rotation_redeploy") else "absent",
-        "db_cluster_identifier": inputs.get("rotation_db_cluster_identifier"),
-        "secret_arn": database["database__secret_arn"] or None,
-        "cluster": inputs.get("rotation_ecs_cluster"),
-        "services": inputs.get("rotation_ecs_services"),
-        "rotation_days": inputs.get("rotation_secret_rotation_days") or None,
-        "tags": inputs.get("rotation_tags"),
-    }
-
-
-def changed_settings(diff: Optional[Mapping[str, Any]]) -> str:
-    """The settings a diff changes, by name."""
-    before, after = (diff or {}).get("before") or {}, (diff or {}).get("after") or {}
-    return ", ".join(sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))) or "something to change"
-
-
 def always_runs(inputs: Mapping[str, Any]) -> Optional[str]:
     """A step the roles run on every run, so that nothing can be skipped. (The log check also runs on
-    every run when asked for; site.yml runs it after publishing the facts from here.)"""
+    every run when asked for; site.yml runs it without the roles.)"""
     if inputs.get("service_preflight") and inputs.get("service_preflight_every_run"):
         return "the preflight runs on every run (service_preflight_every_run)"
     return None
 
 
-class _StepModule:
-    """The calling module as a step's manager sees it: that step's options, check mode, and the
-    clients the pass shares."""
-
-    def __init__(self, module: Any, params: Mapping[str, Any], clients: Callable[[str], Any]) -> None:
-        self._module = module
-        self._clients = clients
-        self.params = dict(params, aws_config=module.params.get("aws_config"))
-        self.check_mode = True
-        # The database step names what it would change from the diff.
-        self._diff = True
-
-    def client(self, service: str, *args: Any, **kwargs: Any) -> Any:
-        return self._clients(service)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-
-class DeploymentCheck:
-    """The pass itself. ``clients`` gives one client per AWS service (made once), ``module`` the
-    calling AnsibleAWSModule (for the managers that take one), ``checked`` the inputs check's result."""
-
-    def __init__(self, module: Any, clients: Callable[[str], Any], region: str, inputs: Mapping[str, Any], checked: Mapping[str, Any],
-                 described_revisions: Optional[Mapping[str, Any]] = None) -> None:
-        self.module = module
-        self.described_revisions = described_revisions
-        self.clients = clients
-        self.region = region
-        self.inputs = inputs
-        self.checked = checked
-        self.steps: List[Dict[str, Any]] = []
-
-    def _step(self, name: str, options: Dict[str, Any], changed: bool, why: Optional[str] = None) -> None:
-        self.steps.append({"step": name, "options": options, "changed": changed})
-        if changed:
-            raise NotInSync(f"{name}: {why or 'something to change'}")
-
-    def run(self) -> Dict[str, Any]:
-        try:
-            facts = self._facts()
-        except NotInSync as exc:
-            return {"in_sync": False, "reason": str(exc), "steps": self.steps, "facts": {}}
-        except EcsRdsError as exc:
-            return {"in_sync": False, "reason": f"{STEPS[len(self.steps)]}: {exc.message}", "steps": self.steps, "facts": {}}
-        except (BotoCoreError, ClientError) as exc:
-            return {"in_sync": False, "reason": f"{STEPS[len(self.steps)]}: {exc}", "steps": self.steps, "facts": {}}
-        return {"in_sync": True, "reason": None, "steps": self.steps, "facts": facts}
-
-    def _facts(self) -> Dict[str, Any]:
-        reason = always_runs(self.inputs)
-        if reason:
-            raise NotInSync(reason)
-        aws = self.checked.get("aws") or {}
-        facts: Dict[str, Any] = {}
-
-        options = _options("network", NETWORK_ACCESS_ARGUMENT_SPEC, network_options(self.inputs, aws))
-        problem = validate_access_params(options)
-        if problem:
-            raise NotInSync(f"network: {problem}")
-        changed, result, actions = run_network_access(NetworkClient(self.clients("ec2")), self.region, options, True)
-        self._step("network", options, changed, ", ".join(actions))
-        facts.update(network_facts(options, result))
-
-        options = _options("database", CLUSTER_ARGUMENT_SPEC, database_options(self.inputs, facts))
-        result = AuroraManagedSecretManager(_StepModule(self.module, options, self.clients)).run()
-        pending = result.get("pending") if options["wait"] else None
-        self._step("database", options, bool(result["changed"] or pending or result["cluster"] is None), pending or changed_settings(result.get("diff")))
-        facts.update(database_facts(self.inputs, result))
-        if not (facts["database__secret_arn"] and facts["database__endpoint"]):
-            raise NotInSync("database: no endpoint or managed secret yet")
-
-        services = self.checked.get("services") or []
-        options = _options("task_definitions", TASKDEF_ARGUMENT_SPEC, task_definition_options(self.inputs, services, facts))
-        registered = run_taskdef_env(self.clients("ecs"), options, True, described=self.described_revisions)
-        to_register = _unique([entry["task_definition"] for entry, result in zip(services, registered["task_definitions"]) if result["changed"]])
-        self._step("task_definitions", options, bool(registered["changed"]), f"a revision to register on top of {', '.join(to_register)}")
-        plan = rollout_plan(services, aws.get("services") or {}, registered["task_definitions"], check_mode=True)
-        rolling = [entry["service"] for entry in plan if entry["roll_out"]]
-        if rolling:
-            raise NotInSync(f"service: {', '.join(rolling)} to roll out, or its rollout has not settled")
-
-        options = _options("grant", GRANT_ARGUMENT_SPEC, grant_options(self.inputs, execution_role_names(registered["task_definitions"]), facts))
-        problems = grant_problems(options)
-        if problems:
-            raise NotInSync(f"grant: {'; '.join(problems)}")
-        changed, _grant, _diff = run_grant(GrantClient(self.clients("iam")), options, True)
-        self._step("grant", options, changed, "a policy to put")
-        facts["service__results"] = rollout_plan(services, aws.get("services") or {}, registered["task_definitions"], check_mode=True, deployments=[])
-
-        options = _options("rotation", ROTATION_ARGUMENT_SPEC, rotation_options(self.inputs, facts))
-        problem = rotation_problem(options)
-        if problem:
-            raise NotInSync(f"rotation: {problem}")
-        rotation_clients = {name: self.clients(name) for name in ("iam", "stepfunctions", "events", "ecs", "secretsmanager")}
-        changed, result = run_rotation(RotationClient(rotation_clients), options, True)
-        self._step("rotation", options, changed, ", ".join(result.get("actions") or []))
-        facts["rotation__redeploy"] = result.get("rotation")
-        return facts
-
-
-def check_deployment(module: Any, clients: Callable[[str], Any], region: str, inputs: Mapping[str, Any], checked: Mapping[str, Any],
-                     described_revisions: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def check_deployment(clients: Clients, role_inputs: Mapping[str, Any], discovered: Mapping[str, Any]) -> Dict[str, Any]:
     """``in_sync`` (nothing to do), ``reason`` (the first step with something to do, or why the pass
     could not tell), ``steps`` (each step compared: its options and whether it would change) and,
-    when in sync, ``facts``: what the roles would have published. ``described_revisions``: the
-    revisions the inputs check described, by ARN, so that none is described twice."""
-    return DeploymentCheck(module, clients, region, inputs, checked, described_revisions).run()
+    when in sync, ``facts``: what the roles would have published. ``role_inputs``: the four roles'
+    inputs as site.yml sets them before any role ran; ``discovered``: the deployment check's."""
+    state = Pass(dict(role_inputs), discovered, {}, {})
+    compared: List[Dict[str, Any]] = []
+    facts: Dict[str, Any] = {}
+    step = STEPS[0]
+    try:
+        reason = always_runs(role_inputs)
+        if reason:
+            raise NotInSync(reason)
+        for step in STEPS:
+            state.inputs = wired(role_inputs, facts)
+            options = validated(step.name, step.spec, step.options(state))
+            problem = step.problem(options)
+            if problem:
+                raise NotInSync(f"{step.name}: {problem}")
+            outcome = step.run(clients, options, True, False)
+            compared.append({"step": step.name, "options": options, "changed": outcome.changed})
+            if outcome.changed:
+                raise NotInSync(f"{step.name}: {', '.join(outcome.actions) or 'something to change'}")
+            state.options[step.name], state.outcomes[step.name] = options, outcome
+            pending = step.still_to_do(state, options, outcome)
+            if pending:
+                raise NotInSync(f"{step.name}: {pending}")
+            facts.update(step.publish(state, options, outcome))
+    except NotInSync as exc:
+        return {"in_sync": False, "reason": str(exc), "steps": compared, "facts": {}}
+    except EcsRdsError as exc:
+        return {"in_sync": False, "reason": f"{step.name}: {exc.message}", "steps": compared, "facts": {}}
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        return {"in_sync": False, "reason": f"{step.name}: {exc}", "steps": compared, "facts": {}}
+    return {"in_sync": True, "reason": None, "steps": compared, "facts": facts}
+
+
+def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """What site.yml shows at its end, from the facts the roles published (or, when the deployment check
+    found nothing to do, the same facts as the check derived them) and the check's ``plan``."""
+    in_sync = bool((plan or {}).get("in_sync"))
+    return {
+        "cluster_endpoint": published.get("database__endpoint"),
+        "port": published.get("database__port"),
+        "secret_arn": published.get("database__secret_arn"),
+        "secretsmanager_endpoint_id": published.get("network__secretsmanager_endpoint_id"),
+        "db_security_group_id": published.get("network__db_security_group_id"),
+        "revisions": {entry["service"]: entry["task_definition_arn"] for entry in published.get("service__results") or []},
+        "redeploy_on_rotation": (published.get("rotation__redeploy") or {}).get("state_machine_arn"),
+        "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
+    }

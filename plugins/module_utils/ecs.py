@@ -17,11 +17,14 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequ
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
+    Clients,
     EcsRdsError,
+    Outcome,
     call,
     create_or_adopt,
     tags_to_dict,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, MANAGED_TAG, ORIGINAL_TAG, service_deployment_id
 
 # A Secrets Manager reference: the secret ARN (complete or partial), optionally followed by
 # exactly three more fields json-key:version-stage:version-id, any of which may be empty.
@@ -445,14 +448,23 @@ def task_definition_result(
 # ---------------------------------------------------------------------------------------------
 
 
-def describe_task_definition(client: Any, reference: str) -> Optional[Tuple[Dict[str, Any], Dict[str, str]]]:
-    """The revision (a family means its latest ACTIVE one) and its tags, or None when there is none."""
+def describe_task_definition(client: Any, reference: str,
+                             described: Optional[Dict[str, Any]] = None) -> Optional[Tuple[Dict[str, Any], Dict[str, str]]]:
+    """The one reader of task definitions: the revision (a family means its latest ACTIVE one) and
+    its tags, or None when there is none. ``described`` (Clients.described) keeps what this process
+    has read by ARN: a revision's ARN names it for good, so it is never described twice in one run
+    (a family name, whose latest revision may change, is always asked)."""
+    if described is not None and reference in described:
+        return described[reference]
     response = call(
         client, "describe_task_definition", f"describe task definition {reference}", _NOT_FOUND_CODES, taskDefinition=reference, include=["TAGS"]
     )
     if response is None:
         return None
-    return response["taskDefinition"], tags_to_dict(response.get("tags"))
+    found = response["taskDefinition"], tags_to_dict(response.get("tags"))
+    if described is not None and found[0].get("taskDefinitionArn"):
+        described[found[0]["taskDefinitionArn"]] = found
+    return found
 
 
 def register_task_definition(client: Any, request: Dict[str, Any], allowed: FrozenSet[str]) -> Tuple[Dict[str, Any], Dict[str, str]]:
@@ -476,11 +488,11 @@ def register_task_definition(client: Any, request: Dict[str, Any], allowed: Froz
 class TaskDefinitionEnv:
     """Sets one container's environment and secret references on a new task definition revision."""
 
-    def __init__(self, client: Any, check_mode: bool = False, described: Optional[Mapping[str, Any]] = None) -> None:
-        """``described``: revisions already described in this process, by ARN, as (taskDefinition, tags)."""
+    def __init__(self, client: Any, check_mode: bool = False, described: Optional[Dict[str, Any]] = None) -> None:
+        """``described``: revisions already described in this process, by ARN (see :func:`describe_task_definition`)."""
         self.client = client
         self.check_mode = check_mode
-        self.described = described or {}
+        self.described = described if described is not None else {}
         self.service_model = client.meta.service_model
         self.allowed = register_parameters(self.service_model)
 
@@ -494,7 +506,7 @@ class TaskDefinitionEnv:
         origin_tag: Optional[str] = None,
     ) -> Dict[str, Any]:
         option, reference = ("task_definition", task_definition) if task_definition else ("family", family)
-        found = self.described.get(reference) or describe_task_definition(self.client, reference)
+        found = describe_task_definition(self.client, reference, self.described)
         if found is None:
             what = "has no ACTIVE revision" if option == "family" else "was not found"
             raise EcsRdsError(message=f"{option}: task definition {reference!r} {what}")
@@ -580,9 +592,10 @@ class TaskDefinitionEnv:
         return None
 
 
-def run_taskdef_env(client: Any, params: Mapping[str, Any], check_mode: bool, described: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """ecs_taskdef_secret_env with its validated options: one revision (``family`` or
-    ``task_definition``) or each of ``task_definitions``; ``described`` as for :class:`TaskDefinitionEnv`."""
+def run_taskdef_env(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """ecs_taskdef_secret_env: one revision (``family`` or ``task_definition``) or each of
+    ``task_definitions``, registered only where the container's variables differ. Revisions this
+    process already described (``clients.described``) are not described again."""
     request = build_request(
         environment=params["environment"],
         secrets=params["secrets"],
@@ -592,17 +605,63 @@ def run_taskdef_env(client: Any, params: Mapping[str, Any], check_mode: bool, de
         purge_secrets=params["purge_secrets"],
     )
     tags = build_tags(params["tags"])
-    manager = TaskDefinitionEnv(client, check_mode=check_mode, described=described)
+    manager = TaskDefinitionEnv(clients("ecs"), check_mode=check_mode, described=clients.described)
     if params["task_definitions"]:
-        return manager.ensure_each(params["task_definitions"], request, tags=tags, origin_tag=params["origin_tag"])
-    return manager.ensure(
-        params["container_name"],
-        request,
-        family=params["family"],
-        task_definition=params["task_definition"],
-        tags=tags,
-        origin_tag=params["origin_tag"],
-    )
+        result = manager.ensure_each(params["task_definitions"], request, tags=tags, origin_tag=params["origin_tag"])
+        registered = [entry for entry in result["task_definitions"] if entry["changed"]]
+    else:
+        result = manager.ensure(
+            params["container_name"],
+            request,
+            family=params["family"],
+            task_definition=params["task_definition"],
+            tags=tags,
+            origin_tag=params["origin_tag"],
+        )
+        registered = [result] if result["changed"] else []
+    changed, diff = result.pop("changed"), result.pop("diff")
+    actions = _unique(f"register a revision of {entry['family']} on top of {entry['previous_task_definition_arn']}" for entry in registered)
+    return Outcome(changed, result, diff if diff_mode else None, actions)
+
+
+def _unique(items: Iterable[str]) -> List[str]:
+    return list(dict.fromkeys(items))
+
+
+# ---------------------------------------------------------------------------------------------
+# The service role's revisions: its inputs -> ecs_taskdef_secret_env's options
+# ---------------------------------------------------------------------------------------------
+
+
+def database_url(inputs: Mapping[str, Any]) -> str:
+    """service_database_url_format with the endpoint, port and database the database role published
+    (as RDS reports them)."""
+    return (str(inputs.get("service_database_url_format"))
+            .replace("{endpoint}", str(inputs.get("service_db_endpoint") or ""))
+            .replace("{port}", str(inputs.get("service_db_port")))
+            .replace("{database}", str(inputs.get("service_db_name"))))
+
+
+def taskdef_options(inputs: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """ecs_taskdef_secret_env's options from the service role's inputs (``service_*``) and its
+    services (:func:`ecs_service.service_entries`, with the revision each runs): on top of each
+    revision, the URL and driver as plain variables and the user name and password as references to
+    the secret's JSON keys, the revision tagged as this deployment's. None while the database is not
+    known yet (check mode on an account without it: nothing can be planned in detail)."""
+    if not (inputs.get("service_secret_arn") and inputs.get("service_db_endpoint")):
+        return None
+    tags = {str(key): str(value) for key, value in (inputs.get("service_tags") or {}).items()}
+    tags.update({MANAGED_TAG: "true", CREATED_BY_TAG: service_deployment_id(inputs)})
+    return {
+        "task_definitions": [dict(entry) for entry in entries],
+        "environment": {inputs.get("service_url_variable"): database_url(inputs),
+                        inputs.get("service_driver_variable"): inputs.get("service_driver_class")},
+        "secret_arn": inputs["service_secret_arn"],
+        "secret_keys": {inputs.get("service_username_variable"): inputs.get("service_secret_username_key"),
+                        inputs.get("service_password_variable"): inputs.get("service_secret_password_key")},
+        "tags": tags,
+        "origin_tag": ORIGINAL_TAG,
+    }
 
 
 # ecs_taskdef_secret_env's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.

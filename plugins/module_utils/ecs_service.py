@@ -27,6 +27,8 @@ from ansible.module_utils.common.dict_transformations import camel_dict_to_snake
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, create_or_adopt, tags_to_dict, wait_for
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import task_definition_result
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import grant_policy_name
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, ORIGINAL_TAG, service_deployment_id
 
 # ---------------------------------------------------------------------------------------------
 # Stopped-task diagnosis
@@ -358,8 +360,23 @@ def _chunks(items: List[str], size: int) -> Iterable[List[str]]:
 # ---------------------------------------------------------------------------------------------
 
 
+def describe_services(client: Any, cluster: str, names: Sequence[str], include_tags: bool = False) -> Optional[List[Dict[str, Any]]]:
+    """The one reader of ECS services: DescribeServices for ``names`` (ten per request, its limit),
+    every status included; None when the cluster does not exist or is INACTIVE (ECS answers
+    ClusterNotFoundException, so this checks the cluster too, without a DescribeClusters)."""
+    found: List[Dict[str, Any]] = []
+    extra = {"include": ["TAGS"]} if include_tags else {}
+    for chunk in _chunks(list(names), 10):
+        response = call(client, "describe_services", f"describe ECS services in cluster {cluster}", ("ClusterNotFoundException",),
+                        cluster=cluster, services=chunk, **extra)
+        if response is None:
+            return None
+        found += response.get("services", [])
+    return found
+
+
 class ServiceReads:
-    """The ECS reads: services, task definitions, stopped tasks, revisions in use."""
+    """The ECS reads of a rollout: services, task definitions, stopped tasks, revisions in use."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -386,11 +403,10 @@ class ServiceReads:
         return found[0]
 
     def describe_services(self, cluster: str, services: List[str]) -> List[Dict[str, Any]]:
-        result: List[Dict[str, Any]] = []
-        for chunk in _chunks(services, 10):
-            response = self._call(f"describe services in cluster {cluster}", "describe_services", cluster=cluster, services=chunk, include=["TAGS"])
-            result += [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
-        return result
+        found = describe_services(self.client, cluster, services, include_tags=True)
+        if found is None:
+            raise EcsRdsError(message=f"ECS cluster {cluster!r} not found, or not ACTIVE (option cluster)")
+        return [s for s in found if s.get("status") != "INACTIVE"]
 
     def describe_task_definition(self, reference: str) -> Tuple[Dict[str, Any], Dict[str, str]]:
         found = describe_revision(self.client, reference)
@@ -624,6 +640,110 @@ class ServiceDeployer(ServiceReads):
             # back to may hold a password in plain text.
             result["running_task_definition"] = task_definition_result(*running, self.client.meta.service_model)
         return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The service role's steps: its inputs -> the services, the rollouts, the checks around them
+# ---------------------------------------------------------------------------------------------
+
+# The container that gets the database variables when neither the entry nor the inputs name one.
+DEFAULT_CONTAINER = "app"
+
+
+def service_entry(entry: Any, default_container: Optional[str]) -> Optional[Dict[str, Any]]:
+    """One entry of the services input (a name, or {name, container_name}) as {name, container_name};
+    None for an entry that is neither (the inputs check names it)."""
+    if isinstance(entry, str) and entry.strip():
+        return {"name": entry, "container_name": default_container or DEFAULT_CONTAINER}
+    if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"].strip():
+        return {"name": entry["name"], "container_name": entry.get("container_name") or default_container or DEFAULT_CONTAINER}
+    return None
+
+
+def service_entries(inputs: Mapping[str, Any], discovered: Optional[Mapping[str, Any]] = None) -> List[Dict[str, Any]]:
+    """The service role's services (service_ecs_services, with service_container_name where an entry
+    names no container), each with the revision it runs (``task_definition``) as the deployment check
+    discovered it (None when it was not asked)."""
+    running = (discovered or {}).get("services") or {}
+    entries = [service_entry(entry, inputs.get("service_container_name")) for entry in inputs.get("service_ecs_services") or []]
+    return [dict(entry, task_definition=(running.get(entry["name"]) or {}).get("task_definition")) for entry in entries if entry]
+
+
+def service_names(services: Sequence[Any]) -> List[str]:
+    """The names in a services input (names, or {name, container_name} entries)."""
+    return [entry["name"] for entry in (service_entry(item, None) for item in services or []) if entry]
+
+
+def deploy_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], recent_change: bool = False) -> List[Dict[str, Any]]:
+    """ecs_service_deploy's options for each service :func:`rollout_plan` rolls out. In check mode a
+    revision not registered yet has no ARN: a forced deployment of the running one stands for it, so
+    the plan counts the deployments a real run makes. ``recent_change``: this run changed the grant or
+    the Secrets Manager endpoint, which AWS may still be applying (service_recent_change_grace)."""
+    return [{
+        "cluster": inputs.get("service_ecs_cluster"),
+        "service": entry["service"],
+        "task_definition": entry["task_definition_arn"] or entry["previous_task_definition_arn"],
+        "force_new_deployment": entry["task_definition_arn"] is None,
+        "wait": inputs.get("service_wait"),
+        "wait_timeout": inputs.get("service_wait_timeout"),
+        "recent_change_grace": inputs.get("service_recent_change_grace") if recent_change or inputs.get("service_secretsmanager_endpoint_changed") else 0,
+    } for entry in plan if entry["roll_out"]]
+
+
+def preflight_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], check_mode: bool = False) -> List[Dict[str, Any]]:
+    """ecs_secrets_preflight's options for each service about to be rolled out (every service with
+    service_preflight_every_run) whose revision has an ARN (check mode has none for a revision it
+    did not register). It guards a rollout, so a run that rolls nothing out checks nothing; in check
+    mode, where the grant and network changes before it were not made, it only reports."""
+    if not inputs.get("service_preflight"):
+        return []
+    return [{
+        "cluster": inputs.get("service_ecs_cluster"),
+        "service": entry["service"],
+        "task_definition": entry["task_definition_arn"],
+        "container_name": entry["container_name"],
+        "db_security_group_ids": [group for group in inputs.get("service_preflight_db_security_group_ids") or [] if group],
+        "db_port": inputs.get("service_db_port"),
+        "fail_on": "never" if check_mode else inputs.get("service_preflight_fail_on"),
+    } for entry in plan if entry["task_definition_arn"] and (entry["roll_out"] or inputs.get("service_preflight_every_run"))]
+
+
+def log_check_options(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """cloudwatch_logs_expect's options for each service, when service_verify_log_pattern asks for the
+    proof: every line of the current deployment's task streams counts (start_time 0), since an app
+    logs its pool start once, however long ago that deployment completed."""
+    if not inputs.get("service_verify_log_pattern"):
+        return []
+    return [{
+        "cluster": inputs.get("service_ecs_cluster"),
+        "service": entry["name"],
+        "container_name": entry["container_name"],
+        "pattern": inputs["service_verify_log_pattern"],
+        "start_time": 0,
+        "wait_timeout": inputs.get("service_verify_log_timeout"),
+    } for entry in service_entries(inputs)]
+
+
+def restore_options(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """ecs_service_deploy's options for the service role's teardown: each service back on the revision
+    it ran before the collection first touched it, and the revisions this deployment registered
+    deregistered. Refused when the inputs do not say which deployment (and policy) that is."""
+    # Nothing is guessed: both are checked before the first write of the teardown.
+    if not grant_policy_name(inputs):
+        raise ValueError("service_execution_role_policy_name is empty: give it, or service_db_cluster_identifier or "
+                         "service_secret_arn, with the values the role was applied with")
+    deployment = service_deployment_id(inputs)
+    if not deployment:
+        raise ValueError("service_deployment_id, service_db_cluster_identifier and service_secret_arn are empty; "
+                         "give the values the role was applied with")
+    return [{
+        "cluster": inputs.get("service_ecs_cluster"),
+        "service": entry["name"],
+        "restore_from_tag": ORIGINAL_TAG,
+        "deregister_tagged": {CREATED_BY_TAG: deployment},
+        "wait": inputs.get("service_wait"),
+        "wait_timeout": inputs.get("service_wait_timeout"),
+    } for entry in service_entries(inputs)]
 
 
 def rollout_plan(

@@ -35,8 +35,10 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call, error_code, parse_arn
-from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import kms_key_problem, role_arn_problem, secret_arn_problem
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, error_code, parse_arn
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import kms_key_problem, role_arn_problem, secret_arn_problem
+from ansible_collections.ecsrds.connect.plugins.module_utils.kms import AWS, names_aws_managed_key
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import service_deployment_name
 
 
 def normalize_policy(document: Any) -> Any:
@@ -322,8 +324,9 @@ def role_name_from_arn(role_arn: str) -> str:
 # AWS calls (reads only)
 
 
-class IamReader:
-    """The IAM reads the preflight makes. Nothing here writes."""
+class IamRoles:
+    """The one reader of IAM roles and their inline policies (and the writer of those policies): the
+    grant, the rotation wiring, the inputs check and the preflight all go through it."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -337,26 +340,56 @@ class IamReader:
                 return items
             kwargs["Marker"] = page["Marker"]
 
-    def _managed_document(self, arn: str) -> Dict[str, Any]:
+    def role(self, name: str) -> Optional[Dict[str, Any]]:
+        """GetRole's role, None when there is no such role."""
+        response = call(self.client, "get_role", f"describe IAM role {name}", not_found=("NoSuchEntity",), RoleName=name)
+        return response["Role"] if response else None
+
+    def inline_policy(self, role: str, policy_name: str) -> Optional[Dict[str, Any]]:
+        """The inline policy's document, None when the role has none of that name (or there is no such role)."""
+        response = call(self.client, "get_role_policy", f"read policy {policy_name} of IAM role {role}",
+                        not_found=("NoSuchEntity",), RoleName=role, PolicyName=policy_name)
+        return parse_document(response["PolicyDocument"]) if response else None
+
+    def inline_policy_names(self, role: str) -> List[str]:
+        return self._paged(f"list the inline policies of IAM role {role}", "list_role_policies", "PolicyNames", RoleName=role)
+
+    def attached_policies(self, role: str) -> List[Dict[str, Any]]:
+        return self._paged(f"list the attached policies of IAM role {role}", "list_attached_role_policies", "AttachedPolicies", RoleName=role)
+
+    def managed_document(self, arn: str) -> Dict[str, Any]:
         policy = call(self.client, "get_policy", f"get policy {arn}", PolicyArn=arn)["Policy"]
         version = call(self.client, "get_policy_version", f"get policy {arn} version", PolicyArn=arn, VersionId=policy["DefaultVersionId"])
         return parse_document(version["PolicyVersion"]["Document"])
 
+    def put_inline_policy(self, role: str, policy_name: str, document: Mapping[str, Any]) -> None:
+        call(self.client, "put_role_policy", f"put policy {policy_name} on IAM role {role}",
+             RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+
+    def delete_inline_policy(self, role: str, policy_name: str) -> None:
+        # A resent delete whose first attempt landed finds nothing left: done.
+        call(self.client, "delete_role_policy", f"delete policy {policy_name} of IAM role {role}",
+             already_done=("NoSuchEntity",), RoleName=role, PolicyName=policy_name)
+
+
+class IamReader:
+    """The IAM reads the preflight makes. Nothing here writes."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.roles = IamRoles(client)
+
     def role_policies(self, role_name: str) -> Optional[List[NamedPolicy]]:
         """Inline, attached and boundary policies of the role; None when the role does not exist."""
-        role = call(self.client, "get_role", f"get role {role_name}", not_found=("NoSuchEntity",), RoleName=role_name)
+        role = self.roles.role(role_name)
         if role is None:
             return None
-        policies: List[NamedPolicy] = []
-        for name in self._paged(f"list inline policies of role {role_name}", "list_role_policies", "PolicyNames", RoleName=role_name):
-            document = call(self.client, "get_role_policy", f"get inline policy {name} of role {role_name}", RoleName=role_name, PolicyName=name)
-            policies.append(NamedPolicy(name, "inline", parse_document(document["PolicyDocument"])))
-        attached = self._paged(f"list attached policies of role {role_name}", "list_attached_role_policies", "AttachedPolicies", RoleName=role_name)
-        for item in attached:
-            policies.append(NamedPolicy(item["PolicyName"], "attached", self._managed_document(item["PolicyArn"]), item["PolicyArn"]))
-        boundary = (role["Role"].get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        policies = [NamedPolicy(name, "inline", self.roles.inline_policy(role_name, name) or {}) for name in self.roles.inline_policy_names(role_name)]
+        for item in self.roles.attached_policies(role_name):
+            policies.append(NamedPolicy(item["PolicyName"], "attached", self.roles.managed_document(item["PolicyArn"]), item["PolicyArn"]))
+        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
         if boundary:
-            policies.append(NamedPolicy(boundary.rsplit("/", 1)[-1], "boundary", self._managed_document(boundary), boundary))
+            policies.append(NamedPolicy(boundary.rsplit("/", 1)[-1], "boundary", self.roles.managed_document(boundary), boundary))
         return policies
 
     def simulate(
@@ -381,19 +414,11 @@ class IamReader:
 # ---------------------------------------------------------------------------------------------
 # The execution-role grant: pure logic
 
-# Secrets Manager uses its AWS-managed key on the caller's behalf: no kms:Decrypt grant is needed.
-AWS_MANAGED_SECRETS_KEY = "alias/aws/secretsmanager"
 GRANT_SID = "ReadDatabaseSecret"
 DECRYPT_SID = "DecryptDatabaseSecret"
 # IAM's rules for role and inline policy names (IAM API Reference, CreateRole / PutRolePolicy).
 ROLE_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}")
 POLICY_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,128}")
-
-
-def is_aws_managed_secrets_key(key_id: Optional[str]) -> bool:
-    """Empty, ``alias/aws/secretsmanager`` or its alias ARN: the key Secrets Manager uses by default."""
-    key = (key_id or "").strip()
-    return not key or key == AWS_MANAGED_SECRETS_KEY or (key.startswith("arn:") and key.endswith(":" + AWS_MANAGED_SECRETS_KEY))
 
 
 def kms_key_arn(key_id: Optional[str], secret_arn: str) -> Optional[str]:
@@ -402,7 +427,7 @@ def kms_key_arn(key_id: Optional[str], secret_arn: str) -> Optional[str]:
     A key ARN is kept as given; a key id becomes the key's ARN in the secret's partition, region and
     account (a secret can only be encrypted by a key of its own region). Any other alias is refused:
     an IAM policy cannot grant ``kms:Decrypt`` by alias."""
-    if is_aws_managed_secrets_key(key_id):
+    if names_aws_managed_key(key_id):
         return None
     key = str(key_id).strip()
     if key.startswith("alias/") or (key.startswith("arn:") and ":alias/" in key):
@@ -493,65 +518,99 @@ class RoleGrant:
 # The execution-role grant: AWS calls and the job
 
 
-class GrantClient:
-    """The IAM calls of the grant, each through our retry policy."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def policy(self, role: str, policy_name: str) -> Optional[Dict[str, Any]]:
-        """The inline policy's document, None when the role has none of that name (or no such role)."""
-        response = call(self.client, "get_role_policy", f"read policy {policy_name} of IAM role {role}",
-                        not_found=("NoSuchEntity",), RoleName=role, PolicyName=policy_name)
-        return parse_document(response["PolicyDocument"]) if response else None
-
-    def role_exists(self, role: str) -> bool:
-        return call(self.client, "get_role", f"describe IAM role {role}", not_found=("NoSuchEntity",), RoleName=role) is not None
-
-    def put(self, role: str, policy_name: str, document: Mapping[str, Any]) -> None:
-        call(self.client, "put_role_policy", f"put policy {policy_name} on IAM role {role}",
-             RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(document))
-
-    def delete(self, role: str, policy_name: str) -> None:
-        # A resent delete whose first attempt landed finds nothing left: done.
-        call(self.client, "delete_role_policy", f"delete policy {policy_name} of IAM role {role}",
-             already_done=("NoSuchEntity",), RoleName=role, PolicyName=policy_name)
-
-
-def plan_grant(client: GrantClient, roles: Sequence[str], policy_name: str, wanted: Optional[Dict[str, Any]]) -> List[RoleGrant]:
+def plan_grant(roles_reader: IamRoles, roles: Sequence[str], policy_name: str, wanted: Optional[Dict[str, Any]]) -> List[RoleGrant]:
     """One GetRolePolicy per role. Only when IAM says NoSuchEntity for a role that must get the
     policy is the role itself looked up, to tell "no policy yet" from "no such role"; every
     missing role is named, before any write."""
-    plans = [RoleGrant(name, client.policy(name, policy_name), wanted) for name in role_names(roles)]
-    missing = [p.role_name for p in plans if wanted is not None and p.before is None and not client.role_exists(p.role_name)]
+    plans = [RoleGrant(name, roles_reader.inline_policy(name, policy_name), wanted) for name in role_names(roles)]
+    missing = [p.role_name for p in plans if wanted is not None and p.before is None and roles_reader.role(p.role_name) is None]
     if missing:
         raise EcsRdsError(message=f"IAM role(s) {', '.join(missing)} not found: the execution role of a task definition must exist to be granted access")
     return plans
 
 
-def run_grant(client: GrantClient, params: Mapping[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], Dict[str, Any]]:
-    """Put (state=present) or delete (state=absent) the inline policy on every role whose policy
-    differs. Returns (changed, result under ``grant``, diff). Check mode makes no write."""
+def run_grant(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """ecs_execution_role_grant: put (state=present) or delete (state=absent) the inline policy on
+    every role whose policy differs; the result under ``grant``. Check mode makes no write."""
+    roles_reader = IamRoles(clients("iam"))
     policy_name = params["policy_name"]
     present = params.get("state", "present") == "present"
     try:
         wanted = grant_policy(params["secret_arn"], params.get("secret_kms_key_id")) if present else None
     except ValueError as exc:
         raise EcsRdsError(message=f"secret_kms_key_id {exc}")
-    plans = plan_grant(client, params.get("roles") or [], policy_name, wanted)
+    plans = plan_grant(roles_reader, params.get("roles") or [], policy_name, wanted)
+    actions = []
     for plan in plans:
-        if plan.changed and not check_mode:
-            if present:
-                client.put(plan.role_name, policy_name, wanted)
-            else:
-                client.delete(plan.role_name, policy_name)
-    result = {
+        if not plan.changed:
+            continue
+        actions.append(f"{'put' if present else 'delete'} policy {policy_name} {'on' if present else 'of'} IAM role {plan.role_name}")
+        if check_mode:
+            continue
+        if present:
+            roles_reader.put_inline_policy(plan.role_name, policy_name, wanted)
+        else:
+            roles_reader.delete_inline_policy(plan.role_name, policy_name)
+    grant = {
         "policy_name": policy_name,
         "policy_document": wanted,
         "roles": [{"role_name": p.role_name, "changed": p.changed} for p in plans],
     }
-    diff = {"before": {p.role_name: p.before for p in plans}, "after": {p.role_name: p.after for p in plans}}
-    return any(p.changed for p in plans), result, diff
+    diff = {"before": {p.role_name: p.before for p in plans}, "after": {p.role_name: p.after for p in plans}} if diff_mode else None
+    return Outcome(any(p.changed for p in plans), {"grant": grant}, diff, actions)
+
+
+# ---------------------------------------------------------------------------------------------
+# The service role's grant: its inputs -> ecs_execution_role_grant's options
+# ---------------------------------------------------------------------------------------------
+
+
+def grant_policy_name(inputs: Mapping[str, Any]) -> str:
+    """service_execution_role_policy_name, else ``ecsrds-connect-<deployment>`` in the characters IAM
+    takes (one policy per deployment, so deployments sharing an execution role keep their own);
+    '' when nothing names the deployment."""
+    if inputs.get("service_execution_role_policy_name"):
+        return str(inputs["service_execution_role_policy_name"])
+    name = service_deployment_name(inputs)
+    return re.sub(r"[^A-Za-z0-9+=,.@_-]", "-", f"ecsrds-connect-{name}")[:128] if name else ""
+
+
+def decrypt_key_id(inputs: Mapping[str, Any]) -> Optional[str]:
+    """The key the execution roles need kms:Decrypt on: service_secret_kms_key_id, unless
+    service_secret_kms_key_manager says AWS manages it (RDS names the aws/secretsmanager key by a
+    plain key ARN, so the database role publishes which kind it is)."""
+    if inputs.get("service_secret_kms_key_manager") == AWS:
+        return None
+    return inputs.get("service_secret_kms_key_id") or None
+
+
+def execution_role_arns(task_definitions: Sequence[Mapping[str, Any]]) -> List[str]:
+    """The execution roles of ecs_taskdef_secret_env's (or ecs_service_deploy's) task definitions."""
+    return [td["execution_role_arn"] for td in task_definitions if (td or {}).get("execution_role_arn")]
+
+
+def grant_options(inputs: Mapping[str, Any], task_definitions: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """ecs_execution_role_grant's options (state=present): GetSecretValue on exactly the service role's
+    secret for the execution role of each revision the services move to (``task_definitions``, as
+    ecs_taskdef_secret_env returns them), each role once."""
+    return {
+        "roles": role_names(execution_role_arns([entry.get("task_definition") for entry in task_definitions])),
+        "policy_name": grant_policy_name(inputs),
+        "secret_arn": inputs.get("service_secret_arn"),
+        "secret_kms_key_id": decrypt_key_id(inputs),
+        "state": "present",
+    }
+
+
+def grant_removal_options(inputs: Mapping[str, Any], restored: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """ecs_execution_role_grant's options for the service role's teardown (state=absent): the policy off
+    the execution roles of the revisions the services run afterwards (``restored``: ecs_service_deploy's
+    results, each with its ``running_task_definition``)."""
+    return {
+        "roles": role_names(execution_role_arns([result.get("running_task_definition") for result in restored])),
+        "policy_name": grant_policy_name(inputs),
+        "state": "absent",
+    }
 
 
 # ecs_execution_role_grant's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.

@@ -20,7 +20,6 @@ role is used on its own) with its value. A :class:`Profile` says which name stan
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -31,42 +30,25 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import call, tags_to_dict
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import looks_secret
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import rollout_progress
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import call
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import DEFAULT_CONTAINER, describe_services, rollout_progress
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG
-
-# ---------------------------------------------------------------------------------------------
-# Rules (RDS, EC2, IAM, KMS documentation)
-# ---------------------------------------------------------------------------------------------
-
-# CreateDBCluster: 1-63 letters, digits or hyphens; first a letter; no two consecutive hyphens;
-# not ending with a hyphen. Our writer is "<id>-instance-<n>", which must fit in 63 as well.
-CLUSTER_ID_PATTERN = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]*(?<!-)")
-MAX_IDENTIFIER_LENGTH = 63
-INSTANCE_SUFFIX = "-instance-1"
-# Aurora PostgreSQL DatabaseName: a letter, then letters, digits or underscores; at most 63.
-DB_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
-# Aurora DB clusters listen on 1150-65535.
-PORT_RANGE = (1150, 65535)
-# aurora-postgresql versions: "16" or "16.4" (RDS picks the minor when only the major is given);
-# optionally a documented suffix such as "16.4.limitless".
-ENGINE_VERSION_PATTERN = re.compile(r"(1[0-9]|[2-9][0-9])(\.[0-9]{1,2})?(\.[a-z]+)?")
-# Instance classes Aurora PostgreSQL documents ("Supported DB engines for DB instance classes"),
-# used where DescribeOrderableDBInstanceOptions does not answer.
-INSTANCE_CLASS_PATTERN = re.compile(
-    r"db\.(serverless|t3\.(medium|large)|t4g\.(medium|large)"
-    r"|(r5|r6g|r6gd|r6i|r6id|r7g|r7i|r8g|x2g)\.(large|xlarge|[1-9][0-9]?xlarge))"
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
+    LOOPBACK_HOSTS,
+    cidr_problems,
+    cluster_identifier_problem,
+    db_name_problem,
+    engine_version_problem,
+    instance_class_pattern_problem,
+    kms_key_problem,
+    port_problem,
+    role_arn_problem,
+    secret_arn_problem,
 )
-ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:([a-z0-9-]+):([a-z0-9-]*):([0-9]{12})?:(.+)")
-IAM_ROLE_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
-SECRET_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+")
-KMS_KEY_ID_PATTERN = re.compile(r"(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
-KMS_ALIAS_PATTERN = re.compile(r"alias/[A-Za-z0-9/_-]{1,250}")
-KMS_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:(key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})|alias/[A-Za-z0-9/_-]+)")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-# A VPC is at most a /16 (IPv4) or a /56 (IPv6): anything wider admits addresses outside any VPC.
-WIDEST_VPC_PREFIX = {4: 16, 6: 56}
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import show as _show
+
 SERVICE_ENTRY_KEYS = ("name", "container_name")
 TRUE_STRINGS = ("yes", "on", "1", "true", "y", "t")
 FALSE_STRINGS = ("no", "off", "0", "false", "n", "f")
@@ -80,8 +62,6 @@ class Profile:
     names: Mapping[str, str]
     # Facts asked of AWS for this entry point (a subset of FactChecker.CHECKS).
     facts: Tuple[str, ...] = ()
-    # Services given as names only (the network role), or as names or {name, container_name}.
-    services_as_dicts: bool = True
 
 
 _SITE_NAMES = {
@@ -124,7 +104,6 @@ PROFILES: Dict[str, Profile] = {
             "tags": "network_tags",
         },
         facts=("ecs", "subnets"),
-        services_as_dicts=False,
     ),
     "database": Profile(
         "database_",
@@ -171,13 +150,8 @@ PROFILES: Dict[str, Profile] = {
             "tags": "rotation_tags",
         },
         # Rule checks only: the services' network mode and containers are the service role's business.
-        services_as_dicts=False,
     ),
 }
-
-
-def _show(value: Any) -> str:
-    return repr(value)
 
 
 def nearest(name: str, known: Iterable[str], prefix: str = "") -> Optional[str]:
@@ -207,7 +181,7 @@ def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "", value
 # ---------------------------------------------------------------------------------------------
 
 
-def _coerce(name: str, value: Any, spec: Mapping[str, Any]) -> Tuple[Any, Optional[str]]:
+def coerce(name: str, value: Any, spec: Mapping[str, Any]) -> Tuple[Any, Optional[str]]:
     """``value`` as the spec's type, or a problem. Strings are never split into lists."""
     kind = spec.get("type", "str")
     if value is None:
@@ -261,7 +235,7 @@ def check_shapes(inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]
             continue
         if name not in spec:
             continue
-        value, problem = _coerce(name, inputs[name], spec[name])
+        value, problem = coerce(name, inputs[name], spec[name])
         if problem:
             problems.append(problem)
             continue
@@ -297,14 +271,14 @@ def normalise_services(profile: Profile, values: Mapping[str, Any]) -> Tuple[Lis
     if not isinstance(raw, list):
         return [], []
     default_container_input = names.get("container_name", "")
-    default_container = values.get(default_container_input) or ("app" if profile.services_as_dicts else None)
+    default_container = values.get(default_container_input) or DEFAULT_CONTAINER
     services: List[Service] = []
     problems: List[str] = []
     for index, entry in enumerate(raw):
         where = f"{option}[{index}]"
         if isinstance(entry, str) and entry.strip():
             services.append(Service(entry, default_container, default_container_input))
-        elif isinstance(entry, dict) and profile.services_as_dicts:
+        elif isinstance(entry, dict):
             unknown = [key for key in entry if key not in SERVICE_ENTRY_KEYS]
             for key in unknown:
                 problems.append(_unknown(f"{where}: key", str(key), SERVICE_ENTRY_KEYS))
@@ -323,99 +297,13 @@ def normalise_services(profile: Profile, values: Mapping[str, Any]) -> Tuple[Lis
             else:
                 services.append(Service(name, default_container, default_container_input))
         else:
-            shape = "a service name" if not profile.services_as_dicts else "a service name or {name, container_name}"
-            problems.append(f"{where} must be {shape}, got {_show(entry)}")
+            problems.append(f"{where} must be a service name or {{name, container_name}}, got {_show(entry)}")
     seen = set()
     for service in services:
         if service.name in seen:
             problems.append(f"{option} names service {service.name!r} twice")
         seen.add(service.name)
     return services, problems
-
-
-def cluster_identifier_problem(name: str, value: Any) -> Optional[str]:
-    if not isinstance(value, str) or not CLUSTER_ID_PATTERN.fullmatch(value):
-        return (f"{name} {_show(value)} is not a valid DB cluster identifier: it must start with a letter and hold only "
-                "letters, digits and single hyphens, not ending with a hyphen")
-    limit = MAX_IDENTIFIER_LENGTH - len(INSTANCE_SUFFIX)
-    if len(value) > limit:
-        return f"{name} {_show(value)} is too long: at most {limit} characters, so that its writer <id>{INSTANCE_SUFFIX} fits in {MAX_IDENTIFIER_LENGTH}"
-    return None
-
-
-def db_name_problem(name: str, value: Any) -> Optional[str]:
-    if value in (None, ""):
-        return None  # unset: adopt a cluster without a DatabaseName
-    if not isinstance(value, str) or not DB_NAME_PATTERN.fullmatch(value):
-        return f"{name} {_show(value)} is not a valid database name: a letter, then letters, digits or underscores, 63 at most"
-    return None
-
-
-def port_problem(name: str, value: Any) -> Optional[str]:
-    low, high = PORT_RANGE
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        return f"{name} {_show(value)} is out of range: Aurora listens on a port from {low} to {high}"
-    return None
-
-
-def cidr_problems(name: str, cidrs: Sequence[Any], allow_wide: bool, allow_name: str) -> List[str]:
-    problems = []
-    for cidr in cidrs:
-        try:
-            network = ipaddress.ip_network(str(cidr), strict=False)
-        except ValueError:
-            problems.append(f"{name}: {_show(cidr)} is not a CIDR block (such as 10.0.0.0/16)")
-            continue
-        if not allow_wide and network.prefixlen < WIDEST_VPC_PREFIX[network.version]:
-            problems.append(
-                f"{name}: {_show(cidr)} is wider than any VPC (/{WIDEST_VPC_PREFIX[network.version]}) and would open the database "
-                f"beyond it; give the VPC's range, or set {allow_name}: true"
-            )
-    return problems
-
-
-def engine_version_problem(name: str, value: Any) -> Optional[str]:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or not ENGINE_VERSION_PATTERN.fullmatch(value):
-        return f"{name} {_show(value)} is not an aurora-postgresql engine version (such as 16 or 16.4)"
-    return None
-
-
-def instance_class_pattern_problem(name: str, value: Any) -> Optional[str]:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or not INSTANCE_CLASS_PATTERN.fullmatch(value):
-        return f"{name} {_show(value)} is not an instance class Aurora PostgreSQL offers (such as db.t4g.medium or db.r6g.large)"
-    return None
-
-
-def role_arn_problem(name: str, value: Any) -> Optional[str]:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or not IAM_ROLE_ARN_PATTERN.fullmatch(value):
-        return f"{name} {_show(value)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
-    return None
-
-
-def secret_arn_problem(name: str, value: Any) -> Optional[str]:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or not SECRET_ARN_PATTERN.fullmatch(value):
-        return f"{name} {_show(value)} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
-    return None
-
-
-def kms_key_problem(name: str, value: Any, allow_alias: bool = True) -> Optional[str]:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    is_alias = bool(KMS_ALIAS_PATTERN.fullmatch(text)) or (bool(KMS_ARN_PATTERN.fullmatch(text)) and ":alias/" in text)
-    if not (KMS_KEY_ID_PATTERN.fullmatch(text) or KMS_ARN_PATTERN.fullmatch(text) or KMS_ALIAS_PATTERN.fullmatch(text)):
-        return f"{name} {_show(value)} is not a KMS key id, key ARN or alias (alias/<name>)"
-    if is_alias and not allow_alias and not text.endswith("alias/aws/secretsmanager"):
-        return f"{name} {_show(value)} is an alias: an IAM policy cannot grant kms:Decrypt by alias; give the key ARN or key id"
-    return None
 
 
 def connection_problems(names: Mapping[str, str], values: Mapping[str, Any], region: Optional[str]) -> List[str]:
@@ -551,9 +439,6 @@ class FactChecker:
     services: List[Service]
     problems: List[str] = field(default_factory=list)
     facts: Dict[str, Any] = field(default_factory=dict)
-    # Each revision described, by ARN, as (taskDefinition, tags): kept in the process for a later
-    # step of the same module run, never returned (a revision may hold plain-text values).
-    described_revisions: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = field(default_factory=dict)
 
     def name(self, meaning: str) -> str:
         return self.profile.names[meaning]
@@ -575,20 +460,11 @@ class FactChecker:
         return self.problems, self.facts
 
     def check_ecs(self) -> List[Dict[str, Any]]:
-        ecs = self.clients("ecs")
         cluster = self.value("ecs_cluster")
-        names = [service.name for service in self.services]
-        described: List[Dict[str, Any]] = []
-        for start in range(0, len(names), 10):
-            chunk = names[start:start + 10]
-            # DescribeServices answers ClusterNotFoundException for a cluster that does not exist or is
-            # INACTIVE, so it checks the cluster too, without a DescribeClusters of its own.
-            response = call(ecs, "describe_services", f"describe ECS services in cluster {cluster}", ("ClusterNotFoundException",),
-                            cluster=cluster, services=chunk)
-            if response is None:
-                self.problems.append(f"{self.name('ecs_cluster')} {_show(cluster)}: no ACTIVE ECS cluster of that name in this account and region")
-                return []
-            described += response.get("services", [])
+        described = describe_services(self.clients("ecs"), cluster, [service.name for service in self.services])
+        if described is None:
+            self.problems.append(f"{self.name('ecs_cluster')} {_show(cluster)}: no ACTIVE ECS cluster of that name in this account and region")
+            return []
         active = {}
         for service in described:
             if service.get("status") == "ACTIVE":
@@ -616,7 +492,7 @@ class FactChecker:
         return usable
 
     def check_containers(self, described: List[Dict[str, Any]]) -> None:
-        ecs, iam = self.clients("ecs"), None
+        ecs, roles = self.clients("ecs"), None
         by_name = {service["serviceName"]: service for service in described}
         roles_checked: Dict[str, bool] = {}
         for entry in self.services:
@@ -624,10 +500,12 @@ class FactChecker:
             if service is None:
                 continue
             arn = service.get("taskDefinition")
-            response = call(ecs, "describe_task_definition", f"describe task definition {arn}", taskDefinition=arn, include=["TAGS"])
-            task_definition = response["taskDefinition"]
-            self.described_revisions[arn] = (task_definition, tags_to_dict(response.get("tags")))
-            registered_here = CREATED_BY_TAG in tags_to_dict(response.get("tags"))
+            found = describe_task_definition(ecs, arn, getattr(self.clients, "described", None))
+            if found is None:
+                self.problems.append(f"{self.name('ecs_services')}: service {entry.name!r} runs {arn}, which ECS does not describe")
+                continue
+            task_definition, tags = found
+            registered_here = CREATED_BY_TAG in tags
             problem = container_problem(entry, task_definition)
             if problem:
                 self.problems.append(problem)
@@ -641,8 +519,8 @@ class FactChecker:
             # changes nothing should not ask IAM twice (the grant step reads the role's policy anyway, and
             # names the role if it has been deleted since). Any other revision's role is checked here.
             if role not in roles_checked and not registered_here:
-                iam = iam or self.clients("iam")
-                roles_checked[role] = call(iam, "get_role", f"describe IAM role {role}", ("NoSuchEntity",), RoleName=role) is not None
+                roles = roles or IamRoles(self.clients("iam"))
+                roles_checked[role] = roles.role(role) is not None
                 if not roles_checked[role]:
                     self.problems.append(f"{self.name('ecs_services')}: service {entry.name!r} runs {arn}, whose execution role {role_arn} does not exist")
 
@@ -689,19 +567,19 @@ class FactChecker:
 
 def validate(clients: Any, profile_name: str, inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]],
              known: Iterable[str] = (), region: Optional[str] = None, with_facts: bool = True,
-             check_mode: bool = False, described_revisions: Optional[Dict[str, Any]] = None) -> Tuple[List[str], Dict[str, Any]]:
+             check_mode: bool = False) -> Tuple[List[str], Dict[str, Any]]:
     """Every problem with the inputs of one entry point: first the rules, then (when a region and
-    endpoint are usable) what AWS can tell. Returns the problems and what was learnt; the revisions
-    the services run, as described, go into ``described_revisions`` when it is given."""
+    endpoint are usable) what AWS can tell. Returns the problems and what was learnt: the services
+    (``services``) and what AWS said of them and their subnets (``discovered``). ``clients`` is a
+    Clients (its region is used unless ``region`` is given); a revision it describes stays in
+    ``clients.described`` for the later steps of the same process."""
+    region = region or getattr(clients, "region", None)
     profile = PROFILES[profile_name]
     values, services, problems = check_inputs(profile, inputs, spec, known, region, check_mode)
     facts: Dict[str, Any] = {}
     connection_broken = any(p in problems for p in connection_problems(profile.names, values, region))
     if with_facts and profile.facts and region and not connection_broken:
-        checker = FactChecker(clients, profile, values, services)
-        fact_problems, facts = checker.run()
-        if described_revisions is not None:
-            described_revisions.update(checker.described_revisions)
+        fact_problems, facts = FactChecker(clients, profile, values, services).run()
         problems += fact_problems
     elif "instance_class" in profile.names:
         problems.append(instance_class_pattern_problem(profile.names["instance_class"], values.get(profile.names["instance_class"])))
@@ -709,7 +587,7 @@ def validate(clients: Any, profile_name: str, inputs: Mapping[str, Any], spec: M
     result = {
         "services": [{"name": s.name, "container_name": s.container_name, "task_definition": running.get(s.name, {}).get("task_definition")}
                      for s in services],
-        "aws": facts,
+        "discovered": facts,
     }
     return [p for p in problems if p], result
 

@@ -21,7 +21,9 @@ except ImportError:  # handled by AnsibleAWSModule
     pass
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
+    Clients,
     EcsRdsError,
+    Outcome,
     call,
     create_or_adopt,
     error_code,
@@ -29,6 +31,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     tags_to_dict,
     wait_for,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import service_names
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import tcp_port_problem
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
     DELETE,
     RELEASE,
@@ -897,10 +901,12 @@ class SecurityGroupIngress(_NetworkJob):
         return {"group_id": None, "security_group": None, "deleted_group_ids": deleted}
 
 
-def run_security_group_ingress(net: NetworkClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], List[str]]:
-    job = SecurityGroupIngress(net, params, check_mode)
+def run_security_group_ingress(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """security_group_ingress: the group and its rule (state=present), or this deployment's rule off it."""
+    job = SecurityGroupIngress(NetworkClient(clients("ec2")), dict(params), check_mode)
     result = job.absent() if params["state"] == "absent" else job.present()
-    return job.changed, result, job.actions
+    diff = result.pop("diff", None)
+    return Outcome(job.changed, result, diff if diff_mode else None, list(job.actions))
 
 
 def validate_ingress_params(params: Dict[str, Any]) -> Optional[str]:
@@ -909,9 +915,7 @@ def validate_ingress_params(params: Dict[str, Any]) -> Optional[str]:
         return problem
     if params["state"] == "present" and not (params.get("source_security_group_ids") or params.get("source_cidrs")):
         return "source_security_group_ids or source_cidrs is required with state=present"
-    if not 0 < params["port"] < 65536:
-        return f"port must be between 1 and 65535, got {params['port']}"
-    return source_cidrs_problem(params)
+    return tcp_port_problem("port", params["port"]) or source_cidrs_problem(params)
 
 
 def source_cidrs_problem(params: Dict[str, Any]) -> Optional[str]:
@@ -923,10 +927,12 @@ def source_cidrs_problem(params: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def run_endpoint(net: NetworkClient, region: str, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], List[str]]:
-    job = SecretsManagerEndpoint(net, region, params, check_mode)
+def run_endpoint(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """vpc_secretsmanager_endpoint: the endpoint (state=present), or this deployment off it."""
+    job = SecretsManagerEndpoint(NetworkClient(clients("ec2")), clients.region, dict(params), check_mode)
     result = job.absent() if params["state"] == "absent" else job.present()
-    return job.changed, result, job.actions
+    diff = result.pop("diff", None)
+    return Outcome(job.changed, result, diff if diff_mode else None, list(job.actions))
 
 
 def _snake_subnets(subnets: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -946,10 +952,11 @@ def access_job_params(params: Dict[str, Any], vpc_id: str, subnets: Sequence[Dic
     return endpoint, db_group
 
 
-def run_network_access(net: NetworkClient, region: str, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any], List[str]]:
-    """The Secrets Manager endpoint and the database security group in one call: the subnets as
-    given (or described once), both security groups described together by name, and the endpoint's
-    own groups read from that answer unless they are someone else's."""
+def run_network_access(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """ecs_network_access: the Secrets Manager endpoint and the database security group in one call:
+    the subnets as given (or described once), both security groups described together by name, and
+    the endpoint's own groups read from that answer unless they are someone else's."""
+    net, region = NetworkClient(clients("ec2")), clients.region
     subnets, vpc_id = subnets_and_vpc(net, params)
     endpoint_params, db_params = access_job_params(params, vpc_id, subnets)
     names = [db_params["name"]] + ([endpoint_params["security_group_name"]] if endpoint_params else [])
@@ -968,16 +975,12 @@ def run_network_access(net: NetworkClient, region: str, params: Dict[str, Any], 
     db_group = db_job.present()
     db_group["changed"] = db_job.changed
     db_diff = db_group.pop("diff")
-    result = {
-        "vpc_id": vpc_id,
-        "endpoint": endpoint,
-        "db_security_group": db_group,
-        "diff": {
-            "before": {"endpoint": endpoint_diff["before"], "db_security_group": db_diff["before"]},
-            "after": {"endpoint": endpoint_diff["after"], "db_security_group": db_diff["after"]},
-        },
+    diff = {
+        "before": {"endpoint": endpoint_diff["before"], "db_security_group": db_diff["before"]},
+        "after": {"endpoint": endpoint_diff["after"], "db_security_group": db_diff["after"]},
     }
-    return changed or db_job.changed, result, actions + db_job.actions
+    result = {"vpc_id": vpc_id, "endpoint": endpoint, "db_security_group": db_group}
+    return Outcome(changed or db_job.changed, result, diff if diff_mode else None, actions + db_job.actions)
 
 
 def validate_access_params(params: Dict[str, Any]) -> Optional[str]:
@@ -1008,6 +1011,94 @@ def validate_endpoint_params(params: Dict[str, Any]) -> Optional[str]:
     if params["state"] == "present" and not (params.get("source_security_group_ids") or params.get("source_cidrs")):
         return "source_security_group_ids or source_cidrs is required: the endpoint must let the service in on 443"
     return source_cidrs_problem(params)
+
+
+# ---------------------------------------------------------------------------------------------
+# The network role's step: its inputs -> ecs_network_access's options -> the facts it publishes
+# ---------------------------------------------------------------------------------------------
+
+
+def _once(items: Sequence[Any]) -> List[Any]:
+    return list(dict.fromkeys(items))
+
+
+def access_options(inputs: Mapping[str, Any], discovered: Mapping[str, Any], vpcs_named: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
+    """ecs_network_access's options from the network role's inputs (``network_*``) and what the
+    deployment check discovered (``discovered``: each service's ``subnets`` and ``security_groups``
+    under ``services``, the ``subnets`` as described): the subnets and security groups are the given
+    ones, else the services', each once in order. ``vpcs_named``: the VPCs whose Name tag is
+    network_vpc_name (looked up when network_vpc_id is empty); exactly one must match."""
+    services = list((discovered.get("services") or {}).values())
+    subnet_ids = list(inputs.get("network_subnet_ids") or []) or _once([s for service in services for s in service.get("subnets") or []])
+    group_ids = list(inputs.get("network_service_security_group_ids") or []) or _once(
+        [g for service in services for g in service.get("security_groups") or []])
+    vpc_id = inputs.get("network_vpc_id") or None
+    if not vpc_id and inputs.get("network_vpc_name"):
+        if vpcs_named is None or len(vpcs_named) != 1:
+            found = "was not looked up" if vpcs_named is None else f"matches {len(vpcs_named)} VPCs"
+            raise ValueError(f"network_vpc_name {inputs['network_vpc_name']} {found}; exactly one is needed")
+        vpc_id = vpcs_named[0]["vpc_id"]
+    source = inputs.get("network_db_ingress_source")
+    return {
+        "subnet_ids": subnet_ids,
+        "subnets": list(discovered.get("subnets") or []),
+        "vpc_id": vpc_id,
+        "secretsmanager_endpoint": inputs.get("network_secretsmanager_endpoint"),
+        "endpoint": {
+            "name": inputs.get("network_secretsmanager_endpoint_name"),
+            "security_group_name": inputs.get("network_secretsmanager_endpoint_security_group_name"),
+            "source_security_group_ids": group_ids,
+            "source_cidrs": list(inputs.get("network_secretsmanager_endpoint_ingress_cidrs") or []),
+            "manage_vpc_dns": inputs.get("network_manage_vpc_dns"),
+        },
+        "db_security_group": {
+            "name": inputs.get("network_db_security_group_name"),
+            "description": inputs.get("network_db_security_group_description"),
+            "port": inputs.get("network_db_port"),
+            "source_security_group_ids": group_ids if source == "security_group" else [],
+            "source_cidrs": list(inputs.get("network_db_ingress_cidrs") or []) if source == "cidr" else [],
+            "rule_description": inputs.get("network_db_rule_description"),
+        },
+        "deployment_id": inputs.get("network_deployment_id"),
+        "tags": dict(inputs.get("network_tags") or {}),
+    }
+
+
+def access_facts(result: Mapping[str, Any], options: Mapping[str, Any]) -> Dict[str, Any]:
+    """What the network role publishes, from ecs_network_access's result and its options: the
+    endpoint, when this run created or changed it (or its 443 rule), starts the service role's grace."""
+    endpoint = result["endpoint"]
+    return {
+        "network__vpc_id": result["vpc_id"],
+        "network__subnet_ids": list(options["subnet_ids"]),
+        "network__service_security_group_ids": list(options["endpoint"]["source_security_group_ids"]),
+        "network__db_security_group_id": result["db_security_group"]["group_id"],
+        "network__secretsmanager_endpoint_id": endpoint["endpoint"]["vpc_endpoint_id"] if endpoint.get("endpoint") else None,
+        "network__secretsmanager_endpoint_changed": bool(endpoint["changed"]),
+    }
+
+
+def teardown_options(inputs: Mapping[str, Any], services: Sequence[Mapping[str, Any]], vpcs_named: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
+    """The network role's teardown: vpc_secretsmanager_endpoint's options (state=absent) under
+    ``endpoint`` and security_group_ingress's under ``db_security_group`` (without its vpc_id, which
+    the endpoint's removal returns). The VPC comes from network_vpc_id, else network_vpc_name
+    (``vpcs_named``), else the subnets: the given ones, else those of ``services`` as
+    community.aws.ecs_service_info describes them, which it is asked for (``describe_services``,
+    ``service_names``) only when nothing else locates the VPC."""
+    subnet_ids = list(inputs.get("network_subnet_ids") or []) or _once(
+        [s for service in services for s in ((service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}).get("subnets") or []])
+    vpc_id = inputs.get("network_vpc_id") or None
+    if not vpc_id and inputs.get("network_vpc_name") and vpcs_named:
+        vpc_id = vpcs_named[0]["vpc_id"]
+    owner = {"deployment_id": inputs.get("network_deployment_id"), "state": "absent"}
+    return {
+        "describe_services": not (inputs.get("network_vpc_id") or inputs.get("network_vpc_name") or inputs.get("network_subnet_ids")),
+        "service_names": service_names(inputs.get("network_ecs_services") or []),
+        "endpoint": dict(owner, vpc_id=vpc_id, subnet_ids=subnet_ids,
+                         security_group_name=inputs.get("network_secretsmanager_endpoint_security_group_name")),
+        "db_security_group": dict(owner, name=inputs.get("network_db_security_group_name"), port=inputs.get("network_db_port"),
+                                  rule_description=inputs.get("network_db_rule_description")),
+    }
 
 
 # ecs_network_access's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.

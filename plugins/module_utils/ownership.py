@@ -20,9 +20,14 @@ other deployment still uses it.
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
 CREATED_BY_TAG = "ecsrds.connect/created-by"
+# Every revision, rule, state machine and role this collection registers or creates.
+MANAGED_TAG = "ecsrds.connect/managed"
+# On a revision the service role registered: the revision its service ran before the collection first
+# touched it (teardown moves the service back to it).
+ORIGINAL_TAG = "ecsrds.connect/original-task-definition"
 DEPLOYMENT_TAG_PREFIX = "ecsrds.connect/deployment:"
 CREATED = "created"
 ADOPTED = "adopted"
@@ -45,6 +50,25 @@ def deployment_id_problem(value: object, option: str = "deployment_id") -> Optio
         f"{option} must be 1 to 63 letters, digits, '.', '_' or '-' starting with a letter or digit "
         f"(it goes into tag keys and rule descriptions), got {value!r}"
     )
+
+
+def secret_name(secret_arn: Optional[str]) -> str:
+    """The name part of a secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>), or ''."""
+    parts = (secret_arn or "").split(":")
+    return parts[6] if len(parts) > 6 else ""
+
+
+def service_deployment_name(inputs: Mapping[str, Any]) -> str:
+    """Who the service role works for: service_deployment_id, else the DB cluster identifier, else the
+    secret's name ('' when none is given). It tags the revisions the role registers (teardown
+    deregisters only its own) and names the execution roles' policy, each in the characters its
+    service accepts."""
+    return str(inputs.get("service_deployment_id") or inputs.get("service_db_cluster_identifier") or secret_name(inputs.get("service_secret_arn")))
+
+
+def service_deployment_id(inputs: Mapping[str, Any]) -> str:
+    """:func:`service_deployment_name` in the characters ECS tag values accept."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", service_deployment_name(inputs))
 
 
 def deployment_tag(deployment_id: str) -> str:

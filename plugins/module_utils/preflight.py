@@ -31,6 +31,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.iam import (
     evaluate,
     role_name_from_arn,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.kms import KeyReader
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     NetworkClient,
     route_table_for,
@@ -510,7 +511,7 @@ class PreflightReader:
         self.iam = IamReader(clients["iam"])
         self.secretsmanager = clients["secretsmanager"]
         self.ssm = clients["ssm"]
-        self.kms = clients["kms"]
+        self.keys = KeyReader(clients["kms"])
         self.region = region
 
     def describe_secret(self, secret_id: str) -> Optional[Dict[str, Any]]:
@@ -530,14 +531,8 @@ class PreflightReader:
         return response.get("SecurityGroups") or []
 
     def customer_key(self, key_id: Optional[str]) -> Optional[str]:
-        """The ARN of a customer-managed key, None for the AWS-managed aws/secretsmanager key.
-
-        moto reports alias/aws/secretsmanager as customer-managed, so the alias is recognised here.
-        """
-        if not key_id or key_id.endswith("alias/aws/secretsmanager"):
-            return None
-        metadata = call(self.kms, "describe_key", f"describe KMS key {key_id}", KeyId=key_id)["KeyMetadata"]
-        return metadata["Arn"] if metadata.get("KeyManager") == "CUSTOMER" else None
+        """The ARN of a customer-managed key, None for an AWS-managed one (aws/secretsmanager)."""
+        return self.keys.customer_key_arn(key_id)
 
     def role_access(self, role_arn: str, needs: Sequence[AccessNeed]) -> Tuple[Optional[List[NamedPolicy]], Dict[Tuple[str, str], Decision], str]:
         policies = self.iam.role_policies(role_name_from_arn(role_arn))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -24,16 +24,19 @@ from ansible.module_utils.common.dict_transformations import camel_dict_to_snake
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
+    Clients,
     EcsRdsError,
+    Outcome,
     aws_retry,
     call,
-    connect,
     create_or_adopt,
     error_code,
     retry_while_busy,
     tags_to_dict,
     wait_for,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.kms import KeyReader
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import CLUSTER_ID_PATTERN, MAX_IDENTIFIER_LENGTH
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
     DELETE,
     adoption_tags,
@@ -47,7 +50,6 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
 
 DEFAULT_ENGINE = "aurora-postgresql"
 POLL_DELAY = 5.0
-MAX_IDENTIFIER_LENGTH = 63
 
 # Options whose value RDS cannot change on an existing cluster (db_subnet_group_name included:
 # Aurora only moves to another subnet group through a restore).
@@ -84,7 +86,7 @@ def instance_number(cluster_id: str, identifier: str) -> Optional[int]:
 def validate_params(params: Dict[str, Any]) -> None:
     """Input errors that need no AWS call; raised before anything is described or written."""
     cluster_id = params["db_cluster_identifier"]
-    if not re.fullmatch(r"[A-Za-z](?!.*--)[A-Za-z0-9-]*(?<!-)", cluster_id or ""):
+    if not CLUSTER_ID_PATTERN.fullmatch(cluster_id or ""):
         raise EcsRdsError(
             message=f"db_cluster_identifier {cluster_id!r} is not valid: it must start with a letter and hold only letters, "
             "digits and single hyphens, not ending with a hyphen"
@@ -551,6 +553,42 @@ def instance_summaries(cluster: Optional[Dict[str, Any]], instances: List[Dict[s
     ]
 
 
+def cluster_actions(cluster_id: str, changes: Mapping[str, Any], to_set: Mapping[str, str], to_unset: Sequence[str],
+                    plan: Mapping[str, Any]) -> List[str]:
+    """The writes of an existing cluster's plan, in words, in the order they are made."""
+    actions = []
+    if changes:
+        actions.append(f"modify DB cluster {cluster_id} ({', '.join(sorted(changes))})")
+    if to_set or to_unset:
+        actions.append(f"set tags of DB cluster {cluster_id} ({', '.join(sorted(set(to_set) | set(to_unset)))})")
+    actions += [f"delete DB instance {identifier}" for identifier in plan.get("delete") or []]
+    actions += [f"modify DB instance {identifier} ({', '.join(sorted(mods))})" for identifier, mods in (plan.get("modify") or {}).items()]
+    actions += [f"create DB instance {identifier}" for identifier in plan.get("create") or []]
+    return actions
+
+
+# Aurora PostgreSQL listens on this port unless CreateDBCluster names another.
+AURORA_POSTGRESQL_PORT = 5432
+
+
+def connection(cluster: Optional[Mapping[str, Any]], after: Mapping[str, Any], planned: Optional[Mapping[str, str]]) -> Dict[str, Any]:
+    """How the applications reach the database: the endpoint, port and database as RDS reports them
+    for ``cluster`` (snake_case), and its managed secret. In check mode (``after``, the predicted
+    settings) a port about to change is the new one, and a cluster not created yet has the
+    ``planned`` stand-ins for what RDS assigns, the asked port (or Aurora PostgreSQL's 5432) and the
+    asked database. Null where nothing is known."""
+    cluster = cluster or {}
+    secret = cluster.get("master_user_secret") or {}
+    return {
+        "endpoint": cluster.get("endpoint") or (planned or {}).get("endpoint"),
+        "port": after.get("port") or cluster.get("port") or AURORA_POSTGRESQL_PORT,
+        "database_name": cluster.get("database_name") or after.get("database_name"),
+        "secret_arn": secret.get("secret_arn") or (planned or {}).get("secret_arn"),
+        "secret_kms_key_id": secret.get("kms_key_id"),
+        "secret_kms_key_manager": secret.get("kms_key_manager"),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # The DB subnet group (pure)
 # ---------------------------------------------------------------------------------------------
@@ -702,6 +740,16 @@ def subnet_group_plan_changes(plan: Optional[Dict[str, Any]]) -> bool:
     return bool(plan) and bool(plan["create"] or plan["modify"] or plan["tags"][0] or plan["tags"][1])
 
 
+def subnet_group_actions(name: Optional[str], plan: Optional[Dict[str, Any]]) -> List[str]:
+    """The writes of a subnet group's plan, in words."""
+    if not subnet_group_plan_changes(plan):
+        return []
+    to_set, to_unset = plan["tags"]
+    return ([f"create DB subnet group {name}"] if plan["create"] else [])\
+        + ([f"modify DB subnet group {name} ({', '.join(sorted(k for k in plan['modify'] if k != 'DBSubnetGroupName'))})"] if plan["modify"] else [])\
+        + ([f"set tags of DB subnet group {name}"] if (to_set or to_unset) and not plan["create"] else [])
+
+
 # ---------------------------------------------------------------------------------------------
 # AWS calls
 # ---------------------------------------------------------------------------------------------
@@ -710,9 +758,8 @@ def subnet_group_plan_changes(plan: Optional[Dict[str, Any]]) -> bool:
 class AuroraCluster:
     """Describe, create, change and delete one cluster and its instances (thin, typed wrappers)."""
 
-    def __init__(self, module: Any, cluster_id: str) -> None:
-        self.module = module
-        self.client = connect(module, "rds")
+    def __init__(self, client: Any, cluster_id: str) -> None:
+        self.client = client
         self.cluster_id = cluster_id
 
     def describe(self) -> Optional[Dict[str, Any]]:
@@ -770,9 +817,9 @@ class AuroraCluster:
 
         return create_or_adopt(_create, lambda: self.describe_instance(identifier), f"create DB instance {identifier}")
 
-    def modify(self, changes: Dict[str, Any], busy_timeout: float = 0) -> None:
+    def modify(self, changes: Dict[str, Any], busy_timeout: float = 0) -> bool:
         """Apply ``changes`` now, resending while RDS answers that the cluster is busy (at most
-        ``busy_timeout`` seconds)."""
+        ``busy_timeout`` seconds). False when RDS answers that nothing needed changing."""
         what = f"modify DB cluster {self.cluster_id} ({', '.join(sorted(changes))})"
         args = dict(DBClusterIdentifier=self.cluster_id, ApplyImmediately=True, **changes)
         if changes.get("ManageMasterUserPassword"):
@@ -785,15 +832,16 @@ class AuroraCluster:
                 return cluster if cluster and cluster.get("MasterUserSecret") else None
 
             create_or_adopt(send, find_existing, what)
-            return
-        retry_while_busy(lambda: call(self.client, "modify_db_cluster", what, **args), busy_timeout, what, codes=_BUSY_CODES)
+            return True
+        return _modified(lambda: retry_while_busy(lambda: call(self.client, "modify_db_cluster", what, **args), busy_timeout, what, codes=_BUSY_CODES))
 
-    def modify_instance(self, identifier: str, changes: Dict[str, Any], busy_timeout: float = 0) -> None:
+    def modify_instance(self, identifier: str, changes: Dict[str, Any], busy_timeout: float = 0) -> bool:
+        """Like :meth:`modify`, for one instance."""
         what = f"modify DB instance {identifier} ({', '.join(sorted(changes))})"
-        retry_while_busy(
+        return _modified(lambda: retry_while_busy(
             lambda: call(self.client, "modify_db_instance", what, DBInstanceIdentifier=identifier, ApplyImmediately=True, **changes),
             busy_timeout, what, codes=_BUSY_CODES,
-        )
+        ))
 
     def start(self) -> None:
         call(self.client, "start_db_cluster", f"start DB cluster {self.cluster_id}", already_done=_BUSY_CODES, DBClusterIdentifier=self.cluster_id)
@@ -821,6 +869,24 @@ class AuroraCluster:
         if not skip_final_snapshot:
             args["FinalDBSnapshotIdentifier"] = final_snapshot_identifier
         call(self.client, "delete_db_cluster", f"delete DB cluster {self.cluster_id}", _CLUSTER_NOT_FOUND, DBClusterIdentifier=self.cluster_id, **args)
+
+
+def no_modifications(exc: Optional[BaseException]) -> bool:
+    """RDS's answer to a modification that would change nothing (amazon.aws treats it as unchanged too):
+    InvalidParameterCombination, "No modifications were requested"."""
+    if not isinstance(exc, ClientError) or error_code(exc) != "InvalidParameterCombination":
+        return False
+    return "No modifications were requested" in str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def _modified(send: Any) -> bool:
+    try:
+        send()
+    except EcsRdsError as exc:
+        if no_modifications(exc.exception):
+            return False
+        raise
+    return True
 
 
 def set_rds_tags(client: Any, arn: str, to_set: Dict[str, str], to_unset: List[str], what: str) -> None:
@@ -885,40 +951,10 @@ class SubnetGroup:
         )
 
 
-def resolve_kms_aliases(module: Any, params: Dict[str, Any]) -> Dict[str, str]:
+def resolve_kms_aliases(keys: KeyReader, params: Mapping[str, Any]) -> Dict[str, str]:
     """The key ARN behind each KMS option given as an alias, since RDS reports keys by ARN."""
-    resolved: Dict[str, str] = {}
-    kms = None
-    for option in ("kms_key_id", "master_user_secret_kms_key_id"):
-        key = params.get(option)
-        if not key or "alias/" not in key:
-            continue
-        kms = kms or connect(module, "kms")
-        try:
-            resolved[option] = kms.describe_key(KeyId=key, aws_retry=True)["KeyMetadata"]["Arn"]
-        except (ClientError, BotoCoreError) as exc:
-            raise EcsRdsError(message=f"Failed to describe KMS key {key} ({option})", exception=exc)
-    return resolved
-
-
-def is_aws_managed_key(aliases: List[str]) -> bool:
-    """An AWS managed key always has the alias AWS gives it, alias/aws/<service>, and that prefix is
-    reserved for AWS: a customer key can never carry it."""
-    return any(alias.startswith("alias/aws/") for alias in aliases)
-
-
-def secret_key_manager(module: Any, key_id: str) -> str:
-    """'AWS' or 'CUSTOMER' for the key that encrypts the managed secret: a customer-managed key
-    needs kms:Decrypt on the execution role, the aws/secretsmanager key does not. One call on every
-    run: the key's aliases settle it (DescribeKey's KeyManager would need a second one where it is
-    not answered right - moto reports aws/secretsmanager as a customer key). A key of another
-    account lists no alias here, and is a customer key indeed."""
-    kms = connect(module, "kms")
-    try:
-        aliases = [alias["AliasName"] for alias in kms.list_aliases(KeyId=key_id, aws_retry=True).get("Aliases", [])]
-    except (ClientError, BotoCoreError) as exc:
-        raise EcsRdsError(message=f"Failed to list the aliases of KMS key {key_id} of the master user secret", exception=exc)
-    return "AWS" if is_aws_managed_key(aliases) else "CUSTOMER"
+    return {option: keys.arn(params[option]) for option in ("kms_key_id", "master_user_secret_kms_key_id")
+            if params.get(option) and "alias/" in params[option]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -927,14 +963,28 @@ def secret_key_manager(module: Any, key_id: str) -> str:
 
 
 class AuroraManagedSecretManager:
-    def __init__(self, module: Any) -> None:
-        self.module = module
-        self.params: Dict[str, Any] = module.params
+    """The cluster, its instances and its subnet group as rds_aurora_managed_secret ensures them;
+    ``actions`` lists each write (made, or in check mode planned) in words."""
+
+    def __init__(self, clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> None:
+        self.clients = clients
+        self.params: Dict[str, Any] = dict(params)
+        self.check_mode = check_mode
+        self.diff_mode = diff_mode
         self.cluster_id: str = self.params["db_cluster_identifier"]
-        self.aws = AuroraCluster(module, self.cluster_id)
+        self.aws = AuroraCluster(clients("rds"), self.cluster_id)
         self.subnets = SubnetGroup(self.aws.client, self.params.get("db_subnet_group_name") or "")
         self.deadline = time.monotonic() + float(self.params.get("wait_timeout") or 0)
         self.delay = POLL_DELAY
+        self.actions: List[str] = []
+        self._keys: Optional[KeyReader] = None
+
+    @property
+    def keys(self) -> KeyReader:
+        # A KMS client only when a key must be looked at (most runs need none besides the secret's).
+        if self._keys is None:
+            self._keys = KeyReader(self.clients("kms"))
+        return self._keys
 
     def _remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -953,7 +1003,7 @@ class AuroraManagedSecretManager:
         snake = snake_cluster(cluster)
         secret = (snake or {}).get("master_user_secret") or {}
         if secret.get("kms_key_id") and self.params["state"] == "present":
-            secret["kms_key_manager"] = secret_key_manager(self.module, secret["kms_key_id"])
+            secret["kms_key_manager"] = self.keys.manager(secret["kms_key_id"])
         result: Dict[str, Any] = {
             "changed": changed,
             "cluster": snake,
@@ -963,15 +1013,26 @@ class AuroraManagedSecretManager:
             # A run that changes nothing still waits for this (wait=true): it is part of being in sync.
             "pending": cluster_ready(cluster, instances) if cluster is not None else None,
         }
-        if self.module._diff:
+        if self.params["state"] == "present":
+            # What RDS reports, but in check mode, where the run's own changes are only predicted.
+            result["connection"] = connection(snake, after if self.check_mode else {}, self._planned() if would_create else None)
+        if self.diff_mode:
             result["diff"] = {"before": before, "after": after}
         return result
 
-    def run(self) -> Dict[str, Any]:
+    def _planned(self) -> Dict[str, str]:
+        return planned_placeholders(self.cluster_id, self.clients.region)
+
+    def run(self) -> Outcome:
         validate_params(self.params)
-        if self.params["state"] == "absent":
-            return self.ensure_absent()
-        return self.ensure_present()
+        result = self.ensure_absent() if self.params["state"] == "absent" else self.ensure_present()
+        changed, diff = result.pop("changed"), result.pop("diff", None)
+        return Outcome(changed, result, diff, self.actions)
+
+    def _do(self, action: str) -> bool:
+        """Note a write; True when it is to be made (not in check mode)."""
+        self.actions.append(action)
+        return not self.check_mode
 
     # -- present ---------------------------------------------------------------------------
 
@@ -990,13 +1051,11 @@ class AuroraManagedSecretManager:
                     message=f"DB cluster {self.cluster_id} is {cluster.get('Status')}: start it (aws rds start-db-cluster "
                     f"--db-cluster-identifier {self.cluster_id}) or set start_if_stopped: true; nothing was changed"
                 )
-            if self.module.check_mode:
-                started = True
-            else:
+            if self._do(f"start DB cluster {self.cluster_id}"):
                 cluster = self._start(cluster)
-                started = True
+            started = True
         instances = self.aws.instances()
-        problems = immutable_conflicts(self.params, cluster, resolve_kms_aliases(self.module, self.params))
+        problems = immutable_conflicts(self.params, cluster, resolve_kms_aliases(self.keys, self.params))
         problem = password_problem(self.params, cluster)
         if problem:
             problems.append(problem)
@@ -1015,11 +1074,14 @@ class AuroraManagedSecretManager:
         after = predicted_settings(self.params, cluster, instances)
         if group_plan:
             before["subnet_group"], after["subnet_group"] = group_plan["before"], group_plan["after"]
-        if self.module.check_mode:
+        group_actions = subnet_group_actions(self.params.get("db_subnet_group_name"), group_plan)
+        if self.check_mode:
+            self.actions += group_actions + cluster_actions(self.cluster_id, changes, to_set, to_unset, plan)
             return self._result(changed, before, after, cluster, instances, subnet_group=group)
         if group_changed:
             # Subnets come and go in the group only: the cluster needs no change or wait for it.
             group = self._apply_subnet_group(group, group_plan)
+            self.actions += group_actions
         if not cluster_changed:
             # An earlier run with wait=false may have left the cluster still creating.
             if self.params["wait"] and cluster_ready(cluster, instances) is not None:
@@ -1030,11 +1092,12 @@ class AuroraManagedSecretManager:
             # RDS refuses changes while a cluster is still creating or modifying.
             self._wait_ready()
         awaited: Dict[str, List[str]] = {}
-        if changes:
-            self.aws.modify(changes, self._remaining())
+        if changes and self.aws.modify(changes, self._remaining()):
+            self.actions += cluster_actions(self.cluster_id, changes, {}, [], {})
             awaited["cluster"] = list(changes)
         if to_set or to_unset:
             self.aws.set_tags(cluster["DBClusterArn"], to_set, to_unset)
+            self.actions += cluster_actions(self.cluster_id, {}, to_set, to_unset, {})
         for identifier in plan["delete"]:
             self.aws.delete_instance(identifier)
         # Readers first, the writer last (plan order), and with wait the writer only once the
@@ -1043,17 +1106,19 @@ class AuroraManagedSecretManager:
         for identifier, instance_changes in plan["modify"].items():
             if identifier.lower() in lower_writers and awaited and self.params["wait"]:
                 self._wait_ready(awaited)
-            self.aws.modify_instance(identifier, instance_changes, self._remaining())
-            awaited[identifier] = list(instance_changes)
+            if self.aws.modify_instance(identifier, instance_changes, self._remaining()):
+                awaited[identifier] = list(instance_changes)
         for identifier in plan["create"]:
             self.aws.create_instance(instance_create_args(self.params, cluster, identifier))
+        self.actions += cluster_actions(self.cluster_id, {}, {}, [], dict(plan, modify={i: plan["modify"][i] for i in awaited if i != "cluster"}))
         if self.params["wait"]:
             if plan["delete"]:
                 self._wait_instances_gone(plan["delete"])
             cluster, instances = self._wait_ready(awaited)
         else:
             cluster, instances = self.aws.describe(), self.aws.instances()
-        return self._result(True, before, after, cluster, instances, subnet_group=group)
+        # RDS may answer that a modification asked for changes nothing: then the run changed nothing either.
+        return self._result(bool(self.actions), before, after, cluster, instances, subnet_group=group)
 
     def _plan_subnet_group(self, known: Optional[Dict[str, Any]]) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
         """(the group as described, the plan for it). Reads only, at most once each: nothing when
@@ -1070,7 +1135,7 @@ class AuroraManagedSecretManager:
         if current is not None and self.params.get("tags") is not None and current.get("DBSubnetGroupArn"):
             current_tags = self.subnets.tags(current["DBSubnetGroupArn"])
         plan = plan_subnet_group(self.params, current, current_tags)
-        if current is None and self.module.check_mode:
+        if current is None and self.check_mode:
             current = planned_subnet_group(plan["create"])
         return current, plan
 
@@ -1107,9 +1172,13 @@ class AuroraManagedSecretManager:
             after["subnet_group"] = group_plan["after"]
             if group_plan["before"]:
                 before["subnet_group"] = group_plan["before"]
-        if self.module.check_mode:
+        count = self.params.get("instance_count")
+        identifiers = [instance_identifier(self.cluster_id, number) for number in range(1, (1 if count is None else count) + 1)]
+        self.actions += subnet_group_actions(self.params.get("db_subnet_group_name"), group_plan)
+        self.actions += [f"create DB cluster {self.cluster_id}"] + [f"create DB instance {identifier}" for identifier in identifiers]
+        if self.check_mode:
             result = self._result(True, before, after, None, [], would_create=True, subnet_group=group)
-            result["planned"] = planned_placeholders(self.cluster_id, getattr(self.module, "region", None))
+            result["planned"] = self._planned()
             return result
         if subnet_group_plan_changes(group_plan):
             # CreateDBCluster needs the group to exist.
@@ -1118,9 +1187,8 @@ class AuroraManagedSecretManager:
         if self.params["wait"]:
             # Instances join a cluster that is available; asking earlier can be refused as the wrong state.
             cluster, _ignored = self._wait_ready()
-        count = self.params.get("instance_count")
-        for number in range(1, (1 if count is None else count) + 1):
-            self.aws.create_instance(instance_create_args(self.params, cluster, instance_identifier(self.cluster_id, number)))
+        for identifier in identifiers:
+            self.aws.create_instance(instance_create_args(self.params, cluster, identifier))
         if self.params["wait"]:
             cluster, instances = self._wait_ready()
         else:
@@ -1187,9 +1255,17 @@ class AuroraManagedSecretManager:
                 message=f"DB cluster snapshot {snapshot} already exists, so the final snapshot of {self.cluster_id} cannot take "
                 "that name; give another final_snapshot_identifier (or delete the old snapshot)"
             )
-        if self.module.check_mode:
+        deleting = cluster.get("Status") not in _GONE_STATUSES
+        if deleting:
+            final = "without a final snapshot" if self.params.get("skip_final_snapshot") else f"after final snapshot {snapshot}"
+            self.actions += ([f"turn deletion protection off on DB cluster {self.cluster_id}"] if turn_off_protection else []) + [
+                f"delete DB instance {instance['DBInstanceIdentifier']}" for instance in instances
+                if instance.get("DBInstanceStatus") not in _GONE_STATUSES] + [f"delete DB cluster {self.cluster_id} {final}"]
+        if group_name:
+            self.actions.append(f"delete DB subnet group {group_name} once the cluster is gone")
+        if self.check_mode:
             return self._result(True, before, {}, cluster, instances, subnet_group=group)
-        if cluster.get("Status") not in _GONE_STATUSES:
+        if deleting:
             if turn_off_protection:
                 self.aws.modify({"DeletionProtection": False}, self._remaining())
             for instance in instances:
@@ -1217,7 +1293,7 @@ class AuroraManagedSecretManager:
         if group is None:
             return self._result(False, {}, {}, None, [])
         before = {"subnet_group": subnet_group_compared(group)}
-        if self.module.check_mode:
+        if not self._do(f"delete DB subnet group {self.params['db_subnet_group_name']}"):
             return self._result(True, before, {}, None, [], subnet_group=group)
         self.subnets.delete(self._remaining())
         return self._result(True, before, {}, None, [])
@@ -1228,13 +1304,106 @@ class AuroraManagedSecretManager:
         """Leave the cluster (and its subnet group) in place, taking only this deployment's mark off it."""
         mark = deployment_tag(self.params["deployment_id"])
         changed = mark in tags_to_dict(cluster.get("TagList"))
-        if changed and not self.module.check_mode:
+        if changed and self._do(f"keep DB cluster {self.cluster_id} ({reason}), taking tag {mark} off it"):
             self.aws.set_tags(cluster["DBClusterArn"], {}, [mark])
             cluster = self.aws.describe() or cluster
         after = dict(before, tags={k: v for k, v in before.get("tags", {}).items() if k != mark})
         result = self._result(changed, before, after, cluster, instances, subnet_group=group)
         result["kept"] = reason
         return result
+
+
+def run_cluster(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """rds_aurora_managed_secret: the cluster, its instances and subnet group (state=present), or
+    their deletion (state=absent)."""
+    return AuroraManagedSecretManager(clients, params, check_mode, diff_mode).run()
+
+
+# ---------------------------------------------------------------------------------------------
+# The database role's step: its inputs -> rds_aurora_managed_secret's options -> the facts it publishes
+# ---------------------------------------------------------------------------------------------
+
+
+def subnet_group_name_of(inputs: Mapping[str, Any]) -> str:
+    """database_subnet_group_name, or one derived from the cluster's identifier."""
+    return inputs.get("database_subnet_group_name") or f"{inputs['database_cluster_identifier']}-subnets"
+
+
+def _deployment_id(inputs: Mapping[str, Any]) -> str:
+    return inputs.get("database_deployment_id") or inputs["database_cluster_identifier"]
+
+
+def cluster_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
+    """rds_aurora_managed_secret's options (state=present) from the database role's inputs
+    (``database_*``); an empty input means "not asked" (the cluster's or RDS's own value)."""
+    return {
+        "db_cluster_identifier": inputs["database_cluster_identifier"],
+        "engine": DEFAULT_ENGINE,
+        "engine_version": inputs.get("database_engine_version") or None,
+        "master_username": inputs.get("database_master_username"),
+        "master_user_secret_kms_key_id": inputs.get("database_master_user_secret_kms_key_id") or None,
+        "manage_existing_master_password": inputs.get("database_manage_existing_master_password"),
+        "database_name": inputs.get("database_name") or None,
+        "port": inputs.get("database_port"),
+        "db_subnet_group_name": subnet_group_name_of(inputs),
+        "db_subnet_group_subnet_ids": list(inputs.get("database_subnet_ids") or []),
+        "db_subnet_group_description": inputs.get("database_subnet_group_description"),
+        # The network role publishes a null group id in check mode before it creates the group.
+        "vpc_security_group_ids": [group for group in inputs.get("database_security_group_ids") or [] if group] or None,
+        "storage_encrypted": inputs.get("database_storage_encrypted"),
+        "kms_key_id": inputs.get("database_kms_key_id") or None,
+        "deletion_protection": inputs.get("database_deletion_protection"),
+        "instance_class": inputs.get("database_instance_class"),
+        "instance_count": inputs.get("database_instance_count"),
+        "monitoring_interval": inputs.get("database_monitoring_interval"),
+        "monitoring_role_arn": inputs.get("database_monitoring_role_arn") or None,
+        "tags": dict(inputs.get("database_tags") or {}),
+        # Tags someone else put on the cluster stay.
+        "purge_tags": False,
+        "deployment_id": _deployment_id(inputs),
+        "wait": inputs.get("database_wait"),
+        "wait_timeout": inputs.get("database_wait_timeout"),
+        "start_if_stopped": inputs.get("database_start_if_stopped"),
+    }
+
+
+def cluster_facts(result: Mapping[str, Any]) -> Dict[str, Any]:
+    """What the database role publishes, from rds_aurora_managed_secret's result: the connection as
+    RDS reports it (in check mode, as the run would leave it; before the cluster exists, its
+    planned stand-ins), the database named ``postgres`` (which Aurora PostgreSQL always has) when
+    the cluster has none."""
+    reached = result.get("connection") or {}
+    return {
+        "database__cluster": result.get("cluster"),
+        "database__endpoint": reached.get("endpoint"),
+        "database__port": reached.get("port"),
+        "database__name": reached.get("database_name") or "postgres",
+        "database__secret_arn": reached.get("secret_arn"),
+        "database__secret_kms_key_id": reached.get("secret_kms_key_id"),
+        "database__secret_kms_key_manager": reached.get("secret_kms_key_manager"),
+    }
+
+
+def cluster_delete_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
+    """rds_aurora_managed_secret's options (state=absent) from the database role's teardown inputs: a
+    final snapshot ``<cluster>-final`` unless named or skipped, deletion protection lifted only when
+    confirmed, a cluster this deployment did not create kept unless told otherwise."""
+    skip = bool(inputs.get("database_teardown_skip_final_snapshot"))
+    options = {
+        "db_cluster_identifier": inputs["database_cluster_identifier"],
+        "state": "absent",
+        # Deleted after the cluster, never with a kept one (the module decides).
+        "db_subnet_group_name": subnet_group_name_of(inputs),
+        "deployment_id": _deployment_id(inputs),
+        "delete_adopted": bool(inputs.get("database_teardown_delete_adopted_cluster")),
+        # The module lifts deletion protection only when told false explicitly.
+        "deletion_protection": not inputs.get("database_teardown_confirm_delete"),
+        "skip_final_snapshot": skip,
+        "wait_timeout": inputs.get("database_wait_timeout"),
+    }
+    if not skip:
+        options["final_snapshot_identifier"] = inputs.get("database_teardown_final_snapshot_identifier") or f"{inputs['database_cluster_identifier']}-final"
+    return options
 
 
 # rds_aurora_managed_secret's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.

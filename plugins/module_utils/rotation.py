@@ -28,24 +28,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import parse_arn
-from ansible_collections.ecsrds.connect.plugins.module_utils.iam import normalize_policy
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     EcsRdsError,
+    Outcome,
     call,
     error_code,
+    parse_arn,
     tags_to_dict,
     wait_for,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, service_names
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles, normalize_policy
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import MANAGED_TAG
 
-MANAGED_TAG = "ecsrds.connect/managed"
 TARGET_ID = "redeploy-services"
 EVENT_SOURCE = "aws.secretsmanager"
 EVENT_DETAIL_TYPE = "AWS Service Event via CloudTrail"
@@ -282,33 +284,25 @@ class RotationClient:
     """Small wrappers over the IAM, Step Functions, EventBridge, ECS and Secrets Manager calls this
     area makes; each retried, each failure raised as EcsRdsError naming what was being done."""
 
-    def __init__(self, clients: Dict[str, Any], sleep: Callable[[float], None] = None) -> None:
-        self.iam = clients["iam"]
-        self.sfn = clients["stepfunctions"]
-        self.events = clients["events"]
-        self.ecs = clients["ecs"]
-        self.secretsmanager = clients["secretsmanager"]
+    def __init__(self, clients: Callable[[str], Any], sleep: Callable[[float], None] = None) -> None:
+        """``clients(service)`` gives each service's client (a Clients)."""
+        self.iam = clients("iam")
+        self.roles = IamRoles(self.iam)
+        self.sfn = clients("stepfunctions")
+        self.events = clients("events")
+        self.ecs = clients("ecs")
+        self.secretsmanager = clients("secretsmanager")
         self.sleep = sleep
 
     # reads
     def services(self, cluster: str, names: Sequence[str]) -> List[Dict[str, Any]]:
-        found: List[Dict[str, Any]] = []
-        for start in range(0, len(names), 10):
-            response = call(self.ecs, "describe_services", f"describe ECS services in cluster {cluster}",
-                            cluster=cluster, services=list(names[start:start + 10]))
-            found.extend(response.get("services", []))
-        return found
+        return describe_services(self.ecs, cluster, names) or []
 
     def role(self, name: str) -> Optional[Dict[str, Any]]:
-        response = call(self.iam, "get_role", f"describe IAM role {name}", not_found=("NoSuchEntity",), RoleName=name)
-        return response["Role"] if response else None
+        return self.roles.role(name)
 
     def role_policy(self, role: str, policy: str) -> Optional[Any]:
-        response = call(self.iam, "get_role_policy", f"read policy {policy} of IAM role {role}", not_found=("NoSuchEntity",), RoleName=role, PolicyName=policy)
-        return response["PolicyDocument"] if response else None
-
-    def role_policy_names(self, role: str) -> List[str]:
-        return call(self.iam, "list_role_policies", f"list the policies of IAM role {role}", RoleName=role).get("PolicyNames", [])
+        return self.roles.inline_policy(role, policy)
 
     def state_machine(self, arn: str) -> Optional[Dict[str, Any]]:
         return call(self.sfn, "describe_state_machine", f"describe state machine {arn}", not_found=("StateMachineDoesNotExist",), stateMachineArn=arn)
@@ -351,14 +345,14 @@ class RotationClient:
         call(self.iam, "update_assume_role_policy", f"update the trust policy of IAM role {name}", RoleName=name, PolicyDocument=json.dumps(trust))
 
     def put_role_policy(self, role: str, policy: str, document: Dict[str, Any]) -> None:
-        call(self.iam, "put_role_policy", f"put policy {policy} on IAM role {role}", RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
+        self.roles.put_inline_policy(role, policy, document)
 
     def tag_role(self, name: str, tags: Dict[str, str]) -> None:
         call(self.iam, "tag_role", f"tag IAM role {name}", RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     def delete_role(self, name: str) -> None:
-        for policy in self.role_policy_names(name):
-            call(self.iam, "delete_role_policy", f"delete policy {policy} of IAM role {name}", not_found=("NoSuchEntity",), RoleName=name, PolicyName=policy)
+        for policy in self.roles.inline_policy_names(name):
+            self.roles.delete_inline_policy(name, policy)
         call(self.iam, "delete_role", f"delete IAM role {name}", not_found=("NoSuchEntity",), RoleName=name)
 
     def _while_role_settles(self, what: str, method: Any, **kwargs: Any) -> Any:
@@ -742,10 +736,13 @@ def ensure_absent(client: RotationClient, params: Dict[str, Any], check_mode: bo
     return bool(job.actions), {"rotation": None, "actions": job.actions, "diff": {"before": before, "after": after}}
 
 
-def run_rotation(client: RotationClient, params: Dict[str, Any], check_mode: bool) -> Tuple[bool, Dict[str, Any]]:
-    if params["state"] == "absent":
-        return ensure_absent(client, params, check_mode)
-    return ensure_present(client, params, check_mode)
+def run_rotation(clients: Callable[[str], Any], params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """ecs_redeploy_on_rotation: the redeploy wiring (state=present) or its removal; the result under ``rotation``."""
+    client = RotationClient(clients)
+    ensure = ensure_absent if params["state"] == "absent" else ensure_present
+    changed, result = ensure(client, dict(params), check_mode)
+    diff, actions = result.pop("diff"), result.pop("actions")
+    return Outcome(changed, result, diff if diff_mode else None, actions)
 
 
 def validate_params(params: Dict[str, Any]) -> Optional[str]:
@@ -771,6 +768,31 @@ def validate_params(params: Dict[str, Any]) -> Optional[str]:
     if days is not None and not 1 <= days <= 1000:
         problems.append(f"rotation_days must be between 1 and 1000 (got {days})")
     return "; ".join(problems) or None
+
+
+# ---------------------------------------------------------------------------------------------
+# The rotation role's step: its inputs -> ecs_redeploy_on_rotation's options -> the fact it publishes
+# ---------------------------------------------------------------------------------------------
+
+
+def redeploy_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
+    """ecs_redeploy_on_rotation's options from the rotation role's inputs (``rotation_*``): the wiring
+    ensured (rotation_redeploy) or removed, for every service by name."""
+    return {
+        "state": "present" if inputs.get("rotation_redeploy") else "absent",
+        "db_cluster_identifier": inputs.get("rotation_db_cluster_identifier"),
+        "secret_arn": inputs.get("rotation_secret_arn") or None,
+        "cluster": inputs.get("rotation_ecs_cluster"),
+        "services": service_names(inputs.get("rotation_ecs_services") or []),
+        "rotation_days": inputs.get("rotation_secret_rotation_days") or None,
+        "tags": dict(inputs.get("rotation_tags") or {}),
+    }
+
+
+def redeploy_facts(result: Mapping[str, Any]) -> Dict[str, Any]:
+    """What the rotation role publishes: the wiring as ensured (null when removed, or in check mode
+    before the secret exists)."""
+    return {"rotation__redeploy": result.get("rotation")}
 
 
 # ecs_redeploy_on_rotation's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.

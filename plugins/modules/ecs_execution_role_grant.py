@@ -91,6 +91,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+actions:
+  description: What was (or in check mode would be) changed, in words, in order.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
 grant:
   description: The grant asked for and, per role, whether it changed.
   returned: always
@@ -126,20 +132,13 @@ grant:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.iam import GRANT_ARGUMENT_SPEC, GrantClient, grant_problems, run_grant
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import GRANT_ARGUMENT_SPEC, grant_problems, run_grant
 
 
 def main() -> None:
     module = AnsibleAWSModule(argument_spec=GRANT_ARGUMENT_SPEC, supports_check_mode=True)
-    problems = grant_problems(module.params)
-    if problems:
-        module.fail_json(msg="; ".join(problems))
-    try:
-        changed, grant, diff = run_grant(GrantClient(connect(module, "iam")), module.params, module.check_mode)
-    except EcsRdsError as e:
-        module.fail_json_aws_error(e)
-    exit_with_result(module, {"changed": changed, "grant": grant, "diff": diff})
+    run_step(module, run_grant, "; ".join(grant_problems(module.params)))
 
 
 if __name__ == "__main__":

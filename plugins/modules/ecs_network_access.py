@@ -267,25 +267,13 @@ diff:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
-    NETWORK_ACCESS_ARGUMENT_SPEC,
-    NetworkClient,
-    run_network_access,
-    validate_access_params,
-)
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.network import NETWORK_ACCESS_ARGUMENT_SPEC, run_network_access, validate_access_params
 
 
 def main() -> None:
     module = AnsibleAWSModule(argument_spec=NETWORK_ACCESS_ARGUMENT_SPEC, supports_check_mode=True)
-    problem = validate_access_params(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        changed, result, actions = run_network_access(NetworkClient(connect(module, "ec2")), module.region, module.params, module.check_mode)
-    except EcsRdsError as e:
-        module.fail_json_aws_error(e)
-    exit_with_result(module, result, changed=changed, actions=actions)
+    run_step(module, run_network_access, validate_access_params(module.params))
 
 
 if __name__ == "__main__":

@@ -181,8 +181,8 @@ actions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import ROTATION_ARGUMENT_SPEC, RotationClient, run_rotation, validate_params
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import ROTATION_ARGUMENT_SPEC, run_rotation, validate_params
 
 
 def main() -> None:
@@ -190,15 +190,7 @@ def main() -> None:
     problem = validate_params(module.params)
     if not problem and module.params["state"] == "present" and not module.params["secret_arn"] and not module.check_mode:
         problem = "secret_arn is required with state=present (only check mode before the database exists may leave it unset)"
-    if problem:
-        module.fail_json(msg=problem)
-    services = ("iam", "stepfunctions", "events", "ecs", "secretsmanager")
-    try:
-        client = RotationClient({name: connect(module, name) for name in services})
-        changed, result = run_rotation(client, module.params, module.check_mode)
-    except EcsRdsError as e:
-        module.fail_json_aws_error(e)
-    exit_with_result(module, result, changed=changed)
+    run_step(module, run_rotation, problem)
 
 
 if __name__ == "__main__":

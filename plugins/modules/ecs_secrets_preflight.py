@@ -60,7 +60,7 @@ options:
     elements: str
     default: []
   db_port:
-    description: Database port the C(db_ingress) check looks for.
+    description: Database port the C(db_ingress) check looks for; Aurora listens on a port from 1150 to 65535.
     type: int
     default: 5432
   fail_on:
@@ -177,6 +177,7 @@ access_method:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import port_problem
 from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import (
     FAIL_ON,
     PreflightReader,
@@ -197,8 +198,9 @@ def main() -> None:
         fail_on=dict(type="str", choices=list(FAIL_ON), default="fail"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not 0 < module.params["db_port"] < 65536:
-        module.fail_json(msg=f"db_port must be between 1 and 65535, got {module.params['db_port']}")
+    problem = port_problem("db_port", module.params["db_port"])
+    if problem:
+        module.fail_json(msg=problem)
     try:
         clients = {name: connect(module, name) for name in ("ecs", "ec2", "iam", "secretsmanager", "ssm", "kms")}
         result = run_preflight(PreflightReader(clients, module.region), module.params)

@@ -187,6 +187,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+actions:
+  description: What was (or in check mode would be) changed, in words, in order.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
 task_definition:
   description:
     - The resulting task definition with snake_case field names and tags as a dictionary; the base
@@ -262,7 +268,7 @@ task_definitions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TASKDEF_ARGUMENT_SPEC, looks_secret, run_taskdef_env
 
 
@@ -279,12 +285,7 @@ def main() -> None:
     for name, value in (params["environment"] or {}).items():
         if looks_secret(name) and value not in (None, ""):
             module.no_log_values.add(str(value))
-    try:
-        result = run_taskdef_env(connect(module, "ecs"), params, module.check_mode)
-    except EcsRdsError as e:
-        module.fail_json_aws_error(e)
-
-    exit_with_result(module, result)
+    run_step(module, run_taskdef_env)
 
 
 if __name__ == "__main__":

@@ -260,6 +260,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+actions:
+  description: What was (or in check mode would be) changed, in words, in order.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
 cluster:
   description:
     - The described cluster in snake_case with AWS's field names, tags as a dict under C(tags).
@@ -429,17 +435,13 @@ planned:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
-from ansible_collections.ecsrds.connect.plugins.module_utils.rds import CLUSTER_ARGUMENT_SPEC, AuroraManagedSecretManager
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.rds import CLUSTER_ARGUMENT_SPEC, run_cluster
 
 
 def main() -> None:
     module = AnsibleAWSModule(argument_spec=CLUSTER_ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = AuroraManagedSecretManager(module).run()
-    except EcsRdsError as e:
-        module.fail_json_aws_error(e)
-    module.exit_json(**result)
+    run_step(module, run_cluster)
 
 
 if __name__ == "__main__":

@@ -164,13 +164,8 @@ import copy
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
-    DB_GROUP_OPTIONS,
-    NetworkClient,
-    run_security_group_ingress,
-    validate_ingress_params,
-)
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.network import DB_GROUP_OPTIONS, run_security_group_ingress, validate_ingress_params
 
 
 def main() -> None:
@@ -182,14 +177,7 @@ def main() -> None:
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    problem = validate_ingress_params(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        changed, result, actions = run_security_group_ingress(NetworkClient(connect(module, "ec2")), module.params, module.check_mode)
-    except EcsRdsError as e:
-        module.fail_json_aws_error(e)
-    exit_with_result(module, result, changed=changed, actions=actions)
+    run_step(module, run_security_group_ingress, validate_ingress_params(module.params))
 
 
 if __name__ == "__main__":

@@ -235,14 +235,8 @@ actions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect, exit_with_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
-    ENDPOINT_RULE_DESCRIPTION,
-    SUBNET_OPTIONS,
-    NetworkClient,
-    run_endpoint,
-    validate_endpoint_params,
-)
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.network import ENDPOINT_RULE_DESCRIPTION, SUBNET_OPTIONS, run_endpoint, validate_endpoint_params
 
 
 def main() -> None:
@@ -266,14 +260,7 @@ def main() -> None:
         wait_timeout=dict(type="int", default=600),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    problem = validate_endpoint_params(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        changed, result, actions = run_endpoint(NetworkClient(connect(module, "ec2")), module.region, module.params, module.check_mode)
-    except EcsRdsError as e:
-        module.fail_json_aws_error(e)
-    exit_with_result(module, result, changed=changed, actions=actions)
+    run_step(module, run_endpoint, validate_endpoint_params(module.params))
 
 
 if __name__ == "__main__":

@@ -138,10 +138,11 @@ class _ExitingModule:
 
 
 def test_a_module_result_shows_its_diff_only_when_asked():
-    from ansible_collections.ecsrds.connect.plugins.module_utils.common import exit_with_result
+    from ansible_collections.ecsrds.connect.plugins.module_utils.common import Outcome, finish
 
     asked, quiet = _ExitingModule(diff=True), _ExitingModule(diff=False)
-    exit_with_result(asked, {"group_id": "sg-1", "diff": {"before": {}, "after": {"port": 5432}}}, changed=True, actions=["allow 5432"])
-    exit_with_result(quiet, {"group_id": "sg-1", "diff": {"before": {}, "after": {"port": 5432}}}, changed=True)
+    outcome = Outcome(True, {"group_id": "sg-1"}, {"before": {}, "after": {"port": 5432}}, ["allow 5432"])
+    finish(asked, outcome)
+    finish(quiet, outcome)
     assert asked.exited == {"changed": True, "actions": ["allow 5432"], "group_id": "sg-1", "diff": {"before": {}, "after": {"port": 5432}}}
-    assert quiet.exited == {"changed": True, "group_id": "sg-1"}
+    assert quiet.exited == {"changed": True, "actions": ["allow 5432"], "group_id": "sg-1"}

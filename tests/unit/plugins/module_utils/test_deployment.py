@@ -1,261 +1,160 @@
-"""The one-pass deployment check of site.yml (module_utils/deployment.py): the step options it derives
-from the roles' inputs, the facts it publishes, and when it lets site.yml skip the roles.
-
-The options are compared with what the roles' tasks really send by
-tests/integration/test_deployment_check.py; here each derivation and the pass's decisions."""
+"""deployment: site.yml's one-pass deployment check, a table over the roles' steps. Each step's
+derivation and runner is unit-tested in its area's tests; here what the pass adds: it gives each
+step the roles' inputs as site.yml wires them, stops at the first step with something to do (or a
+wait, or a rollout), publishes what the roles would, and says why it stopped. Plus the summary."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+import dataclasses
 
 import pytest
-import yaml
 
 from ansible_collections.ecsrds.connect.plugins.module_utils import deployment
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, Outcome
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 
-REPO = Path(__file__).resolve().parents[4]
 SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-1a2b-xYz"
 TD = "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:4"
-
-
-def role_defaults():
-    """The four roles' defaults, as site.yml's roles would hold them when nothing overrides them."""
-    values = {}
-    for role in ("network", "database", "service", "rotation"):
-        values.update(yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()))
-    # What the Jinja defaults and site.yml's inputs.yml give for the demo.
-    values["database_deployment_id"] = values["database_cluster_identifier"]
-    values["service_execution_role_policy_name"] = "ecsrds-connect-demo"
-    values.update(rotation_db_cluster_identifier="demo-rds-aurora-postgres", rotation_ecs_cluster="demo-ecs-cluster",
-                  rotation_ecs_services=["api", "worker"], service_db_cluster_identifier="demo-rds-aurora-postgres")
-    return values
-
-
-AWS = {
+ROLE = "arn:aws:iam::123456789012:role/execRole"
+DISCOVERED = {
     "services": {
         "api": {"task_definition": TD, "settled": True, "subnets": ["subnet-a", "subnet-b"], "security_groups": ["sg-app"]},
-        "worker": {"task_definition": TD, "settled": True, "subnets": ["subnet-b", "subnet-c"], "security_groups": ["sg-app", "sg-w"]},
+        "worker": {"task_definition": TD, "settled": True, "subnets": ["subnet-b", "subnet-c"], "security_groups": ["sg-app"]},
     },
-    "subnets": [{"subnet_id": "subnet-a", "availability_zone": "eu-west-1a", "cidr_block": "10.0.1.0/24", "vpc_id": "vpc-1"}],
+    "subnets": [],
 }
-SERVICES = [{"name": "api", "container_name": "app", "task_definition": TD}, {"name": "worker", "container_name": "app", "task_definition": TD}]
-DATABASE = {
-    "database__endpoint": "db.cluster-x.eu-west-1.rds.amazonaws.com",
-    "database__port": 5432,
-    "database__name": "shop",
-    "database__secret_arn": SECRET,
-    "database__secret_kms_key_id": "arn:aws:kms:eu-west-1:123456789012:key/k1",
-    "database__secret_kms_key_manager": "AWS",
-}
+NETWORK = {"vpc_id": "vpc-1", "endpoint": {"changed": False, "endpoint": {"vpc_endpoint_id": "vpce-1"}}, "db_security_group": {"group_id": "sg-db"}}
+CONNECTION = {"endpoint": "db.cluster-x", "port": 5433, "database_name": None, "secret_arn": SECRET, "secret_kms_key_id": "k",
+              "secret_kms_key_manager": "AWS"}
 
 
-def test_the_network_step_takes_the_services_subnets_and_groups_once_each_in_order():
-    options = deployment.network_options(role_defaults(), AWS)
-    assert options["subnet_ids"] == ["subnet-a", "subnet-b", "subnet-c"]
-    assert options["endpoint"]["source_security_group_ids"] == ["sg-app", "sg-w"]
-    assert options["db_security_group"]["source_security_group_ids"] == ["sg-app", "sg-w"]
-    assert options["db_security_group"]["source_cidrs"] == []
-    assert options["subnets"] == AWS["subnets"] and options["vpc_id"] is None
+def inputs(**overrides):
+    """The four roles' inputs as site.yml sets them for two services."""
+    return role_inputs(network_ecs_cluster="shop", network_ecs_services=["api", "worker"], network_deployment_id="shop-db",
+                       database_cluster_identifier="shop-db", service_ecs_cluster="shop", service_ecs_services=["api", "worker"],
+                       service_db_cluster_identifier="shop-db", rotation_ecs_cluster="shop", rotation_ecs_services=["api", "worker"],
+                       rotation_db_cluster_identifier="shop-db", **overrides)
 
 
-def test_the_network_step_prefers_given_ids_and_admits_cidrs_when_asked():
-    inputs = dict(role_defaults(), network_subnet_ids=["subnet-z"], network_service_security_group_ids=["sg-given"],
-                  network_db_ingress_source="cidr", network_db_ingress_cidrs=["10.0.0.0/16"], network_vpc_id="vpc-9")
-    options = deployment.network_options(inputs, AWS)
-    assert options["subnet_ids"] == ["subnet-z"] and options["vpc_id"] == "vpc-9"
-    assert options["db_security_group"]["source_security_group_ids"] == []
-    assert options["db_security_group"]["source_cidrs"] == ["10.0.0.0/16"]
-    assert options["endpoint"]["source_security_group_ids"] == ["sg-given"]
+class Steps:
+    """Each step's runner answering as given (their decisions are unit-tested in their areas): what
+    the pass must do is give them the right options and act on their outcome."""
 
+    def __init__(self, monkeypatch, changed=(), pending=None, registered=False, settled=True, failing=None):
+        self.options = {}
+        answers = {
+            "network": NETWORK,
+            "database": {"cluster": {"endpoint": "db.cluster-x"}, "connection": CONNECTION, "pending": pending},
+            "task_definitions": {"task_definitions": [{"changed": registered, "task_definition_arn": None if registered else TD, "revision": 4,
+                                                       "task_definition": {"execution_role_arn": ROLE}}] * 2},
+            "grant": {"grant": {}},
+            "rotation": {"rotation": {"state_machine_arn": "arn:aws:states:eu-west-1:123456789012:stateMachine:m"}},
+        }
 
-def test_a_vpc_found_by_name_is_left_to_the_network_role():
-    with pytest.raises(deployment.NotInSync, match="network_vpc_name"):
-        deployment.network_options(dict(role_defaults(), network_vpc_name="main"), AWS)
-
-
-def test_the_database_step_takes_the_network_steps_subnets_and_group():
-    network = {"network__subnet_ids": ["subnet-a", "subnet-b"], "network__db_security_group_id": "sg-db"}
-    options = deployment.database_options(dict(role_defaults(), database_cluster_identifier="shop-db", database_deployment_id="", database_name=""), network)
-    assert options["db_subnet_group_name"] == "shop-db-subnets"
-    assert options["db_subnet_group_subnet_ids"] == ["subnet-a", "subnet-b"]
-    assert options["vpc_security_group_ids"] == ["sg-db"]
-    # Empty inputs are left out, as the role's `default(omit, true)` does.
-    assert options["database_name"] is None and options["engine_version"] is None and options["kms_key_id"] is None
-    assert options["deployment_id"] == "shop-db" and options["purge_tags"] is False
-    assert deployment.database_options(role_defaults(), {"network__db_security_group_id": None})["vpc_security_group_ids"] is None
-
-
-def test_the_database_facts_name_the_clusters_database_when_none_is_asked():
-    cluster = {"endpoint": "e", "database_name": "appdb", "master_user_secret": {"secret_arn": SECRET, "kms_key_id": "k", "kms_key_manager": "AWS"}}
-    facts = deployment.database_facts(dict(role_defaults(), database_name="", database_port="5433"), {"cluster": cluster})
-    assert facts["database__name"] == "appdb" and facts["database__port"] == 5433 and facts["database__secret_arn"] == SECRET
-    assert deployment.database_facts(dict(role_defaults(), database_name=""), {"cluster": {"endpoint": "e"}})["database__name"] == "postgres"
-
-
-def test_the_revision_tags_name_the_deployment_in_characters_ecs_accepts():
-    inputs = dict(role_defaults(), service_deployment_id="", service_db_cluster_identifier="")
-    assert deployment.service_deployment_id(inputs, SECRET) == "rds-cluster-1a2b-xYz"
-    assert deployment.service_deployment_id(dict(inputs, service_deployment_id="team/a b"), SECRET) == "team-a-b"
-
-
-def test_the_task_definition_step_adds_the_url_driver_and_secret_keys():
-    inputs = dict(role_defaults(), service_deployment_id="shop", service_tags={"team": "a"})
-    options = deployment.task_definition_options(inputs, SERVICES, DATABASE)
-    assert options["environment"] == {
-        "DATABASE_URL": "jdbc:postgresql://db.cluster-x.eu-west-1.rds.amazonaws.com:5432/shop",
-        "DATABASE_DRIVER_CLASS": "org.postgresql.Driver",
-    }
-    assert options["secret_keys"] == {"DATABASE_USERNAME": "username", "DATABASE_PASSWORD": "password"}
-    assert options["tags"] == {"team": "a", "ecsrds.connect/managed": "true", "ecsrds.connect/created-by": "shop"}
-    assert [entry["name"] for entry in options["task_definitions"]] == ["api", "worker"]
-
-
-def test_each_execution_role_is_granted_once_and_a_customer_key_only_when_it_is_one():
-    registered = [{"task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/path/execRole"}},
-                  {"task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/execRole"}},
-                  {"task_definition": {}}]
-    roles = deployment.execution_role_names(registered)
-    assert roles == ["execRole"]
-    assert deployment.grant_options(role_defaults(), roles, DATABASE)["secret_kms_key_id"] is None
-    customer = dict(DATABASE, database__secret_kms_key_manager="CUSTOMER")
-    assert deployment.grant_options(role_defaults(), roles, customer)["secret_kms_key_id"] == DATABASE["database__secret_kms_key_id"]
-
-
-def test_rotation_off_asks_for_the_wiring_to_be_removed():
-    options = deployment.rotation_options(dict(role_defaults(), rotation_redeploy=False, rotation_secret_rotation_days=None), DATABASE)
-    assert options["state"] == "absent" and options["rotation_days"] is None and options["secret_arn"] == SECRET
-
-
-def test_steps_that_run_on_every_run_keep_the_roles_running():
-    assert deployment.always_runs(role_defaults()) is None
-    # site.yml runs the log check itself after publishing the facts.
-    assert deployment.always_runs(dict(role_defaults(), service_verify_log_pattern="HikariPool")) is None
-    assert "preflight" in deployment.always_runs(dict(role_defaults(), service_preflight_every_run=True))
-    assert deployment.always_runs(dict(role_defaults(), service_preflight=False, service_preflight_every_run=True)) is None
-
-
-def test_the_chained_inputs_site_yml_leaves_out_are_exactly_those_set_from_a_published_fact():
-    inputs = yaml.safe_load((REPO / "playbooks" / "vars" / "inputs.yml").read_text())
-    reads_a_published_fact = {name for name, value in inputs.items()
-                              if isinstance(value, str) and re.search(r"\b(network|database|service|rotation)__", value)
-                              and re.match(r"^(network|database|service|rotation)_[a-z]", name)}
-    assert set(inputs["site__chained_inputs"]) == reads_a_published_fact
-
-
-# -- the pass: stops at the first step with something to do ------------------------------------
-
-
-NETWORK_RESULT = {"vpc_id": "vpc-1", "endpoint": {"changed": False, "endpoint": {"vpc_endpoint_id": "vpce-1"}},
-                  "db_security_group": {"group_id": "sg-db"}}
-CLUSTER = {"endpoint": "db.cluster-x", "database_name": "postgres",
-           "master_user_secret": {"secret_arn": SECRET, "kms_key_id": "k", "kms_key_manager": "AWS"}}
-
-
-class FakeSteps:
-    """Each step's own decision answered as given (each is unit-tested in its area's tests)."""
-
-    def __init__(self, monkeypatch, network=False, cluster_changed=False, pending=None, registered=False, settled=True, grant=False,
-                 rotation=False, failing=None):
-        self.calls = []
-
-        def step(name, answer):
-            def run(*args, **kwargs):
-                self.calls.append(name)
+        def runner(name):
+            def run(clients, options, check_mode, diff_mode):
+                assert check_mode is True, "the pass never writes"
+                self.options[name] = options
                 if failing == name:
                     raise EcsRdsError(message=f"Failed to describe {name}")
-                return answer()
+                return Outcome(name in changed, answers[name], None, [f"change {name}"] if name in changed else [])
             return run
 
-        monkeypatch.setattr(deployment, "run_network_access", step("network", lambda: (network, NETWORK_RESULT, ["allow 5432"] if network else [])))
+        monkeypatch.setattr(deployment, "STEPS", tuple(dataclasses.replace(step, run=runner(step.name)) for step in deployment.STEPS))
+        self.discovered = dict(DISCOVERED, services={name: dict(s, settled=settled) for name, s in DISCOVERED["services"].items()})
 
-        class Manager:
-            def __init__(self, module):
-                self.module = module
-
-            run = step("database", lambda: {"changed": cluster_changed, "cluster": CLUSTER, "pending": pending,
-                                            "diff": {"before": {"port": 5432}, "after": {"port": 5433 if cluster_changed else 5432}}})
-
-        monkeypatch.setattr(deployment, "AuroraManagedSecretManager", Manager)
-        revisions = [{"changed": registered, "task_definition_arn": None if registered else TD, "revision": 4,
-                      "task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/execRole"}}] * 2
-        monkeypatch.setattr(deployment, "run_taskdef_env", step("task_definitions", lambda: {"changed": registered, "task_definitions": revisions}))
-        monkeypatch.setattr(deployment, "run_grant", step("grant", lambda: (grant, {}, {})))
-        rotation_result = {"rotation": {"rule_name": "r"}, "actions": ["put rule"] if rotation else []}
-        monkeypatch.setattr(deployment, "run_rotation", step("rotation", lambda: (rotation, rotation_result)))
-        self.aws = dict(AWS, services={name: dict(s, settled=settled) for name, s in AWS["services"].items()})
-
-
-class FakeModule:
-    params = {"aws_config": None}
-
-
-def check(steps, inputs=None):
-    return deployment.check_deployment(FakeModule(), lambda service: object(), "eu-west-1", inputs or role_defaults(),
-                                       {"aws": steps.aws, "services": SERVICES})
+    def check(self, role_inputs_=None):
+        return deployment.check_deployment(object(), role_inputs_ or inputs(), self.discovered)
 
 
 def test_a_deployment_with_nothing_to_do_publishes_what_the_roles_would(monkeypatch):
-    steps = FakeSteps(monkeypatch)
-    plan = check(steps)
+    steps = Steps(monkeypatch)
+    plan = steps.check()
     assert plan["in_sync"] is True and plan["reason"] is None
-    assert steps.calls == ["network", "database", "task_definitions", "grant", "rotation"]
+    assert [s["step"] for s in plan["steps"]] == ["network", "database", "task_definitions", "grant", "rotation"]
     facts = plan["facts"]
     assert facts["network__db_security_group_id"] == "sg-db" and facts["network__secretsmanager_endpoint_id"] == "vpce-1"
-    assert facts["database__secret_arn"] == SECRET and facts["rotation__redeploy"] == {"rule_name": "r"}
-    assert [r["service"] for r in facts["service__results"]] == ["api", "worker"]
-    assert all(r["deployed"] is False for r in facts["service__results"])
-    assert [s["step"] for s in plan["steps"]] == ["network", "database", "task_definitions", "grant", "rotation"]
+    # The URL's port and database are the cluster's, as RDS reports them.
+    assert facts["database__port"] == 5433 and facts["database__name"] == "postgres" and facts["database__secret_arn"] == SECRET
+    assert [(r["service"], r["deployed"]) for r in facts["service__results"]] == [("api", False), ("worker", False)]
+    assert facts["rotation__redeploy"]["state_machine_arn"].endswith(":stateMachine:m")
 
 
-@pytest.mark.parametrize("change, step, why", [
-    ({"network": True}, "network", "allow 5432"),
-    ({"cluster_changed": True}, "database", "port"),
+def test_each_step_gets_the_inputs_site_yml_wires_from_the_facts_before_it(monkeypatch):
+    steps = Steps(monkeypatch)
+    assert steps.check()["in_sync"] is True
+    database, revisions, grant = steps.options["database"], steps.options["task_definitions"], steps.options["grant"]
+    assert database["db_subnet_group_subnet_ids"] == ["subnet-a", "subnet-b", "subnet-c"] and database["vpc_security_group_ids"] == ["sg-db"]
+    assert revisions["environment"]["DATABASE_URL"] == "jdbc:postgresql://db.cluster-x:5433/postgres"
+    assert revisions["secret_arn"] == SECRET and [entry["task_definition"] for entry in revisions["task_definitions"]] == [TD, TD]
+    # The AWS managed key (RDS names it by a plain key ARN) needs no kms:Decrypt.
+    assert grant["roles"] == ["execRole"] and grant["secret_kms_key_id"] is None
+    assert steps.options["rotation"]["secret_arn"] == SECRET
+    # Validated as the modules hold them: defaults filled in.
+    assert database["state"] == "present" and revisions["purge_secrets"] is False
+
+
+def test_the_wiring_is_site_yml_s():
+    """Each wired input is a declared input of its role, set from a fact the step before publishes."""
+    published = set(deployment.network.access_facts(NETWORK, {"subnet_ids": [], "endpoint": {"source_security_group_ids": []}}))
+    published |= set(deployment.rds.cluster_facts({"connection": CONNECTION}))
+    for name, source in deployment.SITE_WIRING.items():
+        fact = source[0] if isinstance(source, list) else source
+        assert name in inputs() and fact in published, name
+    wired = deployment.wired(inputs(), {"network__db_security_group_id": None, "database__port": 5433})
+    assert wired["database_security_group_ids"] == [None] and wired["service_db_port"] == 5433
+    assert wired["service_secret_arn"] is None  # not published yet: the role's own default
+
+
+@pytest.mark.parametrize("answer, step, why", [
+    ({"changed": ("network",)}, "network", "change network"),
+    ({"changed": ("database",)}, "database", "change database"),
     ({"pending": "cluster status 'modifying'"}, "database", "modifying"),
-    ({"registered": True}, "task_definitions", TD),
-    ({"settled": False}, "service", "roll out"),
-    ({"grant": True}, "grant", "policy"),
-    ({"rotation": True}, "rotation", "put rule"),
+    ({"changed": ("task_definitions",)}, "task_definitions", "change task_definitions"),
+    ({"settled": False}, "service", "api, worker to roll out"),
+    ({"changed": ("grant",)}, "grant", "change grant"),
+    ({"changed": ("rotation",)}, "rotation", "change rotation"),
 ])
-def test_the_first_step_with_something_to_do_ends_the_pass(monkeypatch, change, step, why):
-    steps = FakeSteps(monkeypatch, **change)
-    plan = check(steps)
+def test_the_first_step_with_something_to_do_ends_the_pass(monkeypatch, answer, step, why):
+    steps = Steps(monkeypatch, **answer)
+    plan = steps.check()
     assert plan["in_sync"] is False and plan["facts"] == {}
-    assert plan["reason"].startswith(f"{step}: ") and why in plan["reason"]
+    assert plan["reason"].startswith(f"{step}: ") and why in plan["reason"], plan["reason"]
     order = ["network", "database", "task_definitions", "grant", "rotation"]
     last = "task_definitions" if step == "service" else step
-    assert steps.calls == order[: order.index(last) + 1]
+    assert list(steps.options) == order[: order.index(last) + 1]
 
 
 def test_a_cluster_still_settling_is_in_sync_when_the_role_would_not_wait(monkeypatch):
-    steps = FakeSteps(monkeypatch, pending="cluster status 'modifying'")
-    assert check(steps, dict(role_defaults(), database_wait=False))["in_sync"] is True
+    steps = Steps(monkeypatch, pending="cluster status 'modifying'")
+    assert steps.check(inputs(database_wait=False))["in_sync"] is True
 
 
 def test_a_failed_read_leaves_the_roles_to_run_and_report_it(monkeypatch):
-    steps = FakeSteps(monkeypatch, failing="grant")
-    plan = check(steps)
+    plan = Steps(monkeypatch, failing="grant").check()
     assert plan["in_sync"] is False and plan["reason"] == "grant: Failed to describe grant"
 
 
+def test_what_the_pass_cannot_tell_leaves_the_roles_to_run(monkeypatch):
+    steps = Steps(monkeypatch)
+    # The network role looks the VPC up by name itself.
+    assert steps.check(inputs(network_vpc_name="main"))["reason"] == "network: network_vpc_name is looked up by the network role itself"
+    # Options the module would refuse: the role will say why.
+    assert steps.check(inputs(network_db_port="many"))["reason"].startswith("network: its options do not validate")
+    assert steps.options == {}
+
+
 def test_a_step_that_runs_every_time_means_no_aws_read_at_all(monkeypatch):
-    steps = FakeSteps(monkeypatch)
-    plan = check(steps, dict(role_defaults(), service_preflight_every_run=True))
-    assert plan["in_sync"] is False and steps.calls == []
+    steps = Steps(monkeypatch)
+    plan = steps.check(inputs(service_preflight_every_run=True))
+    assert plan["in_sync"] is False and steps.options == {}
+    assert deployment.always_runs(inputs(service_preflight=False, service_preflight_every_run=True)) is None
 
 
-def set_fact_names(path):
-    """The facts the set_fact tasks of a task file set."""
-    tasks = yaml.safe_load((REPO / path).read_text())
-    return {name for task in tasks for name in (task.get("ansible.builtin.set_fact") or {})}
-
-
-def test_the_facts_published_without_the_roles_are_the_ones_the_roles_publish(monkeypatch):
-    by_roles = (set_fact_names("roles/network/tasks/discover.yml") | set_fact_names("roles/network/tasks/publish.yml")
-                | set_fact_names("roles/database/tasks/publish.yml") | {"service__results", "rotation__redeploy"})
-    assert {"service__results"} <= set_fact_names("roles/service/tasks/results.yml")
-    assert {"rotation__redeploy"} <= set_fact_names("roles/rotation/tasks/redeploy.yml")
-    published = set_fact_names("playbooks/tasks/publish_in_sync.yml")
-    assert published == by_roles
-    assert set(check(FakeSteps(monkeypatch))["facts"]) == published
+def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatch):
+    plan = Steps(monkeypatch).check()
+    shown = deployment.summary(plan["facts"], plan)
+    assert shown["deployment_check"] == "nothing to do: the roles were skipped"
+    assert shown["revisions"] == {"api": TD, "worker": TD} and shown["port"] == 5433 and shown["db_security_group_id"] == "sg-db"
+    assert deployment.summary(plan["facts"], {"in_sync": False, "reason": "grant: x"})["deployment_check"] == "grant: x"
+    assert deployment.summary({}, None) == dict.fromkeys(shown, None) | {"revisions": {}, "deployment_check": "not asked"}

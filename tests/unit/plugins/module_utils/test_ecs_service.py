@@ -10,8 +10,16 @@ import botocore.session
 import pytest
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import (
     ServiceDeployer,
+    deploy_options,
+    log_check_options,
+    preflight_options,
+    restore_options,
+    rollout_plan,
+    service_entries,
+    service_names,
     diagnose_stopped_reason,
     early_failure,
     needs_deployment,
@@ -495,3 +503,115 @@ class TestEarlyFailureRule:
         ecs = ScriptedEcs([AFTER_UPDATE], stopped_tasks=[_stopped("t1", DENIED, 1000, 1030)])
         with pytest.raises(EcsRdsError, match="Timed out.*last stopped task reason: ResourceInitializationError.*Fix: grant"):
             _deploy(ecs, grace=600, clock=lambda: 1000.0, wait_timeout=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The service role's one decision of which services roll out (rollout_plan), and what it publishes.
+
+PLAN_SERVICES = [{"name": "api", "container_name": "app"}, {"name": "worker", "container_name": "app"}]
+PLAN_OLD, PLAN_NEW = "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:3", "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:4"
+
+
+def _registered(arn, changed):
+    return {"task_definition_arn": arn, "revision": int(arn.rsplit(":", 1)[1]) if arn else None, "changed": changed}
+
+
+def test_a_run_that_changes_nothing_rolls_nothing_out():
+    running = {"api": {"task_definition": PLAN_NEW, "settled": True}, "worker": {"task_definition": PLAN_NEW, "settled": True}}
+    plan = rollout_plan(PLAN_SERVICES, running, [_registered(PLAN_NEW, False)] * 2)
+    assert [p["roll_out"] for p in plan] == [False, False]
+    assert [p["deployed"] for p in plan] == [False, False]
+
+
+def test_a_new_revision_or_an_unsettled_rollout_is_rolled_out():
+    running = {"api": {"task_definition": PLAN_OLD, "settled": True}, "worker": {"task_definition": PLAN_NEW, "settled": False}}
+    plan = rollout_plan(PLAN_SERVICES, running, [_registered(PLAN_NEW, True), _registered(PLAN_NEW, False)])
+    assert [p["roll_out"] for p in plan] == [True, True]
+    assert plan[0]["previous_task_definition_arn"] == PLAN_OLD and plan[0]["revision"] == 4
+
+
+def test_check_mode_plans_the_rollout_of_a_revision_not_registered_yet():
+    running = {"api": {"task_definition": PLAN_OLD, "settled": True}}
+    unregistered = [_registered(None, True)]
+    assert rollout_plan(PLAN_SERVICES[:1], running, unregistered, check_mode=True)[0]["roll_out"] is True
+    # Outside check mode a missing ARN means nothing was registered: nothing to roll out.
+    assert rollout_plan(PLAN_SERVICES[:1], running, unregistered)[0]["roll_out"] is False
+    # Nothing could be registered (no database yet): nothing is rolled out, and the change is reported as planned.
+    bare = rollout_plan(PLAN_SERVICES[:1], running, None, check_mode=True)[0]
+    assert bare["roll_out"] is False and bare["deployed"] is True
+
+
+def test_deployments_fill_in_what_was_deployed():
+    running = {"api": {"task_definition": PLAN_OLD, "settled": True}, "worker": {"task_definition": PLAN_NEW, "settled": True}}
+    registered = [_registered(PLAN_NEW, True), _registered(PLAN_NEW, False)]
+    plan = rollout_plan(PLAN_SERVICES, running, registered)
+    deployments = [{"item": plan[0], "deployed": True, "changed": True}]
+    done = rollout_plan(PLAN_SERVICES, running, registered, deployments=deployments)
+    assert [(p["service"], p["deployed"]) for p in done] == [("api", True), ("worker", False)]
+    assert set(done[0]) == {"service", "task_definition_arn", "previous_task_definition_arn", "revision", "deployed"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The service role's steps around the rollout: its inputs -> each module's options
+
+
+def service_inputs(**overrides):
+    given = dict(service_ecs_cluster="shop", service_ecs_services=["api", {"name": "worker", "container_name": "w"}],
+                 service_db_cluster_identifier="shop-db")
+    return role_inputs("service", **dict(given, **overrides))
+
+
+def test_each_service_gets_its_container_and_the_revision_it_runs():
+    discovered = {"services": {"api": {"task_definition": PLAN_OLD}, "worker": {"task_definition": PLAN_NEW}}}
+    assert service_entries(service_inputs(), discovered) == [
+        {"name": "api", "container_name": "app", "task_definition": PLAN_OLD},
+        {"name": "worker", "container_name": "w", "task_definition": PLAN_NEW},
+    ]
+    assert service_entries(service_inputs(service_container_name="web"))[0] == {"name": "api", "container_name": "web", "task_definition": None}
+    assert service_names(["api", {"name": "worker", "container_name": "w"}, {"container_name": "x"}, ""]) == ["api", "worker"]
+
+
+def _plan(roll_out=(True, False), registered=(PLAN_NEW, PLAN_NEW)):
+    return [{"service": name, "container_name": "app", "task_definition_arn": arn, "previous_task_definition_arn": PLAN_OLD, "roll_out": out}
+            for name, arn, out in zip(("api", "worker"), registered, roll_out)]
+
+
+def test_only_the_services_rolled_out_are_deployed_with_the_grace_after_a_recent_change():
+    [api] = deploy_options(_plan(), service_inputs())
+    assert api == {"cluster": "shop", "service": "api", "task_definition": PLAN_NEW, "force_new_deployment": False, "wait": True,
+                   "wait_timeout": 900, "recent_change_grace": 0}
+    assert deploy_options(_plan(), service_inputs(), recent_change=True)[0]["recent_change_grace"] == 180
+    assert deploy_options(_plan(), service_inputs(service_secretsmanager_endpoint_changed=True))[0]["recent_change_grace"] == 180
+    # Check mode: a revision not registered yet is planned as a forced deployment of the running one.
+    planned = deploy_options(_plan(registered=(None, None)), service_inputs())[0]
+    assert planned["task_definition"] == PLAN_OLD and planned["force_new_deployment"] is True
+
+
+def test_the_preflight_guards_a_rollout_and_only_reports_in_check_mode():
+    [api] = preflight_options(_plan(), service_inputs(service_preflight_db_security_group_ids=["sg-db", None], service_db_port=5433))
+    assert api == {"cluster": "shop", "service": "api", "task_definition": PLAN_NEW, "container_name": "app",
+                   "db_security_group_ids": ["sg-db"], "db_port": 5433, "fail_on": "fail"}
+    assert [o["service"] for o in preflight_options(_plan(), service_inputs(service_preflight_every_run=True))] == ["api", "worker"]
+    assert preflight_options(_plan(), service_inputs(), check_mode=True)[0]["fail_on"] == "never"
+    assert preflight_options(_plan(), service_inputs(service_preflight=False)) == []
+    # A revision check mode did not register has no ARN to check.
+    assert preflight_options(_plan(registered=(None, None)), service_inputs()) == []
+
+
+def test_the_log_check_reads_every_service_when_asked():
+    assert log_check_options(service_inputs()) == []
+    checks = log_check_options(service_inputs(service_verify_log_pattern="HikariPool", service_verify_log_timeout=60))
+    assert [(c["service"], c["container_name"], c["pattern"], c["start_time"], c["wait_timeout"]) for c in checks] == [
+        ("api", "app", "HikariPool", 0, 60), ("worker", "w", "HikariPool", 0, 60)]
+
+
+def test_the_teardown_restores_each_service_and_refuses_to_guess_the_deployment():
+    restores = restore_options(role_inputs("service", entry_point="teardown", service_ecs_cluster="shop", service_ecs_services=["api"],
+                                           service_db_cluster_identifier="shop-db"))
+    assert restores == [{"cluster": "shop", "service": "api", "restore_from_tag": "ecsrds.connect/original-task-definition",
+                         "deregister_tagged": {"ecsrds.connect/created-by": "shop-db"}, "wait": True, "wait_timeout": 900}]
+    nameless = role_inputs("service", entry_point="teardown", service_ecs_cluster="shop", service_ecs_services=["api"])
+    with pytest.raises(ValueError, match="service_execution_role_policy_name is empty"):
+        restore_options(nameless)
+    with pytest.raises(ValueError, match="service_deployment_id, service_db_cluster_identifier and service_secret_arn are empty"):
+        restore_options(dict(nameless, service_execution_role_policy_name="mine"))

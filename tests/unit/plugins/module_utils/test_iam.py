@@ -14,21 +14,24 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, aws_retry
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import (
     ALLOWED,
     EXPLICIT_DENY,
     IMPLICIT_DENY,
     UNKNOWN,
-    GrantClient,
     IamReader,
     NamedPolicy,
     action_matches,
     broad_grants,
     condition_holds,
     evaluate,
+    grant_options,
     grant_policy,
+    grant_policy_name,
     grant_problems,
+    grant_removal_options,
     kms_key_arn,
     resource_matches,
     role_names,
@@ -366,12 +369,18 @@ class FakeIam:
 POLICY_NAME = "ecsrds-connect-demo"
 
 
+def granting(iam, params, check_mode):
+    """run_grant as ecs_execution_role_grant runs it, its Outcome read as (changed, grant, diff)."""
+    outcome = run_grant(Clients({"iam": iam}.__getitem__, "us-east-1"), params, check_mode, True)
+    return outcome.changed, outcome.result["grant"], outcome.diff
+
+
 def test_a_no_op_reads_each_role_once_and_writes_nothing():
     wanted = grant_policy(SECRET, KEY_ID)
     reordered = dict(wanted, Statement=list(reversed(wanted["Statement"])))
     iam = FakeIam({"api-exec": {POLICY_NAME: reordered, "other": {}}, "worker-exec": {POLICY_NAME: wanted}})
     roles = ["api-exec", "arn:aws:iam::123456789012:role/ecs/worker-exec", "arn:aws:iam::123456789012:role/api-exec"]
-    changed, grant, diff = run_grant(GrantClient(iam), _grant_params(roles=roles, secret_kms_key_id=KEY_ID), check_mode=False)
+    changed, grant, diff = granting(iam, _grant_params(roles=roles, secret_kms_key_id=KEY_ID), False)
     assert changed is False
     assert iam.calls == [("GetRolePolicy", "api-exec"), ("GetRolePolicy", "worker-exec")]
     assert grant == {"policy_name": POLICY_NAME, "policy_document": wanted,
@@ -384,7 +393,7 @@ def test_missing_or_different_policies_are_put_and_check_mode_only_predicts(chec
     old = grant_policy(SECRET)
     iam = FakeIam({"api-exec": {}, "worker-exec": {POLICY_NAME: old}, "same-exec": {POLICY_NAME: grant_policy(SECRET, KEY_ID)}})
     params = _grant_params(roles=["api-exec", "worker-exec", "same-exec"], secret_kms_key_id=KEY_ID)
-    changed, grant, diff = run_grant(GrantClient(iam), params, check_mode=check_mode)
+    changed, grant, diff = granting(iam, params, check_mode)
     assert changed is True
     assert [r["changed"] for r in grant["roles"]] == [True, True, False]
     reads = [("GetRolePolicy", "api-exec"), ("GetRolePolicy", "worker-exec"), ("GetRolePolicy", "same-exec"), ("GetRole", "api-exec")]
@@ -399,7 +408,7 @@ def test_missing_or_different_policies_are_put_and_check_mode_only_predicts(chec
 def test_a_missing_role_is_named_before_any_write():
     iam = FakeIam({"api-exec": {}})
     with pytest.raises(EcsRdsError, match=r"IAM role\(s\) gone-exec not found"):
-        run_grant(GrantClient(iam), _grant_params(roles=["api-exec", "arn:aws:iam::123456789012:role/gone-exec"]), check_mode=False)
+        granting(iam, _grant_params(roles=["api-exec", "arn:aws:iam::123456789012:role/gone-exec"]), False)
     assert iam.calls == [("GetRolePolicy", "api-exec"), ("GetRolePolicy", "gone-exec"), ("GetRole", "api-exec"), ("GetRole", "gone-exec")]
     assert iam.roles == {"api-exec": {}}
 
@@ -408,7 +417,7 @@ def test_a_missing_role_is_named_before_any_write():
 def test_absent_deletes_only_where_the_policy_is(check_mode):
     iam = FakeIam({"api-exec": {POLICY_NAME: grant_policy(SECRET), "other": {}}, "worker-exec": {"other": {}}})
     params = _grant_params(roles=["api-exec", "worker-exec", "gone-exec"], secret_arn=None, state="absent")
-    changed, grant, diff = run_grant(GrantClient(iam), params, check_mode=check_mode)
+    changed, grant, diff = granting(iam, params, check_mode)
     assert changed is True and grant["policy_document"] is None
     assert [r["changed"] for r in grant["roles"]] == [True, False, False]
     # A role that is gone has no policy left to delete: no GetRole, no error.
@@ -422,7 +431,7 @@ def test_absent_deletes_only_where_the_policy_is(check_mode):
 def test_a_resent_delete_that_finds_nothing_is_done():
     iam = FakeIam({"api-exec": {POLICY_NAME: grant_policy(SECRET)}})
     iam.lost_deletes = 1
-    changed = run_grant(GrantClient(iam), _grant_params(state="absent", roles=["api-exec"]), check_mode=False)[0]
+    changed = granting(iam, _grant_params(state="absent", roles=["api-exec"]), False)[0]
     assert changed is True and iam.roles["api-exec"] == {}
     assert iam.calls == [("GetRolePolicy", "api-exec"), ("DeleteRolePolicy", "api-exec"), ("DeleteRolePolicy", "api-exec")]
 
@@ -430,7 +439,7 @@ def test_a_resent_delete_that_finds_nothing_is_done():
 def test_an_alias_reaching_the_job_is_refused_before_any_call():
     iam = FakeIam({"api-exec": {}})
     with pytest.raises(EcsRdsError, match="secret_kms_key_id 'alias/shop' is an alias"):
-        run_grant(GrantClient(iam), _grant_params(roles=["api-exec"], secret_kms_key_id="alias/shop"), check_mode=False)
+        granting(iam, _grant_params(roles=["api-exec"], secret_kms_key_id="alias/shop"), False)
     assert iam.calls == []
 
 
@@ -445,7 +454,48 @@ def test_grant_requests_are_valid_for_botocore():
     stubber.add_response("put_role_policy", {}, {"RoleName": "ecsTaskExecutionRole", "PolicyName": POLICY_NAME,
                                                  "PolicyDocument": json.dumps(grant_policy(SECRET, KEY_ID))})
     with stubber:
-        changed = run_grant(GrantClient(RetryingBotoClientWrapper(client, aws_retry)), _grant_params(roles=[ROLE], secret_kms_key_id=KEY_ID),
-                            check_mode=False)[0]
+        changed = granting(RetryingBotoClientWrapper(client, aws_retry), _grant_params(roles=[ROLE], secret_kms_key_id=KEY_ID),
+                            False)[0]
     stubber.assert_no_pending_responses()
     assert changed is True
+
+
+# ---------------------------------------------------------------------------------------------
+# The service role's grant: its inputs -> ecs_execution_role_grant's options
+
+
+def service_inputs(**overrides):
+    given = dict(service_ecs_cluster="shop", service_ecs_services=["api"], service_secret_arn=SECRET)
+    return role_inputs("service", **dict(given, **overrides))
+
+
+def test_the_policy_is_named_after_the_deployment_in_characters_iam_takes():
+    assert grant_policy_name(service_inputs(service_db_cluster_identifier="shop-db")) == "ecsrds-connect-shop-db"
+    assert grant_policy_name(service_inputs(service_deployment_id="team@a b", service_db_cluster_identifier="shop-db")) == "ecsrds-connect-team@a-b"
+    # Without a deployment or cluster: the secret's name.
+    assert grant_policy_name(service_inputs()) == "ecsrds-connect-rds-cluster-1234-AbCdEf"
+    assert grant_policy_name(service_inputs(service_execution_role_policy_name="given")) == "given"
+    assert len(grant_policy_name(service_inputs(service_deployment_id="d" * 200))) == 128
+    assert grant_policy_name(service_inputs(service_secret_arn=None)) == ""
+
+
+def test_each_execution_role_is_granted_once_and_kms_decrypt_only_for_a_customer_key():
+    revisions = [{"task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/path/execRole"}},
+                 {"task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/execRole"}}, {"task_definition": {}}]
+    key_arn = f"arn:aws:kms:us-east-1:123456789012:key/{KEY_ID}"
+    options = grant_options(service_inputs(service_db_cluster_identifier="shop-db", service_secret_kms_key_id=key_arn), revisions)
+    assert options == {"roles": ["execRole"], "policy_name": "ecsrds-connect-shop-db", "secret_arn": SECRET, "secret_kms_key_id": key_arn,
+                       "state": "present"}
+    assert grant_problems(options) == []
+    # RDS names the AWS managed key by a plain key ARN: the database role says which kind it is.
+    assert grant_options(service_inputs(service_secret_kms_key_id=key_arn, service_secret_kms_key_manager="AWS"), revisions)["secret_kms_key_id"] is None
+    assert grant_options(service_inputs(service_secret_kms_key_id=key_arn, service_secret_kms_key_manager="CUSTOMER"), revisions)["secret_kms_key_id"] == key_arn
+    assert grant_options(service_inputs(), [])["roles"] == [] and grant_options(service_inputs(), [])["secret_kms_key_id"] is None
+
+
+def test_the_teardown_takes_the_policy_off_the_roles_the_services_run_afterwards():
+    restored = [{"running_task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/execRole"}}, {"running_task_definition": None},
+                {"running_task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/execRole"}}]
+    options = grant_removal_options(service_inputs(service_db_cluster_identifier="shop-db"), restored)
+    assert options == {"roles": ["execRole"], "policy_name": "ecsrds-connect-shop-db", "state": "absent"}
+    assert grant_problems(options) == []

@@ -222,8 +222,8 @@ def test_facts_pass_on_a_good_account_and_return_what_the_services_run():
     aws = FakeAws()
     problems, facts = validate(aws, "site", dict(GOOD, ecsrds_db_instance_class="db.future.large"), SPEC, region="eu-west-1")
     assert problems == []
-    assert facts["aws"]["services"]["shop-api"]["task_definition"] == "arn:td/shop-api:3"
-    assert facts["aws"]["subnets"][1] == {"subnet_id": "subnet-b", "availability_zone": "eu-west-1b", "cidr_block": "10.0.1.0/24", "vpc_id": "vpc-1"}
+    assert facts["discovered"]["services"]["shop-api"]["task_definition"] == "arn:td/shop-api:3"
+    assert facts["discovered"]["subnets"][1] == {"subnet_id": "subnet-b", "availability_zone": "eu-west-1b", "cidr_block": "10.0.1.0/24", "vpc_id": "vpc-1"}
     # One read of each thing: the cluster is checked by DescribeServices itself, no DescribeClusters.
     assert aws.calls == ["DescribeServices", "DescribeTaskDefinition", "GetRole", "DescribeSubnets", "DescribeOrderableDBInstanceOptions"]
 

@@ -7,11 +7,13 @@ import copy
 
 import pytest
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     ENDPOINT_RULE_DESCRIPTION,
     NetworkClient,
     SecretsManagerEndpoint,
+    access_facts,
+    access_options,
     all_subnets_use_nat,
     missing_ingress,
     one_subnet_per_az,
@@ -21,6 +23,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     run_endpoint,
     run_network_access,
     run_security_group_ingress,
+    teardown_options,
     validate_access_params,
     validate_endpoint_params,
     validate_ingress_params,
@@ -28,6 +31,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     with_tags,
 )
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, deployment_tag, rule_description
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 
 SUBNETS = [
     {"SubnetId": "subnet-a", "AvailabilityZone": "us-east-1a", "VpcId": "vpc-1", "CidrBlock": "10.0.1.0/24"},
@@ -236,8 +240,21 @@ class FakeEC2:
         return [name for name, _kwargs in self.calls if not name.startswith("describe_")]
 
 
+def clients(fake):
+    return Clients({"ec2": fake}.__getitem__, "us-east-1")
+
+
+def triple(outcome):
+    """(changed, the result with its diff, actions): what these tests read of a runner's Outcome."""
+    return outcome.changed, dict(outcome.result, diff=outcome.diff), outcome.actions
+
+
 def run(fake, check_mode=False, **overrides):
-    return run_endpoint(NetworkClient(fake), "us-east-1", params(**overrides), check_mode)
+    return triple(run_endpoint(clients(fake), params(**overrides), check_mode, True))
+
+
+def ingress(fake, sg, check_mode):
+    return triple(run_security_group_ingress(clients(fake), sg, check_mode, True))
 
 
 def test_creates_group_rule_and_endpoint_then_is_a_no_op():
@@ -369,13 +386,13 @@ def sg_params(**overrides):
 def test_security_group_ingress_adds_only_what_is_missing():
     existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "IpPermissions": [tcp(5432, cidrs=["10.9.0.0/16"])], "Tags": []}
     fake = FakeEC2(groups=[existing])
-    changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(), True)
+    changed, result, _actions = ingress(fake, sg_params(), True)
     assert changed and fake.writes == [] and result["group_id"] == "sg-db" and result["would_create"] is False
-    changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(), False)
+    changed, result, _actions = ingress(fake, sg_params(), False)
     assert fake.writes == ["create_tags", "authorize_security_group_ingress"]
     assert existing_tags(fake, "sg-db") == {deployment_tag(ME): "adopted"}
     fake.calls.clear()
-    changed, _result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(), False)
+    changed, _result, _actions = ingress(fake, sg_params(), False)
     assert (changed, fake.writes, len(fake.calls)) == (False, [], 1)
 
 
@@ -386,9 +403,9 @@ def test_a_port_change_replaces_our_rule_and_no_one_elses():
                                   tcp(5432, cidrs=["10.8.0.0/16"], description=rule_description("ours", [OTHER])),
                                   tcp(22, groups=["sg-admin"], description="admin")]}
     fake = FakeEC2(groups=[existing])
-    changed, _result, actions = run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), True)
+    changed, _result, actions = ingress(fake, sg_params(port=5433), True)
     assert changed and fake.writes == [] and any("revoke our rule for port 5432" in a for a in actions)
-    run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), False)
+    ingress(fake, sg_params(port=5433), False)
     # The new rule first, so the service is never without one; then only ours for 5432 goes.
     assert fake.writes == ["authorize_security_group_ingress", "revoke_security_group_ingress"]
     revoked = dict(fake.calls)["revoke_security_group_ingress"]["IpPermissions"]
@@ -401,10 +418,10 @@ def test_a_changed_group_is_returned_as_aws_holds_it_without_describing_it_again
     existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [],
                 "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=OURS), tcp(5432, cidrs=["10.8.0.0/16"], description=shared)]}
     fake = FakeEC2(groups=[existing])
-    changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), False)
+    changed, result, _actions = ingress(fake, sg_params(port=5433), False)
     assert changed and [name for name, _kwargs in fake.calls].count("describe_security_groups") == 1
     # What the module returns is what a describe now answers.
-    fresh = run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), True)[1]
+    fresh = ingress(fake, sg_params(port=5433), True)[1]
     assert result["security_group"] == fresh["security_group"]
     assert result["security_group"]["tags"] == {deployment_tag(ME): "adopted"}
     assert [source.get("group_id") for source in result["security_group"]["ingress_sources"]] == [SERVICE_SG]
@@ -431,7 +448,7 @@ def test_a_port_change_leaves_a_shared_old_rule_to_the_other_deployment():
     existing = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [{"Key": deployment_tag(ME), "Value": "adopted"}],
                 "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=shared)]}
     fake = FakeEC2(groups=[existing])
-    run_security_group_ingress(NetworkClient(fake), sg_params(port=5433), False)
+    ingress(fake, sg_params(port=5433), False)
     assert fake.writes == ["authorize_security_group_ingress", "update_security_group_rule_descriptions_ingress"]
     described = dict(fake.calls)["update_security_group_rule_descriptions_ingress"]["IpPermissions"]
     assert described[0]["FromPort"] == 5432 and described[0]["UserIdGroupPairs"][0]["Description"] == rule_description("ours", [OTHER])
@@ -439,18 +456,18 @@ def test_a_port_change_leaves_a_shared_old_rule_to_the_other_deployment():
 
 def test_security_group_ingress_creates_tagged_group_and_absent_respects_ownership():
     fake = FakeEC2()
-    changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(), True)
+    changed, result, _actions = ingress(fake, sg_params(), True)
     assert changed and fake.writes == [] and result["group_id"] is None and result["would_create"] is True
-    run_security_group_ingress(NetworkClient(fake), sg_params(), False)
+    ingress(fake, sg_params(), False)
     tags = dict(fake.calls)["create_security_group"]["TagSpecifications"][0]["Tags"]
     assert {"Key": CREATED_BY_TAG, "Value": ME} in tags and {"Key": "Name", "Value": "demo-rds-sg"} in tags
-    changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(state="absent"), False)
+    changed, result, _actions = ingress(fake, sg_params(state="absent"), False)
     assert changed and result["deleted_group_ids"] == ["sg-new"] and fake.groups == []
 
     foreign = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "Tags": [{"Key": deployment_tag(ME), "Value": "adopted"}],
                "IpPermissions": [tcp(5432, groups=[SERVICE_SG], description=OURS), tcp(5432, cidrs=["10.9.0.0/16"], description="bastion")]}
     fake = FakeEC2(groups=[foreign])
-    changed, result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(state="absent"), False)
+    changed, result, _actions = ingress(fake, sg_params(state="absent"), False)
     assert changed and fake.writes == ["revoke_security_group_ingress", "delete_tags"] and result["deleted_group_ids"] == []
     assert fake.groups[0]["IpPermissions"][1]["IpRanges"][0]["Description"] == "bastion"
     assert dict(fake.calls)["revoke_security_group_ingress"]["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == SERVICE_SG
@@ -481,13 +498,13 @@ def test_tags_follow_the_inputs_only_on_what_we_created():
     ours = {"GroupId": "sg-db", "GroupName": "demo-rds-sg", "VpcId": "vpc-1", "IpPermissions": [tcp(5432, groups=[SERVICE_SG])],
             "Tags": created_tags(Name="demo-rds-sg", keep="x")}
     fake = FakeEC2(groups=[ours])
-    changed, _result, actions = run_security_group_ingress(NetworkClient(fake), sg_params(tags={"app": "demo"}), False)
+    changed, _result, actions = ingress(fake, sg_params(tags={"app": "demo"}), False)
     assert changed and fake.writes == ["create_tags"], actions
     assert dict(fake.calls)["create_tags"] == {"Resources": ["sg-db"], "Tags": [{"Key": "app", "Value": "demo"}]}
 
     foreign = dict(ours, Tags=[{"Key": "Name", "Value": "demo-rds-sg"}, {"Key": deployment_tag(ME), "Value": "adopted"}])
     fake = FakeEC2(groups=[foreign])
-    changed, _result, _actions = run_security_group_ingress(NetworkClient(fake), sg_params(tags={"app": "demo"}), False)
+    changed, _result, _actions = ingress(fake, sg_params(tags={"app": "demo"}), False)
     assert (changed, fake.writes) == (False, [])
 
 
@@ -574,7 +591,7 @@ def access_params(**overrides):
 
 
 def run_access(fake, check_mode=False, **overrides):
-    return run_network_access(NetworkClient(fake), "us-east-1", access_params(**overrides), check_mode)
+    return triple(run_network_access(clients(fake), access_params(**overrides), check_mode, True))
 
 
 def both_groups_by_name(kwargs):
@@ -716,3 +733,80 @@ def test_network_access_parameter_checks_name_the_part():
         "db_security_group: port")
     assert "deployment_id" in validate_access_params(access_params(deployment_id="two words"))
     assert validate_access_params(access_params()) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The network role's step: its inputs -> ecs_network_access's options -> what it publishes
+
+
+def network_inputs(**overrides):
+    return role_inputs("network", network_ecs_cluster="shop", network_ecs_services=["api", {"name": "worker", "container_name": "w"}],
+                       **overrides)
+
+
+SERVICES_FOUND = {
+    "services": {
+        "api": {"subnets": ["subnet-a", "subnet-b"], "security_groups": ["sg-app"]},
+        "worker": {"subnets": ["subnet-b", "subnet-c"], "security_groups": ["sg-app", "sg-w"]},
+    },
+    "subnets": [{"subnet_id": "subnet-a", "availability_zone": "us-east-1a", "cidr_block": "10.0.1.0/24", "vpc_id": "vpc-1"}],
+}
+
+
+def test_the_network_step_takes_the_services_subnets_and_groups_once_each_in_order():
+    options = access_options(network_inputs(), SERVICES_FOUND)
+    assert options["subnet_ids"] == ["subnet-a", "subnet-b", "subnet-c"]
+    assert options["endpoint"]["source_security_group_ids"] == ["sg-app", "sg-w"]
+    assert options["db_security_group"]["source_security_group_ids"] == ["sg-app", "sg-w"]
+    assert options["db_security_group"]["source_cidrs"] == [] and options["db_security_group"]["port"] == 5432
+    assert options["subnets"] == SERVICES_FOUND["subnets"] and options["vpc_id"] is None
+    # Valid for the module as it stands: what the role's task passes through.
+    assert validate_access_params(options) is None
+
+
+def test_the_network_step_prefers_given_ids_and_admits_cidrs_when_asked():
+    options = access_options(network_inputs(network_subnet_ids=["subnet-z"], network_service_security_group_ids=["sg-given"],
+                                            network_db_ingress_source="cidr", network_db_ingress_cidrs=["10.0.0.0/16"],
+                                            network_vpc_id="vpc-9"), SERVICES_FOUND)
+    assert options["subnet_ids"] == ["subnet-z"] and options["vpc_id"] == "vpc-9"
+    assert options["db_security_group"]["source_security_group_ids"] == []
+    assert options["db_security_group"]["source_cidrs"] == ["10.0.0.0/16"]
+    assert options["endpoint"]["source_security_group_ids"] == ["sg-given"]
+
+
+def test_a_vpc_named_must_be_exactly_one():
+    named = network_inputs(network_vpc_name="main")
+    assert access_options(named, SERVICES_FOUND, [{"vpc_id": "vpc-7"}])["vpc_id"] == "vpc-7"
+    with pytest.raises(ValueError, match="network_vpc_name main matches 2 VPCs; exactly one is needed"):
+        access_options(named, SERVICES_FOUND, [{"vpc_id": "vpc-7"}, {"vpc_id": "vpc-8"}])
+    with pytest.raises(ValueError, match="network_vpc_name main was not looked up"):
+        access_options(named, SERVICES_FOUND)
+    # A VPC id wins over the name.
+    assert access_options(network_inputs(network_vpc_name="main", network_vpc_id="vpc-1"), SERVICES_FOUND)["vpc_id"] == "vpc-1"
+
+
+def test_the_network_role_publishes_what_the_next_roles_take():
+    options = access_options(network_inputs(), SERVICES_FOUND)
+    result = {"vpc_id": "vpc-1", "db_security_group": {"group_id": "sg-db"}, "endpoint": {"changed": True, "endpoint": {"vpc_endpoint_id": "vpce-1"}}}
+    assert access_facts(result, options) == {
+        "network__vpc_id": "vpc-1", "network__subnet_ids": ["subnet-a", "subnet-b", "subnet-c"],
+        "network__service_security_group_ids": ["sg-app", "sg-w"], "network__db_security_group_id": "sg-db",
+        "network__secretsmanager_endpoint_id": "vpce-1", "network__secretsmanager_endpoint_changed": True,
+    }
+    skipped = dict(result, endpoint={"changed": False, "endpoint": None}, db_security_group={"group_id": None})
+    facts = access_facts(skipped, options)
+    assert facts["network__secretsmanager_endpoint_id"] is None and facts["network__db_security_group_id"] is None
+
+
+def test_the_teardown_finds_the_vpc_without_describing_the_services_when_it_can():
+    described_services = [{"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-a", "subnet-b"]}}},
+                          {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-b"]}}}]
+    plain = teardown_options(role_inputs("network", entry_point="teardown"), described_services)
+    assert plain["describe_services"] is True and plain["service_names"] == ["demo-ecs-service"]
+    assert plain["endpoint"] == {"state": "absent", "deployment_id": "demo-rds-aurora-postgres", "vpc_id": None,
+                                 "subnet_ids": ["subnet-a", "subnet-b"], "security_group_name": "demo-secretsmanager-endpoint-sg"}
+    assert plain["db_security_group"] == {"state": "absent", "deployment_id": "demo-rds-aurora-postgres", "name": "demo-rds-sg", "port": 5432,
+                                          "rule_description": "ecsrds.connect: PostgreSQL from the ECS service"}
+    named = teardown_options(role_inputs("network", entry_point="teardown", network_vpc_name="main",
+                                         network_ecs_services=[{"name": "api"}]), [], [{"vpc_id": "vpc-7"}])
+    assert named["describe_services"] is False and named["service_names"] == ["api"] and named["endpoint"]["vpc_id"] == "vpc-7"

@@ -13,6 +13,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
     release_plan,
     rule_description,
     rule_owners,
+    secret_name,
+    service_deployment_id,
     usage_tags,
 )
 
@@ -58,3 +60,14 @@ def test_deployment_id_problem_names_the_option(value):
 
 def test_cluster_identifiers_are_valid_deployment_ids():
     assert deployment_id_problem("shop-orders-db") is None and deployment_id_problem("billing.v2_db") is None
+
+
+def test_the_service_role_works_for_its_deployment_else_the_cluster_else_the_secret():
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-1a2b-xYz"
+    assert secret_name(secret) == "rds!cluster-1a2b-xYz" and secret_name(None) == "" and secret_name("not-an-arn") == ""
+    inputs = {"service_deployment_id": "", "service_db_cluster_identifier": "", "service_secret_arn": secret}
+    # In the characters ECS tag values accept.
+    assert service_deployment_id(inputs) == "rds-cluster-1a2b-xYz"
+    assert service_deployment_id(dict(inputs, service_db_cluster_identifier="shop-db")) == "shop-db"
+    assert service_deployment_id(dict(inputs, service_deployment_id="team/a b", service_db_cluster_identifier="shop-db")) == "team-a-b"
+    assert service_deployment_id({}) == ""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, List
 
-import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
@@ -16,6 +15,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import Retrying
 
 from ansible_collections.ecsrds.connect.plugins.module_utils import common, rds
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1111-2222"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-abc-XyZ"
@@ -525,22 +525,17 @@ class FakeKMS:
         return {"Aliases": [{"AliasName": alias} for alias in self.aliases]}
 
 
-class FakeModule:
-    def __init__(self, client, check_mode=False, diff=False, kms=None, **overrides):
-        self.params = params(**overrides)
-        self.check_mode = check_mode
-        self._diff = diff
-        self._client = client
-        self._kms = kms or FakeKMS()
+def manage(client, check_mode=False, diff=False, kms=None, **overrides):
+    """The manager as rds_aurora_managed_secret runs it (run_cluster), its Outcome read as one result."""
+    # The real wrapper: calls made without aws_retry=True would not be retried, and fail the tests below.
+    made = {"rds": RetryingBotoClientWrapper(client, common.aws_retry), "kms": RetryingBotoClientWrapper(kms or FakeKMS(), common.aws_retry)}
 
-    def client(self, service, retry_decorator=None, config=None):
-        assert service in ("rds", "kms"), "the manager talks to RDS (and KMS for key facts), never Secrets Manager"
-        if service == "kms":
-            return RetryingBotoClientWrapper(self._kms, retry_decorator)
-        # Retries come from our policy only: botocore's own would resend a create whose response was lost.
-        assert isinstance(config, botocore.config.Config) and retry_decorator is common.aws_retry
-        # The real wrapper: calls made without aws_retry=True would not be retried, and fail the tests below.
-        return RetryingBotoClientWrapper(self._client, retry_decorator)
+    def make(service):
+        assert service in made, "the manager talks to RDS (and KMS for key facts), never Secrets Manager"
+        return made[service]
+
+    outcome = rds.run_cluster(common.Clients(make, "us-east-1"), params(**overrides), check_mode, diff)
+    return dict(outcome.result, changed=outcome.changed, diff=outcome.diff, actions=outcome.actions)
 
 
 READS = {"DescribeDBClusters", "DescribeDBInstances", "DescribeDBClusterSnapshots"}
@@ -555,7 +550,7 @@ def no_sleep(monkeypatch):
 class TestManager:
     def test_check_mode_on_fresh_account_writes_nothing(self):
         fake = FakeRDS()
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, diff=True)).run()
+        result = manage(fake, check_mode=True, diff=True)
         assert set(fake.calls) <= READS
         assert result["changed"] is True and result["would_create"] is True and result["cluster"] is None
         assert result["diff"]["before"] == {}
@@ -565,13 +560,13 @@ class TestManager:
 
     def test_check_mode_on_existing_cluster_writes_nothing(self):
         fake = FakeRDS(described(), [instance(1)])
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, instance_count=3, deletion_protection=False)).run()
+        result = manage(fake, check_mode=True, instance_count=3, deletion_protection=False)
         assert set(fake.calls) <= READS and result["changed"] is True
 
     def test_lost_create_response_is_adopted_not_repeated(self):
         fake = FakeRDS()
         fake.lose_next_create_response = True
-        result = rds.AuroraManagedSecretManager(FakeModule(fake)).run()
+        result = manage(fake)
         assert fake.calls.count("CreateDBCluster") == 1
         assert fake.calls.count("CreateDBInstance") == 1
         assert result["cluster"]["db_cluster_identifier"] == "orders-db"
@@ -579,21 +574,21 @@ class TestManager:
     def test_cluster_created_concurrently_is_adopted(self):
         fake = FakeRDS()
         fake.created_elsewhere = True
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, wait=False)).run()
+        result = manage(fake, wait=False)
         assert result["changed"] is True and result["cluster"]["db_cluster_identifier"] == "orders-db"
         assert fake.calls.count("CreateDBCluster") == 1 and fake.calls.count("CreateDBInstance") == 1
 
     def test_throttled_calls_are_retried_and_create_happens_once(self):
         fake = FakeRDS()
         fake.throttle = {"DescribeDBClusters": 2, "CreateDBCluster": 2}
-        result = rds.AuroraManagedSecretManager(FakeModule(fake)).run()
+        result = manage(fake)
         assert fake.calls.count("CreateDBCluster (throttled)") == 2
         assert fake.calls.count("CreateDBCluster") == 1
         assert result["changed"] is True and result["instances"][0]["db_instance_identifier"] == "orders-db-instance-1"
 
     def test_unchanged_cluster_gets_no_write(self):
         fake = FakeRDS(described(), [instance(1)])
-        result = rds.AuroraManagedSecretManager(FakeModule(fake)).run()
+        result = manage(fake)
         assert set(fake.calls) <= READS and result["changed"] is False
         # A cluster that is already available is described once, not again by the wait.
         assert sorted(fake.calls) == ["DescribeDBClusters", "DescribeDBInstances"]
@@ -601,33 +596,32 @@ class TestManager:
     def test_immutable_change_fails_before_any_write(self):
         fake = FakeRDS(described(), [instance(1)])
         with pytest.raises(EcsRdsError, match="master_username cannot be changed"):
-            rds.AuroraManagedSecretManager(FakeModule(fake, master_username="admin", deletion_protection=False)).run()
+            manage(fake, master_username="admin", deletion_protection=False)
         assert set(fake.calls) <= READS
 
     def test_absent_protected_without_explicit_false_fails(self):
         fake = FakeRDS(described(), [instance(1)])
         with pytest.raises(EcsRdsError, match="deletion_protection"):
-            rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", skip_final_snapshot=True)).run()
+            manage(fake, state="absent", skip_final_snapshot=True)
         assert set(fake.calls) <= READS
 
     def test_absent_without_snapshot_choice_fails_before_any_call(self):
         fake = FakeRDS(described(), [instance(1)])
         with pytest.raises(EcsRdsError, match="final snapshot"):
-            rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deletion_protection=False)).run()
+            manage(fake, state="absent", deletion_protection=False)
         assert fake.calls == []
 
     def test_absent_unprotects_then_deletes_instances_then_cluster(self):
         fake = FakeRDS(described(), [instance(1), instance(2)])
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deletion_protection=False, skip_final_snapshot=True)).run()
+        result = manage(fake, state="absent", deletion_protection=False, skip_final_snapshot=True)
         writes = [call for call in fake.calls if call not in READS]
         assert writes == ["ModifyDBCluster", "DeleteDBInstance", "DeleteDBInstance", "DeleteDBCluster"]
         assert result["changed"] is True and result["cluster"] is None
 
     def test_wait_timeout_names_what_is_pending(self):
         fake = FakeRDS(described(Status="modifying"), [instance(1)])
-        module = FakeModule(fake, wait_timeout=0)
         with pytest.raises(EcsRdsError, match="Timed out.*cluster status 'modifying'"):
-            rds.AuroraManagedSecretManager(module).run()
+            manage(fake, wait_timeout=0)
 
 
 @pytest.mark.parametrize(
@@ -640,18 +634,9 @@ class TestManager:
     ],
 )
 def test_result_says_who_manages_the_secret_key_with_one_kms_call(kms, expected):
-    module = FakeModule(FakeRDS(), kms=kms)
-    result = rds.AuroraManagedSecretManager(module).run()
+    result = manage(FakeRDS(), kms=kms)
     assert result["cluster"]["master_user_secret"]["kms_key_manager"] == expected
     assert kms.calls == ["ListAliases"]
-
-
-def test_aws_managed_key_is_recognised_by_its_reserved_alias():
-    from ansible_collections.ecsrds.connect.plugins.module_utils.rds import is_aws_managed_key
-
-    assert is_aws_managed_key(["alias/aws/secretsmanager"])
-    assert not is_aws_managed_key(["alias/orders-db-secret"])
-    assert not is_aws_managed_key([])
 
 
 def _tags(cluster):
@@ -663,40 +648,40 @@ class TestDeploymentOwnership:
 
     def test_a_created_cluster_is_marked_created_an_existing_one_adopted(self):
         fake = FakeRDS()
-        rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="orders", tags={"app": "a"}, purge_tags=False)).run()
+        manage(fake, deployment_id="orders", tags={"app": "a"}, purge_tags=False)
         assert _tags(fake.cluster) == {"app": "a", "ecsrds.connect/created-by": "orders", "ecsrds.connect/deployment:orders": "created"}
 
         fake = FakeRDS(described(TagList=[{"Key": "team", "Value": "x"}]), [instance(1)])
-        rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="orders")).run()
+        manage(fake, deployment_id="orders")
         # Unset tags leave the others alone; the adopter never claims to have created it.
         assert _tags(fake.cluster) == {"team": "x", "ecsrds.connect/deployment:orders": "adopted"}
         fake.calls.clear()
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="orders", tags={"team": "x"})).run()
+        result = manage(fake, deployment_id="orders", tags={"team": "x"})
         assert result["changed"] is False and set(fake.calls) <= READS
 
     def test_purge_tags_never_removes_another_deployments_mark(self):
         fake = FakeRDS(described(TagList=self.CREATED), [instance(1)])
-        rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="billing", tags={"app": "b"}, purge_tags=True)).run()
+        manage(fake, deployment_id="billing", tags={"app": "b"}, purge_tags=True)
         assert _tags(fake.cluster) == {"app": "b", "ecsrds.connect/created-by": "orders", "ecsrds.connect/deployment:orders": "created",
                                        "ecsrds.connect/deployment:billing": "adopted"}
 
     def test_absent_keeps_an_adopted_cluster_and_only_drops_the_mark(self):
         fake = FakeRDS(described(DeletionProtection=True, TagList=[{"Key": "ecsrds.connect/deployment:orders", "Value": "adopted"}]), [instance(1)])
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deployment_id="orders", final_snapshot_identifier="s")).run()
+        result = manage(fake, state="absent", deployment_id="orders", final_snapshot_identifier="s")
         assert result["kept"] == "adopted" and result["changed"] is True
         assert [c for c in fake.calls if c not in READS] == ["RemoveTagsFromResource"] and fake.cluster is not None
 
     def test_absent_keeps_a_cluster_other_deployments_still_use(self):
         marks = self.CREATED + [{"Key": "ecsrds.connect/deployment:billing", "Value": "adopted"}]
         fake = FakeRDS(described(TagList=marks), [instance(1)])
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deployment_id="orders", deletion_protection=False,
-                                                           final_snapshot_identifier="s")).run()
+        result = manage(fake, state="absent", deployment_id="orders", deletion_protection=False,
+                                                           final_snapshot_identifier="s")
         assert result["kept"] == "shared" and fake.cluster is not None
 
     def test_absent_deletes_an_adopted_cluster_only_when_told(self):
         fake = FakeRDS(described(), [instance(1)])
-        rds.AuroraManagedSecretManager(FakeModule(fake, state="absent", deployment_id="orders", delete_adopted=True,
-                                                  deletion_protection=False, final_snapshot_identifier="orders-final")).run()
+        manage(fake, state="absent", deployment_id="orders", delete_adopted=True,
+                                                  deletion_protection=False, final_snapshot_identifier="orders-final")
         assert fake.cluster is None and fake.deleted_with == {"SkipFinalSnapshot": False, "FinalDBSnapshotIdentifier": "orders-final"}
 
     def test_a_taken_snapshot_name_stops_before_any_write(self):
@@ -704,14 +689,14 @@ class TestDeploymentOwnership:
         fake.snapshots.add("orders-final")
         for check_mode in (True, False):
             with pytest.raises(EcsRdsError, match="snapshot orders-final already exists"):
-                rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=check_mode, state="absent", deployment_id="orders",
-                                                          deletion_protection=False, final_snapshot_identifier="orders-final")).run()
+                manage(fake, check_mode=check_mode, state="absent", deployment_id="orders",
+                                                          deletion_protection=False, final_snapshot_identifier="orders-final")
         assert set(fake.calls) <= READS
 
     def test_bad_deployment_id_is_refused_before_any_call(self):
         fake = FakeRDS()
         with pytest.raises(EcsRdsError, match="deployment_id"):
-            rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="a b")).run()
+            manage(fake, deployment_id="a b")
         assert fake.calls == []
 
 
@@ -777,7 +762,7 @@ class TestSubnetGroupPlan:
     def test_bad_subnet_group_input_is_refused_before_any_call(self, overrides, message):
         fake = FakeRDS()
         with pytest.raises(EcsRdsError, match=message):
-            rds.AuroraManagedSecretManager(FakeModule(fake, **overrides)).run()
+            manage(fake, **overrides)
         assert fake.calls == []
 
 
@@ -785,7 +770,7 @@ class TestSubnetGroupManager:
     def test_noop_is_exactly_the_cluster_and_instances_describes(self):
         for check_mode in (False, True):
             fake = converged()
-            result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=check_mode, diff=True, **with_group())).run()
+            result = manage(fake, check_mode=check_mode, diff=True, **with_group())
             # AWS's DescribeDBInstances answer already shows the group: no call of its own.
             assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances"], check_mode
             assert result["changed"] is False
@@ -797,7 +782,7 @@ class TestSubnetGroupManager:
     def test_a_group_tag_change_alone_waits_for_the_groups_next_describe(self):
         # The chosen trade-off (see rds.py): reading the group's tags would be a third call on every run.
         fake = converged()
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group(tags={"app": "orders", "cost": "db"}))).run()
+        result = manage(fake, **with_group(tags={"app": "orders", "cost": "db"}))
         assert "ListTagsForResource" not in fake.calls and "DescribeDBSubnetGroups" not in fake.calls
         assert fake.group_tags[f"arn:aws:rds:us-east-1:123456789012:subgrp:{GROUP}"] == [{"Key": "app", "Value": "orders"}]
         # The cluster, compared every run, gets the tag at once.
@@ -805,7 +790,7 @@ class TestSubnetGroupManager:
 
     def test_fresh_account_creates_the_group_with_tags_before_the_cluster(self):
         fake = FakeRDS()
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        result = manage(fake, **with_group())
         writes = [c for c in fake.calls if c not in READS | {"DescribeDBSubnetGroups", "ListTagsForResource"}]
         assert writes == ["CreateDBSubnetGroup", "CreateDBCluster", "CreateDBInstance"]
         # Described once before the create, never again: the create's answer is the group's state.
@@ -820,12 +805,12 @@ class TestSubnetGroupManager:
 
         # The next run reads the group from the writer's answer: two calls, no change.
         fake.calls.clear()
-        again = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        again = manage(fake, **with_group())
         assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances"] and again["changed"] is False
 
     def test_check_mode_on_a_fresh_account_plans_the_group_without_writing(self):
         fake = FakeRDS()
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, diff=True, **with_group())).run()
+        result = manage(fake, check_mode=True, diff=True, **with_group())
         assert fake.calls == ["DescribeDBClusters", "DescribeDBSubnetGroups"]
         assert result["changed"] is True and result["would_create"] is True
         assert result["subnet_group"]["subnet_ids"] == ["subnet-a", "subnet-b"] and result["subnet_group"]["vpc_id"] is None
@@ -835,7 +820,7 @@ class TestSubnetGroupManager:
 
     def test_an_existing_group_without_a_cluster_is_adopted_and_brought_in_line(self):
         fake = FakeRDS(subnet_groups=[subnet_group(GROUP, "Private subnets", ["subnet-a", "subnet-old"])])
-        rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        manage(fake, **with_group())
         assert [c for c in fake.calls if "SubnetGroup" in c or c.endswith("Resource")] == [
             "DescribeDBSubnetGroups", "ListTagsForResource", "ModifyDBSubnetGroup", "AddTagsToResource"]
         assert rds.subnet_ids_of(fake.subnet_groups[GROUP]) == ["subnet-a", "subnet-b"]
@@ -846,7 +831,7 @@ class TestSubnetGroupManager:
         fake = converged()
         asked = with_group(db_subnet_group_subnet_ids=["subnet-a", "subnet-c"], tags={"app": "orders", "cost": "db"})
         fake.cluster["TagList"].append({"Key": "cost", "Value": "db"})
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, diff=True, **asked)).run()
+        result = manage(fake, diff=True, **asked)
         # The pending tag change rides along now that the group is described anyway.
         assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances", "DescribeDBSubnetGroups", "ListTagsForResource",
                               "ModifyDBSubnetGroup", "AddTagsToResource"]
@@ -859,8 +844,8 @@ class TestSubnetGroupManager:
 
     def test_check_mode_subnet_change_writes_nothing_and_shows_the_diff(self):
         fake = converged()
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, diff=True,
-                                                           **with_group(db_subnet_group_description="New"))).run()
+        result = manage(fake, check_mode=True, diff=True,
+                                                           **with_group(db_subnet_group_description="New"))
         assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances", "DescribeDBSubnetGroups", "ListTagsForResource"]
         assert result["changed"] is True
         assert result["diff"]["after"]["subnet_group"]["db_subnet_group_description"] == "New"
@@ -871,26 +856,26 @@ class TestSubnetGroupManager:
         fake = converged()
         fake.subnet_groups[GROUP]["DBSubnetGroupName"] = GROUP
         fake._with_subnet_group = lambda item: item
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        result = manage(fake, **with_group())
         assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances", "DescribeDBSubnetGroups", "ListTagsForResource"]
         assert result["changed"] is False and result["subnet_group"]["subnet_ids"] == ["subnet-a", "subnet-b"]
 
     def test_lost_group_create_response_is_adopted_not_repeated(self):
         fake = FakeRDS()
         fake.lose_next_group_create_response = True
-        rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        manage(fake, **with_group())
         assert fake.calls.count("CreateDBSubnetGroup") == 1 and fake.calls.count("CreateDBCluster") == 1
 
     def test_group_created_concurrently_is_adopted(self):
         fake = FakeRDS()
         fake.group_created_elsewhere = True
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, **with_group())).run()
+        result = manage(fake, **with_group())
         assert fake.calls.count("CreateDBSubnetGroup") == 1 and "ModifyDBSubnetGroup" not in fake.calls
         assert result["subnet_group"]["subnet_ids"] == ["subnet-a", "subnet-b"]
 
     def test_unmanaged_group_is_reported_from_the_instances_and_never_described(self):
         fake = converged()
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, deployment_id="orders", db_subnet_group_name=GROUP)).run()
+        result = manage(fake, deployment_id="orders", db_subnet_group_name=GROUP)
         assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances"]
         assert result["subnet_group"]["db_subnet_group_name"] == GROUP
 
@@ -905,7 +890,7 @@ class TestSubnetGroupTeardown:
     def test_the_group_is_deleted_after_the_cluster_is_gone(self, fake_clock):
         fake = converged()
         fake.deleting_describes = 2
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, wait=False, **absent())).run()
+        result = manage(fake, wait=False, **absent())
         writes = [c for c in fake.calls if c not in READS]
         assert writes == ["ModifyDBCluster", "DeleteDBInstance", "DeleteDBCluster", "DeleteDBSubnetGroup"]
         # Even without wait: RDS refuses to delete a group its cluster still uses.
@@ -915,7 +900,7 @@ class TestSubnetGroupTeardown:
     def test_a_group_still_counted_as_in_use_is_sent_again(self, fake_clock):
         fake = converged()
         fake.group_busy = 2
-        rds.AuroraManagedSecretManager(FakeModule(fake, **absent())).run()
+        manage(fake, **absent())
         assert fake.calls.count("DeleteDBSubnetGroup") == 3 and GROUP not in fake.subnet_groups
 
     @pytest.mark.parametrize(
@@ -929,35 +914,119 @@ class TestSubnetGroupTeardown:
         fake = converged()
         fake.cluster["TagList"] = marks
         for check_mode in (True, False):
-            result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=check_mode, **absent(**overrides))).run()
+            result = manage(fake, check_mode=check_mode, **absent(**overrides))
             assert result["kept"] == reason and result["subnet_group"]["db_subnet_group_name"] == GROUP
         assert "DeleteDBSubnetGroup" not in fake.calls and "DescribeDBSubnetGroups" not in fake.calls
         assert GROUP in fake.subnet_groups and fake.cluster is not None
 
     def test_check_mode_deletes_nothing_and_shows_the_group_going(self):
         fake = converged()
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, diff=True, **absent())).run()
+        result = manage(fake, check_mode=True, diff=True, **absent())
         assert set(fake.calls) <= READS and result["changed"] is True
         assert result["diff"]["before"]["subnet_group"]["db_subnet_group_name"] == GROUP and result["diff"]["after"] == {}
 
     def test_another_groups_name_is_refused_before_any_write(self):
         fake = converged()
         with pytest.raises(EcsRdsError, match="db_subnet_group_name 'other' is not the subnet group of DB cluster orders-db"):
-            rds.AuroraManagedSecretManager(FakeModule(fake, **absent(db_subnet_group_name="other"))).run()
+            manage(fake, **absent(db_subnet_group_name="other"))
         assert set(fake.calls) <= READS
 
     def test_without_the_cluster_a_left_over_group_is_deleted_and_then_nothing_is_done(self):
         # A teardown interrupted after the cluster's deletion finishes on the re-run.
         fake = FakeRDS(subnet_groups=[subnet_group(GROUP, "Private subnets", ["subnet-a", "subnet-b"])])
-        check = rds.AuroraManagedSecretManager(FakeModule(fake, check_mode=True, **absent())).run()
+        check = manage(fake, check_mode=True, **absent())
         assert check["changed"] is True and fake.calls == ["DescribeDBClusters", "DescribeDBSubnetGroups"]
-        result = rds.AuroraManagedSecretManager(FakeModule(fake, **absent())).run()
+        result = manage(fake, **absent())
         assert result["changed"] is True and GROUP not in fake.subnet_groups
         fake.calls.clear()
-        again = rds.AuroraManagedSecretManager(FakeModule(fake, **absent())).run()
+        again = manage(fake, **absent())
         assert again["changed"] is False and fake.calls == ["DescribeDBClusters", "DescribeDBSubnetGroups"]
 
     def test_without_a_group_name_the_group_is_left_alone(self):
         fake = converged()
-        rds.AuroraManagedSecretManager(FakeModule(fake, **absent(db_subnet_group_name=None))).run()
+        manage(fake, **absent(db_subnet_group_name=None))
         assert fake.cluster is None and GROUP in fake.subnet_groups and "DeleteDBSubnetGroup" not in fake.calls
+
+
+class NothingToModify(FakeRDS):
+    """RDS's answer to a modification that changes nothing (amazon.aws's rds module_utils treats it as
+    unchanged): HTTP 400 InvalidParameterCombination, "No modifications were requested"."""
+
+    def modify_db_cluster(self, DBClusterIdentifier, ApplyImmediately, **changes):
+        self._record("ModifyDBCluster")
+        raise ClientError({"Error": {"Code": "InvalidParameterCombination", "Message": "No modifications were requested"},
+                           "ResponseMetadata": {"HTTPStatusCode": 400}}, "ModifyDBCluster")
+
+
+def test_a_modification_rds_says_changes_nothing_is_reported_unchanged():
+    fake = NothingToModify(described(), [instance(1)])
+    result = manage(fake, deletion_protection=False)
+    assert fake.calls.count("ModifyDBCluster") == 1
+    assert result["changed"] is False and result["actions"] == []
+    # Any other refusal is still an error.
+    assert not rds.no_modifications(client_error("InvalidParameterCombination"))
+    assert rds.no_modifications(ClientError({"Error": {"Code": "InvalidParameterCombination", "Message": "No modifications were requested"}}, "X"))
+
+
+def test_the_actions_say_what_a_run_does_in_order():
+    fake = FakeRDS(described(), [instance(1)])
+    planned = manage(fake, check_mode=True, deletion_protection=False, instance_count=2)
+    assert planned["actions"] == ["modify DB cluster orders-db (DeletionProtection)", "create DB instance orders-db-instance-2"]
+    assert manage(fake, deletion_protection=False, instance_count=2)["actions"] == planned["actions"]
+    assert manage(FakeRDS(), check_mode=True)["actions"] == ["create DB cluster orders-db", "create DB instance orders-db-instance-1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The database role's step: its inputs -> rds_aurora_managed_secret's options -> what it publishes
+
+
+def database_inputs(entry_point="main", **overrides):
+    return role_inputs("database", entry_point=entry_point, **overrides)
+
+
+def test_the_database_step_asks_for_what_its_inputs_name_and_leaves_the_rest_alone():
+    options = rds.cluster_options(database_inputs(database_cluster_identifier="shop-db", database_subnet_ids=["subnet-a", "subnet-b"],
+                                                  database_security_group_ids=["sg-db", None], database_name=""))
+    assert options["db_subnet_group_name"] == "shop-db-subnets" and options["db_subnet_group_subnet_ids"] == ["subnet-a", "subnet-b"]
+    # A group id the network role published as null (check mode, not created yet) is left out.
+    assert options["vpc_security_group_ids"] == ["sg-db"]
+    # Empty inputs are not asked for: the cluster's own value (or RDS's default) stands.
+    assert options["database_name"] is None and options["engine_version"] is None and options["kms_key_id"] is None
+    assert options["deployment_id"] == "shop-db" and options["purge_tags"] is False and options["engine"] == "aurora-postgresql"
+    assert rds.cluster_options(database_inputs(database_security_group_ids=[None]))["vpc_security_group_ids"] is None
+    named = rds.cluster_options(database_inputs(database_subnet_group_name="private", database_deployment_id="team-a"))
+    assert named["db_subnet_group_name"] == "private" and named["deployment_id"] == "team-a"
+
+
+def test_the_teardown_takes_a_final_snapshot_unless_told_and_lifts_protection_only_when_confirmed():
+    options = rds.cluster_delete_options(database_inputs("teardown", database_cluster_identifier="shop-db"))
+    assert options["final_snapshot_identifier"] == "shop-db-final" and options["skip_final_snapshot"] is False
+    assert options["deletion_protection"] is True and options["delete_adopted"] is False and options["state"] == "absent"
+    assert options["db_subnet_group_name"] == "shop-db-subnets" and options["deployment_id"] == "shop-db"
+    confirmed = rds.cluster_delete_options(database_inputs("teardown", database_teardown_confirm_delete=True,
+                                                           database_teardown_skip_final_snapshot=True))
+    assert confirmed["deletion_protection"] is False and "final_snapshot_identifier" not in confirmed
+    named = rds.cluster_delete_options(database_inputs("teardown", database_teardown_final_snapshot_identifier="last"))
+    assert named["final_snapshot_identifier"] == "last"
+
+
+def test_the_connection_is_what_rds_reports():
+    fake = FakeRDS(described(Port=5433, Endpoint="orders-db.cluster-x.us-east-1.rds.amazonaws.com"), [instance(1)])
+    facts = rds.cluster_facts(manage(fake))
+    assert facts["database__endpoint"] == "orders-db.cluster-x.us-east-1.rds.amazonaws.com"
+    # The cluster's port and database, not what was asked: a cluster adopted as it is keeps its own.
+    assert facts["database__port"] == 5433 and facts["database__name"] == "postgres"
+    assert facts["database__secret_arn"] == SECRET_ARN and facts["database__secret_kms_key_manager"] == "AWS"
+    assert facts["database__cluster"]["db_cluster_identifier"] == "orders-db"
+    assert rds.cluster_facts(manage(FakeRDS(described(DatabaseName="shop"), [instance(1)])))["database__name"] == "shop"
+
+
+def test_check_mode_publishes_the_connection_the_run_would_leave():
+    # A port about to change is the new one: the revisions it causes are planned.
+    fake = FakeRDS(described(Port=5432), [instance(1)])
+    assert rds.cluster_facts(manage(fake, check_mode=True, port=5433))["database__port"] == 5433
+    assert fake.cluster["Port"] == 5432
+    # Before the cluster exists: marked stand-ins for what RDS assigns, the asked port and database.
+    fresh = rds.cluster_facts(manage(FakeRDS(), check_mode=True, database_name="shop"))
+    assert rds.PLANNED_MARK in fresh["database__endpoint"] and rds.PLANNED_MARK in fresh["database__secret_arn"]
+    assert fresh["database__port"] == 5432 and fresh["database__name"] == "shop" and fresh["database__cluster"] is None

@@ -8,7 +8,7 @@ IsClusterWriter, and PendingModifiedValues until an applied-immediately change h
 from __future__ import annotations
 
 import pytest
-from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.test_rds import FakeModule, FakeRDS, client_error, described, instance, params
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.test_rds import FakeRDS, client_error, described, instance, manage, params
 
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.ecsrds.connect.plugins.module_utils import common, rds
@@ -60,7 +60,7 @@ class BusyRDS(FakeRDS):
 
 
 def run(fake, **overrides):
-    return rds.AuroraManagedSecretManager(FakeModule(fake, **overrides)).run()
+    return manage(fake, **overrides)
 
 
 def test_modify_on_a_busy_cluster_is_sent_again_until_accepted():

@@ -15,7 +15,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import Retrying
 from ansible_collections.ecsrds.connect.plugins.module_utils import common
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import ServiceDeployer
-from ansible_collections.ecsrds.connect.plugins.module_utils.network import NetworkClient, run_endpoint
+from ansible_collections.ecsrds.connect.plugins.module_utils.network import run_endpoint
 
 
 def client_error(code, status=400, message=None):
@@ -134,7 +134,8 @@ class LosingEC2(FakeEC2):
 def test_lost_answers_on_the_endpoint_path_are_adopted_or_count_as_done():
     fake = LosingEC2(lose=("create_security_group", "authorize_security_group_ingress", "create_vpc_endpoint"))
     client = RetryingBotoClientWrapper(fake, common.aws_retry)
-    changed, result, _actions = run_endpoint(NetworkClient(client), "us-east-1", params(), False)
+    outcome = run_endpoint(common.Clients({"ec2": client}.__getitem__, "us-east-1"), params(), False, False)
+    changed, result = outcome.changed, outcome.result
     assert changed and result["endpoint"]["vpc_endpoint_id"] == "vpce-new"
     # Each create went out once, then a describe found it; the rule was resent once and refused as already there.
     assert fake.writes == ["create_security_group", "authorize_security_group_ingress", "authorize_security_group_ingress", "create_vpc_endpoint"]

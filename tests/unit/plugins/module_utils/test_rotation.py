@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import (
     RotationClient,
     confirmed_service_arns,
@@ -19,6 +20,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import (
     event_pattern,
     events_role_policy,
     normalize_policy,
+    redeploy_facts,
+    redeploy_options,
     resource_names,
     rotation_days_of,
     rule_description,
@@ -160,7 +163,7 @@ class FakeStepFunctions:
 
 
 def _client(sfn, sleeps):
-    return RotationClient({"iam": None, "stepfunctions": sfn, "events": None, "ecs": None, "secretsmanager": None}, sleep=sleeps.append)
+    return RotationClient({"iam": None, "stepfunctions": sfn, "events": None, "ecs": None, "secretsmanager": None}.get, sleep=sleeps.append)
 
 
 def test_a_role_not_yet_assumable_is_waited_for():
@@ -185,6 +188,12 @@ def _not_found(code, operation):
     return ClientError({"Error": {"Code": code, "Message": "not found"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
 
 
+def rotate(cloud, params, check_mode):
+    """run_rotation as ecs_redeploy_on_rotation runs it, its Outcome read as (changed, result with actions and diff)."""
+    outcome = run_rotation(cloud.clients, params, check_mode, True)
+    return outcome.changed, dict(outcome.result, actions=outcome.actions, diff=outcome.diff)
+
+
 class FakeCloud:
     """In-memory IAM, Step Functions, EventBridge, ECS and Secrets Manager, shaped like their answers:
     GetRolePolicy and GetRole give the documents parsed (boto3 decodes IAM's URL-encoded JSON),
@@ -204,9 +213,10 @@ class FakeCloud:
         self.ecs = _FakeService(self, "ecs")
         self.secretsmanager = _FakeService(self, "secretsmanager")
 
-    def client(self):
-        return RotationClient({"iam": self.iam, "stepfunctions": self.stepfunctions, "events": self.events, "ecs": self.ecs,
-                               "secretsmanager": self.secretsmanager}, sleep=lambda seconds: None)
+    def clients(self, service):
+        """What run_rotation is given (a Clients): each service's client."""
+        return {"iam": self.iam, "stepfunctions": self.stepfunctions, "events": self.events, "ecs": self.ecs,
+                "secretsmanager": self.secretsmanager}[service]
 
     def operations(self):
         return sorted(f"{service}:{op}" for service, op, _kwargs in self.calls)
@@ -402,7 +412,7 @@ def _params(**extra):
 
 def _converged(params):
     cloud = FakeCloud()
-    changed, _result = run_rotation(cloud.client(), params, False)
+    changed, _result = rotate(cloud, params, False)
     assert changed
     cloud.calls.clear()
     return cloud
@@ -418,7 +428,7 @@ NOOP_READS = ["events:DescribeRule", "events:ListTargetsByRule", "iam:GetRolePol
 def test_a_converged_redeploy_costs_five_reads(days, check_mode):
     params = _params(rotation_days=days)
     cloud = _converged(params)
-    changed, result = run_rotation(cloud.client(), params, check_mode)
+    changed, result = rotate(cloud, params, check_mode)
     assert not changed and result["actions"] == []
     assert cloud.operations() == NOOP_READS
     policies = sorted(kwargs["RoleName"] for _service, op, kwargs in cloud.calls if op == "GetRolePolicy")
@@ -489,22 +499,22 @@ def test_drift_is_detected_and_repaired(edit, writes):
     params = _params(rotation_days=30)
     cloud = _converged(params)
     edit(cloud)
-    changed, planned = run_rotation(cloud.client(), params, True)
+    changed, planned = rotate(cloud, params, True)
     assert changed and planned["actions"] and cloud.writes() == []
     # The repair reads what a converged run skips: services, roles' trust and tags, tags, schedule.
     assert {"ecs:DescribeServices", "iam:GetRole", "states:ListTagsForResource", "events:ListTagsForResource",
             "secretsmanager:DescribeSecret"} <= set(cloud.operations())
     cloud.calls.clear()
-    changed, _result = run_rotation(cloud.client(), params, False)
+    changed, _result = rotate(cloud, params, False)
     assert changed and cloud.writes() == writes
     cloud.calls.clear()
-    changed, _result = run_rotation(cloud.client(), params, False)
+    changed, _result = rotate(cloud, params, False)
     assert not changed and cloud.operations() == NOOP_READS
 
 
 def test_a_new_schedule_or_new_tags_are_applied_and_recorded():
     cloud = _converged(_params(rotation_days=30))
-    changed, result = run_rotation(cloud.client(), _params(rotation_days=60), False)
+    changed, result = rotate(cloud, _params(rotation_days=60), False)
     assert changed and cloud.writes() == ["events:PutRule", "secretsmanager:RotateSecret"]
     assert cloud.secret["RotationRules"] == {"AutomaticallyAfterDays": 60}
     assert result["diff"]["before"]["rotation_days"] == 30 and result["diff"]["after"]["rotation_days"] == 60
@@ -512,13 +522,13 @@ def test_a_new_schedule_or_new_tags_are_applied_and_recorded():
     assert [op for _s, op, _k in cloud.calls if op in ("RotateSecret", "PutRule")] == ["RotateSecret", "PutRule"]
 
     cloud.calls.clear()
-    changed, _result = run_rotation(cloud.client(), _params(rotation_days=60, tags={"team": "billing"}), False)
+    changed, _result = rotate(cloud, _params(rotation_days=60, tags={"team": "billing"}), False)
     assert changed and cloud.writes() == ["events:PutRule", "events:TagResource", "iam:TagRole", "iam:TagRole", "states:TagResource"]
     assert cloud.roles[EVENTS_ROLE]["tags"]["team"] == "billing" and cloud.machines[MACHINE]["tags"]["team"] == "billing"
 
     # Unset rotation_days leaves the schedule, and its record, alone.
     cloud.calls.clear()
-    changed, _result = run_rotation(cloud.client(), _params(tags={"team": "billing"}), False)
+    changed, _result = rotate(cloud, _params(tags={"team": "billing"}), False)
     assert not changed and cloud.operations() == NOOP_READS
 
 
@@ -526,21 +536,21 @@ def test_a_repair_also_puts_back_a_schedule_changed_outside():
     cloud = _converged(_params(rotation_days=30))
     cloud.secret["RotationRules"] = {"AutomaticallyAfterDays": 90}
     _disable_rule(cloud)
-    changed, _result = run_rotation(cloud.client(), _params(rotation_days=30), False)
+    changed, _result = rotate(cloud, _params(rotation_days=30), False)
     assert changed and cloud.writes() == ["events:PutRule", "secretsmanager:RotateSecret"]
     assert cloud.secret["RotationRules"] == {"AutomaticallyAfterDays": 30}
 
 
 def test_services_are_described_when_the_redeploy_changes():
     cloud = _converged(_params())
-    changed, result = run_rotation(cloud.client(), _params(services=["app"]), False)
+    changed, result = rotate(cloud, _params(services=["app"]), False)
     assert changed and cloud.writes() == ["iam:PutRolePolicy", "states:UpdateStateMachine"]
     assert "ecs:DescribeServices" in cloud.operations()
     assert result["rotation"]["service_arns"] == [cloud.services["app"]["serviceArn"]]
     assert result["diff"]["after"]["state_machine_role"]["policy"]["Statement"][0]["Resource"] == [cloud.services["app"]["serviceArn"]]
     cloud.calls.clear()
     with pytest.raises(EcsRdsError, match="ECS service.s. gone not found or not ACTIVE in cluster prod"):
-        run_rotation(cloud.client(), _params(services=["app", "gone"]), False)
+        rotate(cloud, _params(services=["app", "gone"]), False)
     assert cloud.writes() == []
 
 
@@ -549,13 +559,13 @@ def test_a_resource_not_ours_stops_the_repair_before_any_write():
     cloud.roles[MACHINE_ROLE]["tags"].pop("ecsrds.connect/managed")
     _disable_rule(cloud)  # something to repair, so the repair path runs
     with pytest.raises(EcsRdsError, match=f"IAM role {MACHINE_ROLE} exists but was not made by ecsrds.connect"):
-        run_rotation(cloud.client(), _params(), False)
+        rotate(cloud, _params(), False)
     assert cloud.writes() == []
     # A role of that name someone else made from scratch (no policy of ours): refused the same way.
     cloud = FakeCloud()
     cloud.roles[EVENTS_ROLE] = {"trust": {}, "tags": {}, "policies": {}}
     with pytest.raises(EcsRdsError, match="was not made by ecsrds.connect"):
-        run_rotation(cloud.client(), _params(), False)
+        rotate(cloud, _params(), False)
     assert cloud.writes() == []
 
 
@@ -565,10 +575,27 @@ def test_teardown_still_checks_ownership_of_everything_it_deletes():
     rule_arn = cloud.rules[RULE]["Arn"]
     cloud.rule_tags[rule_arn].clear()
     with pytest.raises(EcsRdsError, match=f"EventBridge rule {RULE} exists but was not made by ecsrds.connect"):
-        run_rotation(cloud.client(), absent, False)
+        rotate(cloud, absent, False)
     assert cloud.writes() == []
     cloud.rule_tags[rule_arn]["ecsrds.connect/managed"] = "true"
     cloud.calls.clear()
-    changed, _result = run_rotation(cloud.client(), absent, False)
+    changed, _result = rotate(cloud, absent, False)
     assert changed and not cloud.roles and not cloud.machines and not cloud.rules
     assert {"events:ListTagsForResource", "states:ListTagsForResource", "iam:GetRole"} <= set(cloud.operations())
+
+
+# ---------------------------------------------------------------------------------------------
+# The rotation role's step: its inputs -> ecs_redeploy_on_rotation's options -> what it publishes
+
+
+def test_the_redeploy_is_asked_for_every_service_by_name_or_its_removal():
+    inputs = role_inputs("rotation", rotation_ecs_cluster="prod", rotation_ecs_services=["app", {"name": "worker", "container_name": "w"}],
+                         rotation_db_cluster_identifier="orders-db", rotation_secret_arn=SECRET, rotation_tags={"team": "a"})
+    options = redeploy_options(inputs)
+    assert options == {"state": "present", "db_cluster_identifier": "orders-db", "secret_arn": SECRET, "cluster": "prod",
+                       "services": ["app", "worker"], "rotation_days": None, "tags": {"team": "a"}}
+    assert validate_params(options) is None
+    off = redeploy_options(dict(inputs, rotation_redeploy=False, rotation_secret_rotation_days=30, rotation_secret_arn=None))
+    assert off["state"] == "absent" and off["rotation_days"] == 30 and off["secret_arn"] is None
+    assert redeploy_facts({"rotation": {"rule_name": "r"}}) == {"rotation__redeploy": {"rule_name": "r"}}
+    assert redeploy_facts({"rotation": None}) == {"rotation__redeploy": None}

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import (
     ContainerVarsRequest,
     TaskDefinitionEnv,
@@ -27,6 +28,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import (
     stringify_scalar,
     task_definition_result,
     value_from_error,
+    taskdef_options,
 )
 
 ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
@@ -539,3 +541,37 @@ def test_a_revision_described_earlier_in_the_process_is_not_described_again():
         [{"task_definition": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1", "container_name": "app"}],
         build_request(environment={"A": "1"}), tags={"team": "x"})
     assert ecs.describe_calls == 0 and not result["changed"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The service role's revisions: its inputs -> ecs_taskdef_secret_env's options
+
+
+DB_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-1a2b-xYz"
+ENTRIES = [{"name": "api", "container_name": "app", "task_definition": "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:4"}]
+
+
+def service_inputs(**overrides):
+    given = dict(service_ecs_cluster="shop", service_ecs_services=["api"], service_secret_arn=DB_SECRET,
+                 service_db_endpoint="db.cluster-x.eu-west-1.rds.amazonaws.com")
+    return role_inputs("service", **dict(given, **overrides))
+
+
+def test_the_revisions_get_the_url_driver_and_secret_keys_tagged_as_the_deployments():
+    options = taskdef_options(service_inputs(service_deployment_id="shop", service_tags={"team": "a", "cost": 7}, service_db_port=5433,
+                                             service_db_name="orders"), ENTRIES)
+    assert options["environment"] == {"DATABASE_URL": "jdbc:postgresql://db.cluster-x.eu-west-1.rds.amazonaws.com:5433/orders",
+                                      "DATABASE_DRIVER_CLASS": "org.postgresql.Driver"}
+    assert options["secret_arn"] == DB_SECRET and options["secret_keys"] == {"DATABASE_USERNAME": "username", "DATABASE_PASSWORD": "password"}
+    assert options["tags"] == {"team": "a", "cost": "7", "ecsrds.connect/managed": "true", "ecsrds.connect/created-by": "shop"}
+    assert options["origin_tag"] == "ecsrds.connect/original-task-definition" and options["task_definitions"] == ENTRIES
+    # Other names and formats, as the inputs say.
+    custom = taskdef_options(service_inputs(service_url_variable="JDBC", service_username_variable="USER", service_secret_username_key="user",
+                                            service_database_url_format="postgresql://{endpoint}/{database}?port={port}"), ENTRIES)
+    assert custom["environment"]["JDBC"] == "postgresql://db.cluster-x.eu-west-1.rds.amazonaws.com/postgres?port=5432"
+    assert custom["secret_keys"]["USER"] == "user"
+
+
+def test_nothing_is_planned_in_detail_before_the_database_exists():
+    assert taskdef_options(service_inputs(service_secret_arn=None), ENTRIES) is None
+    assert taskdef_options(service_inputs(service_db_endpoint=None), ENTRIES) is None

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: inputs_check
-short_description: Check a playbook's or role's inputs, and what AWS can tell about them, before any write
+module: deployment_check
+short_description: Check a deployment's inputs, discover what they name in AWS, and compare the deployment with them, before any write
 version_added: 0.2.0
 description:
   - The one validation stage of C(site.yml), C(teardown.yml) and each role's entry point. It reports
@@ -19,11 +19,15 @@ description:
   - "Rules: DB cluster identifier, database name, port range (1150-65535), CIDR blocks (none wider
     than a VPC can be unless the wide-ingress input allows it), IAM role and secret ARNs, KMS key
     ids, the aurora-postgresql engine version, the region and (when required) a loopback endpoint."
-  - "Then, with reads only: the ECS cluster and services exist and use awsvpc, each named container
-    is in the revision its service runs, the execution roles exist, the subnets span two
-    Availability Zones, and the instance class is offered for aurora-postgresql
-    (DescribeOrderableDBInstanceOptions where it answers for the class, the documented class
-    pattern otherwise)."
+  - "Then, with reads only, it discovers what the inputs name: the ECS cluster and services exist and
+    use awsvpc (their subnets, security groups, running revision and rollout state are returned under
+    RV(discovered)), each named container is in the revision its service runs, the execution roles
+    exist, the subnets span two Availability Zones, and the instance class is offered for
+    aurora-postgresql (DescribeOrderableDBInstanceOptions where it answers for the class, the documented
+    class pattern otherwise)."
+  - With O(role_inputs) (C(site.yml)), it also compares every step of the deployment with what the
+    roles would ask, in this one process, and returns RV(plan).
+  - Formerly C(ecsrds.connect.inputs_check), which still redirects here.
 author:
   - ecsrds.connect maintainers (@ecsrds)
 options:
@@ -33,7 +37,10 @@ options:
     required: true
     choices: [site, teardown, network, database, service, rotation]
   inputs:
-    description: The inputs as the user gave them (not yet converted), name to value.
+    description:
+      - The inputs as the user gave them (not yet converted), name to value.
+      - A name with the entry point's prefix that the entry point does not know is reported, with its value unless
+        the value is null (the roles pass such names without their values).
     type: dict
     required: true
   spec:
@@ -45,20 +52,22 @@ options:
     type: list
     elements: str
     default: []
-  facts:
-    description: Ask AWS about the inputs as well; V(false) checks the rules only (for example when the playbook already did).
+  discover:
+    description: Ask AWS about the inputs as well; V(false) checks the rules only.
     type: bool
     default: true
-  plan_inputs:
+    aliases: [facts]
+  role_inputs:
     description:
       - With O(scope=site) and inputs that pass, also compare the whole deployment with what it asks for, with reads
         only and in this one process, and return RV(plan).
-      - The roles' inputs as C(site.yml) sets them (name to value), but for those it sets from what an earlier role
-        published, which are derived here from the earlier steps' results.
-      - Each step (network, database, task definitions, grant, rotation) is compared by its module's own check-mode code
-        with the options the role's task would give it; the first step with something to do ends the comparison.
+      - The four roles' inputs as C(site.yml) sets them before any role runs (name to value). Those it sets from what an
+        earlier role published are taken from the earlier steps of the comparison instead.
+      - Each step (network, database, task definitions, grant, rotation) derives its module's options from them as the
+        role does (the same Python) and is compared by its module's own check-mode code; the first step with something to
+        do ends the comparison.
     type: dict
-    version_added: 0.2.0
+    aliases: [plan_inputs]
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -74,12 +83,18 @@ attributes:
 
 EXAMPLES = r"""
 - name: Check the site inputs before touching AWS
-  ecsrds.connect.inputs_check:
+  ecsrds.connect.deployment_check:
     scope: site
     inputs: "{{ dict(_names | zip(query('ansible.builtin.vars', *_names))) }}"
     spec: "{{ lookup('ansible.builtin.file', 'files/site_argument_spec.yml') | from_yaml }}"
   vars:
     _names: "{{ query('ansible.builtin.varnames', '^ecsrds_') }}"
+
+- name: Check a role's inputs (what each role's own check does)
+  ecsrds.connect.deployment_check:
+    scope: network
+    inputs: "{{ lookup('ecsrds.connect.role_inputs', 'network', with_unknown=true) }}"
+    spec: "{{ lookup('ecsrds.connect.role_inputs', 'network', part='spec') }}"
 """
 
 RETURN = r"""
@@ -88,19 +103,23 @@ services:
   returned: success
   type: list
   elements: dict
-  sample: [{"name": "shop-api", "container_name": "app"}]
-aws:
+  sample: [{"name": "shop-api", "container_name": "app", "task_definition": "arn:aws:ecs:eu-west-1:123456789012:task-definition/shop:7"}]
+discovered:
   description:
-    - What AWS told about the services, by the name given, when it was asked (empty otherwise) - the revision each
-      runs (C(task_definition)), whether its rollout has settled (C(settled)), its C(subnets) and C(security_groups).
-    - The service role plans from this instead of describing the services again.
+    - What AWS told about the inputs, when it was asked (empty otherwise). The roles take it as their
+      C(<role>_deployment_check) input instead of describing the same things again.
+    - C(services), by the name given - the revision each runs (C(task_definition)), whether its rollout has settled
+      (C(settled)), its C(subnets) and C(security_groups).
+    - C(subnets) - the services' subnets (or the given ones) as described (C(subnet_id), C(availability_zone),
+      C(cidr_block), C(vpc_id)).
   returned: success
   type: dict
+  version_added: 0.2.0
 plan:
   description:
-    - With O(plan_inputs), whether the deployment already is what the inputs ask for. C(site.yml) skips the roles when
-      it is, and publishes C(facts) instead.
-  returned: when O(plan_inputs) is given and the inputs pass
+    - With O(role_inputs), whether the deployment already is what the inputs ask for. C(site.yml) skips the roles when
+      it is, and shows C(facts) instead.
+  returned: when O(role_inputs) is given and the inputs pass
   type: dict
   contains:
     in_sync:
@@ -116,8 +135,7 @@ plan:
     facts:
       description: When in sync, the facts the roles would have published (C(network__*), C(database__*), C(service__results), C(rotation__redeploy)).
       type: dict
-  sample: {"in_sync": false, "reason": "grant: a policy to put", "steps": [], "facts": {}}
-  version_added: 0.2.0
+  sample: {"in_sync": false, "reason": "grant: put policy ecsrds-connect-shop on IAM role ecsTaskExecutionRole", "steps": [], "facts": {}}
 problems:
   description: Every problem found, each naming the input and its value.
   returned: failure
@@ -128,7 +146,7 @@ problems:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, shared_clients
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError
 from ansible_collections.ecsrds.connect.plugins.module_utils.deployment import check_deployment
 from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import problems_message, secret_unknown_values, validate
 
@@ -139,32 +157,22 @@ def main() -> None:
         inputs=dict(type="dict", required=True),
         spec=dict(type="dict", required=True),
         known=dict(type="list", elements="str", default=[]),
-        facts=dict(type="bool", default=True),
-        plan_inputs=dict(type="dict"),
+        discover=dict(type="bool", default=True, aliases=["facts"]),
+        role_inputs=dict(type="dict", aliases=["plan_inputs"]),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     module.no_log_values.update(secret_unknown_values(params["inputs"], set(params["spec"]) | set(params["known"])))
-    clients = shared_clients(module)
-    described_revisions: dict = {}
+    clients = Clients.of(module)
     try:
-        problems, result = validate(
-            clients,
-            params["scope"],
-            params["inputs"],
-            params["spec"],
-            known=params["known"],
-            region=module.region,
-            with_facts=params["facts"],
-            check_mode=module.check_mode,
-            described_revisions=described_revisions,
-        )
+        problems, result = validate(clients, params["scope"], params["inputs"], params["spec"], known=params["known"],
+                                    with_facts=params["discover"], check_mode=module.check_mode)
     except EcsRdsError as e:
         module.fail_json_aws_error(e)
     if problems:
         module.fail_json(msg=problems_message(problems), problems=problems)
-    if params["plan_inputs"] is not None and params["scope"] == "site":
-        result["plan"] = check_deployment(module, clients, module.region, params["plan_inputs"], result, described_revisions)
+    if params["role_inputs"] is not None and params["scope"] == "site":
+        result["plan"] = check_deployment(clients, params["role_inputs"], result["discovered"])
     module.exit_json(changed=False, **result)
 
 

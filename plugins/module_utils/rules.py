@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rules an input must follow, each stated once (from the RDS, EC2, IAM and KMS documentation)
+and each a pure function: a problem naming the input as the caller calls it, with its value, or
+None. The inputs check applies them to a playbook's or role's inputs, the modules to their options.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, List, Optional, Sequence
+
+from ansible_collections.ecsrds.connect.plugins.module_utils.kms import names_aws_managed_key
+
+# CreateDBCluster: 1-63 letters, digits or hyphens; first a letter; no two consecutive hyphens;
+# not ending with a hyphen. Our writer is "<id>-instance-<n>", which must fit in 63 as well.
+CLUSTER_ID_PATTERN = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]*(?<!-)")
+MAX_IDENTIFIER_LENGTH = 63
+INSTANCE_SUFFIX = "-instance-1"
+# Aurora PostgreSQL DatabaseName: a letter, then letters, digits or underscores; at most 63.
+DB_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+# Aurora DB clusters listen on 1150-65535.
+PORT_RANGE = (1150, 65535)
+# aurora-postgresql versions: "16" or "16.4" (RDS picks the minor when only the major is given);
+# optionally a documented suffix such as "16.4.limitless".
+ENGINE_VERSION_PATTERN = re.compile(r"(1[0-9]|[2-9][0-9])(\.[0-9]{1,2})?(\.[a-z]+)?")
+# Instance classes Aurora PostgreSQL documents ("Supported DB engines for DB instance classes"),
+# used where DescribeOrderableDBInstanceOptions does not answer.
+INSTANCE_CLASS_PATTERN = re.compile(
+    r"db\.(serverless|t3\.(medium|large)|t4g\.(medium|large)"
+    r"|(r5|r6g|r6gd|r6i|r6id|r7g|r7i|r8g|x2g)\.(large|xlarge|[1-9][0-9]?xlarge))"
+)
+IAM_ROLE_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
+SECRET_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+")
+KMS_KEY_ID_PATTERN = re.compile(r"(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+KMS_ALIAS_PATTERN = re.compile(r"alias/[A-Za-z0-9/_-]{1,250}")
+KMS_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:(key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})|alias/[A-Za-z0-9/_-]+)")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# A VPC is at most a /16 (IPv4) or a /56 (IPv6): anything wider admits addresses outside any VPC.
+WIDEST_VPC_PREFIX = {4: 16, 6: 56}
+
+
+def show(value: Any) -> str:
+    """A value as a problem quotes it."""
+    return repr(value)
+
+
+def cluster_identifier_problem(name: str, value: Any) -> Optional[str]:
+    if not isinstance(value, str) or not CLUSTER_ID_PATTERN.fullmatch(value):
+        return (f"{name} {show(value)} is not a valid DB cluster identifier: it must start with a letter and hold only "
+                "letters, digits and single hyphens, not ending with a hyphen")
+    limit = MAX_IDENTIFIER_LENGTH - len(INSTANCE_SUFFIX)
+    if len(value) > limit:
+        return f"{name} {show(value)} is too long: at most {limit} characters, so that its writer <id>{INSTANCE_SUFFIX} fits in {MAX_IDENTIFIER_LENGTH}"
+    return None
+
+
+def db_name_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None  # unset: adopt a cluster without a DatabaseName
+    if not isinstance(value, str) or not DB_NAME_PATTERN.fullmatch(value):
+        return f"{name} {show(value)} is not a valid database name: a letter, then letters, digits or underscores, 63 at most"
+    return None
+
+
+def port_problem(name: str, value: Any) -> Optional[str]:
+    """A database port: Aurora clusters listen on PORT_RANGE."""
+    low, high = PORT_RANGE
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        return f"{name} {show(value)} is out of range: Aurora listens on a port from {low} to {high}"
+    return None
+
+
+def tcp_port_problem(name: str, value: Any) -> Optional[str]:
+    """Any TCP port, as a security group rule takes it."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        return f"{name} must be between 1 and 65535, got {show(value)}"
+    return None
+
+
+def cidr_problems(name: str, cidrs: Sequence[Any], allow_wide: bool, allow_name: str) -> List[str]:
+    problems = []
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            problems.append(f"{name}: {show(cidr)} is not a CIDR block (such as 10.0.0.0/16)")
+            continue
+        if not allow_wide and network.prefixlen < WIDEST_VPC_PREFIX[network.version]:
+            problems.append(
+                f"{name}: {show(cidr)} is wider than any VPC (/{WIDEST_VPC_PREFIX[network.version]}) and would open the database "
+                f"beyond it; give the VPC's range, or set {allow_name}: true"
+            )
+    return problems
+
+
+def engine_version_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not ENGINE_VERSION_PATTERN.fullmatch(value):
+        return f"{name} {show(value)} is not an aurora-postgresql engine version (such as 16 or 16.4)"
+    return None
+
+
+def instance_class_pattern_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not INSTANCE_CLASS_PATTERN.fullmatch(value):
+        return f"{name} {show(value)} is not an instance class Aurora PostgreSQL offers (such as db.t4g.medium or db.r6g.large)"
+    return None
+
+
+def role_arn_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not IAM_ROLE_ARN_PATTERN.fullmatch(value):
+        return f"{name} {show(value)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+    return None
+
+
+def secret_arn_problem(name: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not SECRET_ARN_PATTERN.fullmatch(value):
+        return f"{name} {show(value)} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+    return None
+
+
+def kms_key_problem(name: str, value: Any, allow_alias: bool = True) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    is_alias = bool(KMS_ALIAS_PATTERN.fullmatch(text)) or (bool(KMS_ARN_PATTERN.fullmatch(text)) and ":alias/" in text)
+    if not (KMS_KEY_ID_PATTERN.fullmatch(text) or KMS_ARN_PATTERN.fullmatch(text) or KMS_ALIAS_PATTERN.fullmatch(text)):
+        return f"{name} {show(value)} is not a KMS key id, key ARN or alias (alias/<name>)"
+    if is_alias and not allow_alias and not names_aws_managed_key(text):
+        return f"{name} {show(value)} is an alias: an IAM policy cannot grant kms:Decrypt by alias; give the key ARN or key id"
+    return None
