@@ -1,4 +1,6 @@
 # Quick start: `make demo` (the whole job on a local moto server) and `make test` (the whole suite).
+# The harness (tests/support: moto sandbox, fault proxy, demo environment) is the package `support`:
+# pytest.ini puts tests/ on the path for the tests, PYTHONPATH=tests below for the scripts.
 # Both create .venv and the collection link on first use; nothing is installed outside the checkout
 # (ansible-test keeps its own venvs and pip bootstrap under ~/.ansible/test, as it always does).
 PYTHON ?= python3
@@ -54,7 +56,7 @@ $(COLLECTION_LINK):
 install: $(STAMP) $(COLLECTION_LINK)
 
 demo: install
-	$(BIN)/python tests/demo/run_demo.py
+	PYTHONPATH=tests $(BIN)/python tests/demo/run_demo.py
 
 test: unit integration sanity lint docs-check changelog-lint build-check ee-check
 
@@ -104,7 +106,7 @@ $(IMPORTER_STAMP): $(TOOLS)
 	touch $@
 
 build-check: install $(IMPORTER_STAMP)
-	$(BIN)/python tests/tools/check_build.py --importer-python $(IMPORTER_VENV)/bin/python
+	PYTHONPATH=tests $(BIN)/python tests/tools/check_build.py --importer-python $(IMPORTER_VENV)/bin/python
 
 $(BUILDER_STAMP): $(STAMP) $(TOOLS)
 	$(BIN)/pip install --quiet -c $(TOOLS) ansible-builder
@@ -132,7 +134,7 @@ reliability: install
 
 # Not part of `make test` (5 to 17 minutes at 5 runs on the 2-core machines here; docs/BENCHMARKS.md gives the last run's); BENCH_ARGS=--quick for a one-run smoke test.
 bench: install
-	$(BIN)/python tests/benchmark/bench.py --runs $(BENCH_RUNS) $(BENCH_ARGS)
+	PYTHONPATH=tests $(BIN)/python tests/benchmark/bench.py --runs $(BENCH_RUNS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(IMPORTER_VENV) .ansible tests/output build

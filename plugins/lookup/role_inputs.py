@@ -36,8 +36,8 @@ options:
         named with a null value so that its value is never passed on.
       - V(spec) - the entry point's argument spec options.
       - V(known) - the inputs of the role's other entry points.
-      - V(defaults) - the default of each input (null for one without); a playbook that maps its own inputs onto the
-        role's falls back on them, so that each default is stated once.
+      - V(defaults) - the default of each input of every entry point (null for one without); a playbook that maps its
+        own inputs onto the role's falls back on them, so that each default is stated once.
     type: str
     choices: [values, check, spec, known, defaults]
     default: values
@@ -96,7 +96,7 @@ class LookupModule(LookupBase):
             if part == "spec":
                 merged.update(options)
             elif part == "defaults":
-                merged.update({name: spec.get("default") for name, spec in options.items()})
+                merged.update({name: spec.get("default") for entry in specs.values() for name, spec in (entry.get("options") or {}).items()})
             elif part == "known":
                 merged.update(dict.fromkeys(sorted(declared - set(options))))
             else:

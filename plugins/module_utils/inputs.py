@@ -33,7 +33,7 @@ except ImportError:  # handled by AnsibleAWSModule
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import call
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import DEFAULT_CONTAINER, describe_services, rollout_progress
-from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles, grant_policy_name
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
     LOOPBACK_HOSTS,
@@ -341,8 +341,9 @@ def role_problems(names: Mapping[str, str], values: Mapping[str, Any], check_mod
             for meaning in ("secret_arn", "db_endpoint"):
                 if not values.get(names[meaning]):
                     problems.append(f"{names[meaning]} is required (only check mode on an account without the database may leave it null)")
-        if names["policy_name"] in values and not values.get(names["policy_name"]):
-            problems.append(f"{names['policy_name']} is empty")
+        if names["policy_name"] in values and not grant_policy_name(values):
+            problems.append(f"{names['policy_name']} is empty, and neither service_deployment_id, {names['db_cluster_identifier']} "
+                            f"nor {names['secret_arn']} names the deployment to derive it from")
     return problems
 
 

@@ -33,11 +33,9 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 import yaml
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "integration"))
-sys.path.insert(0, str(HERE.parent / "demo"))
 
-from environment import build_demo_environment, extra_service_names  # noqa: E402
-from sandbox import REPO_ROOT, MotoServer, PlaybookRun, run_playbook  # noqa: E402
+from support.demo_environment import build_demo_environment, extra_service_names
+from support.sandbox import REPO_ROOT, MotoServer, PlaybookRun, run_playbook
 
 SITE = REPO_ROOT / "site.yml"
 STOCK_SITE = HERE / "stock" / "site.yml"
@@ -472,7 +470,7 @@ def render_report(results: Dict[str, Any]) -> str:
         "`make bench BENCH_RUNS=N` sets the runs per scenario, `make bench BENCH_ARGS=--quick` is a one-run smoke test.",
         "",
         "What is measured: `site.yml` (ours) and `tests/benchmark/stock/site.yml` (the same job with stock",
-        "amazon.aws/community.aws modules only) on the walk-through's environment (tests/demo/environment.py),",
+        "amazon.aws/community.aws modules only) on the walk-through's environment (tests/support/demo_environment.py),",
         "one moto server on 127.0.0.1, in alternating rounds (ours, stock, ours, stock...). Each round starts",
         "from a fresh environment (moto reset, environment rebuilt) and runs: **converge** (first run),",
         "**no-op** (the same run again) and **check** (`--check` on the converged environment).",

@@ -17,11 +17,9 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "integration"))
-sys.path.insert(0, str(HERE.parent / "demo"))
 
-from environment import build_demo_environment  # noqa: E402
-from sandbox import REPO_ROOT, MotoServer, run_playbook  # noqa: E402
+from support.demo_environment import build_demo_environment
+from support.sandbox import REPO_ROOT, MotoServer, run_playbook
 
 
 def main() -> int:

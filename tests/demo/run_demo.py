@@ -17,11 +17,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "integration"))
-sys.path.insert(0, str(HERE))
 
-from environment import app_stand_in, build_demo_environment  # noqa: E402
-from sandbox import REPO_ROOT, MotoServer, ansible_env, assert_loopback  # noqa: E402
+from support.demo_environment import app_stand_in, build_demo_environment
+from support.sandbox import REPO_ROOT, MotoServer, ansible_env, assert_loopback
 
 # The line the service role waits for after the rollout (the seed's proof that the app connected).
 VERIFY_LOG_PATTERN = r"HikariPool-\d+ - Added connection org\.postgresql"

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from sandbox import MotoServer, run_playbook, safe_aws_env
+from support.sandbox import MotoServer, run_playbook, safe_aws_env
 
 # Whatever a test imports (boto3 in the test process included) must never reach real AWS.
 os.environ.update(safe_aws_env("http://127.0.0.1:1"))
@@ -40,8 +40,8 @@ def play(moto):
 
 @pytest.fixture
 def proxy(moto):
-    """A fault-injecting proxy in front of this test's moto server (tests/integration/faults.py)."""
-    from faults import FaultProxy
+    """A fault-injecting proxy in front of this test's moto server (tests/support/faults.py)."""
+    from support.faults import FaultProxy
 
     server = FaultProxy(moto.endpoint)
     yield server

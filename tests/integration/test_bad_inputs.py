@@ -10,16 +10,13 @@ lists every problem at once).
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 import yaml
 
-from sandbox import REPO_ROOT, module_server, run_playbook, write_calls
+from support.sandbox import REPO_ROOT, module_server, run_playbook, write_calls
 
-sys.path.insert(0, str(REPO_ROOT / ".ansible" / "collections"))
-sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
-from environment import build_demo_environment  # noqa: E402
+from support.demo_environment import build_demo_environment
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import validate  # noqa: E402
 
@@ -102,8 +99,8 @@ def _role_spec(role, entry="main"):
 
 
 def _role_inputs(role, env):
-    """The role's defaults plus what a caller would give, as the role would see them."""
-    inputs = yaml.safe_load((REPO_ROOT / "roles" / role / "defaults" / "main.yml").read_text()) or {}
+    """The role's defaults (its argument spec's) plus what a caller would give, as the role's check is given them."""
+    inputs = {name: option["default"] for name, option in _role_spec(role)[0].items() if "default" in option}
     inputs.update({
         "network": {"network_ecs_cluster": env["cluster"], "network_ecs_services": [SERVICE]},
         "database": {"database_subnet_ids": env["subnet_ids"]},

@@ -4,13 +4,11 @@ times out with a clear message, and the module sends no write call."""
 
 from __future__ import annotations
 
-import sys
 import time
 
-from sandbox import REPO_ROOT, write_calls
+from support.sandbox import write_calls
 
-sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
-from environment import app_stand_in, build_demo_environment  # noqa: E402
+from support.demo_environment import app_stand_in, build_demo_environment
 
 DEFAULTS = {"module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}}}
 HIKARI = "HikariPool-1 - Added connection org.postgresql.jdbc.PgConnection@1f2e3d4c"

@@ -1,12 +1,8 @@
-"""roles/database on the walk-through's private subnets (tests/demo/environment.py) on moto."""
+"""roles/database on the walk-through's private subnets (tests/support/demo_environment.py) on moto."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-_SPEC = importlib.util.spec_from_file_location("demo_environment", Path(__file__).resolve().parents[1] / "demo" / "environment.py")
-demo_environment = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(demo_environment)
+from support import demo_environment
 
 CLUSTER = "demo-rds-aurora-postgres"
 FACTS = ["database__endpoint", "database__port", "database__secret_arn", "database__secret_kms_key_id", "database__name", "database__cluster"]

@@ -1,12 +1,7 @@
-"""The walk-through's starting point, as tests/demo/environment.py builds it on moto."""
+"""The walk-through's starting point, as tests/support/demo_environment.py builds it on moto."""
 
-import importlib.util
-from pathlib import Path
 
-_SPEC = importlib.util.spec_from_file_location(
-    "demo_environment", Path(__file__).resolve().parents[1] / "demo" / "environment.py")
-demo_environment = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(demo_environment)
+from support import demo_environment
 
 
 def _ingress(group):

@@ -11,14 +11,12 @@ evaluation; the simulation path is unit-tested with IAM's documented answers
 from __future__ import annotations
 
 import json
-import sys
 
 import yaml
 
-from sandbox import REPO_ROOT, write_calls
+from support.sandbox import REPO_ROOT, write_calls
 
-sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
-from environment import build_demo_environment  # noqa: E402
+from support.demo_environment import build_demo_environment
 
 SITE = REPO_ROOT / "site.yml"
 ROLE_PREFLIGHT = "ecsrds.connect.service : Check each service's secrets, execution role and network paths before rolling out"

@@ -3,14 +3,10 @@ redeploy, look-up, restore, and the early failure with the fix when a task of th
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
-from sandbox import write_calls
+from support.sandbox import write_calls
 
-_SPEC = importlib.util.spec_from_file_location("demo_environment", Path(__file__).resolve().parents[1] / "demo" / "environment.py")
-demo_environment = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(demo_environment)
+from support import demo_environment
 
 DEFAULTS = {"module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}}}
 NO_ROUTE = (

@@ -9,7 +9,7 @@ from typing import Any, Dict
 
 import pytest
 
-from sandbox import write_calls
+from support.sandbox import write_calls
 
 FAMILY = "web"
 ACCOUNT = "123456789012"

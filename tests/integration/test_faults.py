@@ -1,5 +1,5 @@
 """Faults between the modules and AWS (issue 10), through the project's fault-injecting proxy
-(tests/integration/faults.py) in front of moto, counting what reaches the server.
+(tests/support/faults.py) in front of moto, counting what reaches the server.
 
 - Lost responses: each create/register/authorize/put/update call the collection makes is applied
   by the server and answered 500; the run converges (the same run, or the next) with no duplicate.
@@ -13,7 +13,6 @@ turns into docs/RELIABILITY.md (``make reliability``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -25,11 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from sandbox import REPO_ROOT, ansible_env, assert_loopback, run_playbook
+from support.sandbox import REPO_ROOT, ansible_env, assert_loopback, run_playbook
 
-_SPEC = importlib.util.spec_from_file_location("demo_environment", REPO_ROOT / "tests" / "demo" / "environment.py")
-demo_environment = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(demo_environment)
+from support import demo_environment
 
 SITE = REPO_ROOT / "site.yml"
 DEFAULTS = {"group/ecsrds.connect.aws": {"region": "us-east-1"}}

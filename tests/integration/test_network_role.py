@@ -1,12 +1,8 @@
-"""roles/network on the walk-through's starting point (tests/demo/environment.py) on moto."""
-
-import importlib.util
-from pathlib import Path
+"""roles/network on the walk-through's starting point (tests/support/demo_environment.py) on moto."""
 
 
-_SPEC = importlib.util.spec_from_file_location("demo_environment", Path(__file__).resolve().parents[1] / "demo" / "environment.py")
-demo_environment = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(demo_environment)
+
+from support import demo_environment
 
 SECRETSMANAGER = "com.amazonaws.us-east-1.secretsmanager"
 CREATED_BY = "ecsrds.connect/created-by"

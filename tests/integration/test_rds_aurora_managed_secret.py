@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from sandbox import write_calls
+from support.sandbox import write_calls
 
 MODULE = "ecsrds.connect.rds_aurora_managed_secret"
 

@@ -14,7 +14,7 @@ import json
 
 from moto.events.models import EventPattern
 
-from sandbox import write_calls
+from support.sandbox import write_calls
 
 CLUSTER = "demo-ecs-cluster"
 APP, WORKER = "demo-ecs-service", "demo-worker"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sandbox import assert_loopback, safe_aws_env, write_calls
+from support.sandbox import assert_loopback, safe_aws_env, write_calls
 
 
 @pytest.mark.parametrize("endpoint", ["https://rds.us-east-1.amazonaws.com", "http://169.254.169.254", "http://10.0.0.5:5000"])

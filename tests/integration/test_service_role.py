@@ -7,15 +7,11 @@ inputs (KMS key forms, policy name).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-from sandbox import write_calls
+from support.sandbox import write_calls
 
-_SPEC = importlib.util.spec_from_file_location("demo_environment", Path(__file__).resolve().parents[1] / "demo" / "environment.py")
-demo_environment = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(demo_environment)
+from support import demo_environment
 
 PASSWORD = "Sup3r-S3cret-Pa55word-never-printed"
 ENDPOINT = "demo-rds-aurora-postgres.cluster-c1a2b3.us-east-1.rds.amazonaws.com"
@@ -224,15 +220,16 @@ def _derived_play(env, **role_vars):
         "tasks": [
             {"name": "validate", "ansible.builtin.include_role": {"name": "ecsrds.connect.service", "tasks_from": "validate", "public": True,
                                                                   "apply": {"ignore_errors": True}}},
-            # The role's grant step, with the role's inputs, planned only.
+            # The role's grant step, with the options the role derives from its inputs, planned only.
             {"name": "grant", "ecsrds.connect.ecs_execution_role_grant": {
-                "roles": [env["execution_role_name"]], "policy_name": "{{ service_execution_role_policy_name }}",
-                "secret_arn": "{{ service_secret_arn }}", "secret_kms_key_id": "{{ service_secret_kms_key_id | default(omit, true) }}"},
+                "roles": [env["execution_role_name"]], "policy_name": "{{ service__grant.policy_name }}",
+                "secret_arn": "{{ service__grant.secret_arn }}", "secret_kms_key_id": "{{ service__grant.secret_kms_key_id }}"},
+             "vars": {"service__grant": "{{ service__inputs | ecsrds.connect.grant_options([]) }}"},
              "check_mode": True, "ignore_errors": True, "register": "derived_grant"},
             {"name": "derived", "ansible.builtin.debug": {"msg": {
                 "policy": "{{ derived_grant.grant.policy_document | default(none) }}",
-                "name": "{{ service_execution_role_policy_name | default(none) }}",
-                "url": "{{ service__database_url | default(none) }}"}}},
+                "name": "{{ (service__inputs | ecsrds.connect.grant_options([])).policy_name }}",
+                "url": "{{ service__taskdef_options.environment.DATABASE_URL | default(none) }}"}}},
         ],
     }
 
@@ -281,7 +278,7 @@ def test_a_run_killed_after_registering_deploys_on_the_next_run(moto, play):
     role_vars = _vars(env)
     # The role's first steps only, as if the run had been killed before the rollouts.
     steps = [{"name": step, "ansible.builtin.include_role": {"name": "ecsrds.connect.service", "tasks_from": step, "public": True}}
-             for step in ("validate", "current", "grant", "task_definitions")]
+             for step in ("validate", "task_definitions", "grant")]
     killed = play([{"hosts": "localhost", "gather_facts": False, "vars": dict(role_vars, service__entry_point="main"),
                     "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}}, "tasks": steps}])
     assert killed.rc == 0, killed.stdout

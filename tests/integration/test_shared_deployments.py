@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
-from sandbox import REPO_ROOT, write_calls
+from support.sandbox import REPO_ROOT, write_calls
 
-sys.path.insert(0, str(REPO_ROOT / "tests" / "demo"))
-from environment import FAMILY, IMAGE, build_demo_environment  # noqa: E402
+from support.demo_environment import FAMILY, IMAGE, build_demo_environment
 
 SITE = REPO_ROOT / "site.yml"
 TEARDOWN = REPO_ROOT / "playbooks" / "teardown.yml"

@@ -38,11 +38,9 @@ DIST = BUILD / "dist"
 INSTALL = BUILD / "install"
 IMPORTER_DEPS = BUILD / "importer-deps"
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-sys.path.insert(0, str(REPO / "tests" / "demo"))
 
-from environment import build_demo_environment  # noqa: E402  pylint: disable=wrong-import-position
-from sandbox import MotoServer, safe_aws_env  # noqa: E402  pylint: disable=wrong-import-position
+from support.demo_environment import build_demo_environment
+from support.sandbox import MotoServer, safe_aws_env
 
 # What a user of the tarball needs; a missing one means build_ignore went too far.
 REQUIRED = (

@@ -1,4 +1,4 @@
-"""`make docs-check`: every module and every role of the collection renders with ansible-doc.
+"""`make docs-check`: every module, role, filter and lookup of the collection renders with ansible-doc.
 
 For each module: `ansible-doc ecsrds.connect.<module>` renders without warnings, and its
 documentation has a short description, examples, return values and the check_mode/diff_mode
@@ -81,8 +81,23 @@ def check_roles() -> list[str]:
     return problems
 
 
+def check_plugins(plugin_type: str) -> list[str]:
+    """Every filter (one documentation file each, plugins/filter/<name>.yml or in its .py) and lookup renders."""
+    folder = REPO / "plugins" / plugin_type
+    names = sorted({p.stem for p in folder.glob("*.yml")} | {p.stem for p in folder.glob("*.py") if "DOCUMENTATION" in p.read_text()})
+    listed = json.loads(ansible_doc("-t", plugin_type, "--list", "--json", COLLECTION))
+    fqcns = [f"{COLLECTION}.{name}" for name in names]
+    problems = [f"{plugin_type} {fqcn}: not documented" for fqcn in fqcns if listed.get(fqcn) in (None, "UNDOCUMENTED")]
+    undocumented = sorted(name for name, text in listed.items() if text == "UNDOCUMENTED")
+    problems += [f"{plugin_type} {name}: no documentation" for name in undocumented]
+    if fqcns:
+        ansible_doc("-t", plugin_type, *fqcns)
+    print(f"{plugin_type}: {len(fqcns)} rendered ({', '.join(names)})")
+    return problems
+
+
 def main() -> int:
-    problems = check_modules() + check_roles()
+    problems = check_modules() + check_roles() + check_plugins("filter") + check_plugins("lookup")
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -47,6 +47,8 @@ def test_spec_known_and_defaults_come_from_the_argument_spec():
     # A required input has none.
     assert defaults["database_subnet_ids"] is None
     assert "rotation_secret_arn" in lookup("rotation", part="defaults") and lookup("rotation", part="defaults")["rotation_secret_arn"] is None
+    # Of every entry point: a playbook maps its inputs once for all of them.
+    assert lookup("database", part="defaults")["database_teardown_confirm_delete"] is False
 
 
 def test_only_this_collections_roles_and_their_entry_points():

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, List, Optional, Tuple
 
-from sandbox import assert_loopback
+from support.sandbox import assert_loopback
 
 # Services spoken in the JSON protocol (X-Amz-Target) among those the collection calls.
 JSON_SERVICES = ("ecs", "secretsmanager", "logs", "kms", "events", "states", "sts-json")
@@ -204,7 +204,7 @@ class FaultProxy:
                 protocol = _protocol(service)
                 if request.fault in INJECTED:
                     code, status = INJECTED[request.fault][protocol]
-                    self._error(service, code, status, "injected by tests/integration/faults.py")
+                    self._error(service, code, status, "injected by tests/support/faults.py")
                     return
                 status, answer_headers, answer = proxy._forward(self.command, self.path, headers, body)
                 request.forwarded = True
@@ -214,7 +214,7 @@ class FaultProxy:
                     return
                 if request.fault == "lost":
                     code, status = SERVER_ERROR[protocol]
-                    self._error(service, code, status, "the request was applied, its answer lost (tests/integration/faults.py)")
+                    self._error(service, code, status, "the request was applied, its answer lost (tests/support/faults.py)")
                     return
                 self._answer(status, answer_headers, answer)
 

@@ -9,7 +9,7 @@ execution role ``ecsTaskExecutionRole`` with only AmazonECSTaskExecutionRolePoli
 
 Usage as a script (the endpoint must be a loopback moto server)::
 
-    python tests/demo/environment.py --endpoint http://127.0.0.1:5000
+    PYTHONPATH=tests python -m support.demo_environment --endpoint http://127.0.0.1:5000
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 REGION = "us-east-1"
@@ -326,8 +325,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--endpoint", required=True, help="loopback moto server URL, e.g. http://127.0.0.1:5000")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-    from sandbox import loopback_client  # noqa: E402  (the harness's loopback-only client, shared with the tests)
+    from support.sandbox import loopback_client  # the harness's loopback-only client, shared with the tests
 
     print(json.dumps(build_demo_environment(lambda service: loopback_client(args.endpoint, service)), indent=2))
     return 0
