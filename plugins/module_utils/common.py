@@ -180,6 +180,10 @@ def run_step(module: Any, runner: Runner, problem: Optional[str] = None) -> None
     try:
         outcome = runner(Clients.of(module), module.params, module.check_mode, bool(module._diff))
     except EcsRdsError as e:
+        if e.exception is None:
+            # A refusal or a failure of our own (a rollout that failed, a preflight finding): its message and
+            # what it carries (the deployment's state, the findings) are the result.
+            module.fail_json(msg=e.message, **e.kwargs)
         module.fail_json_aws_error(e)
     finish(module, outcome)
 

@@ -24,7 +24,16 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, aws_retry, call, create_or_adopt, tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
+    Clients,
+    EcsRdsError,
+    Outcome,
+    aws_retry,
+    call,
+    create_or_adopt,
+    tags_to_dict,
+    wait_for,
+)
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import task_definition_result
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import grant_policy_name
@@ -640,6 +649,35 @@ class ServiceDeployer(ServiceReads):
             # back to may hold a password in plain text.
             result["running_task_definition"] = task_definition_result(*running, self.client.meta.service_model)
         return result
+
+
+def deploy_problem(params: Mapping[str, Any]) -> Optional[str]:
+    for option in ("wait_timeout", "recent_change_grace"):
+        if params[option] < 0:
+            return f"{option} must be zero or more seconds"
+    return None
+
+
+def run_service_deploy(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """ecs_service_deploy: the service onto its revision (or back on the one its tag records), the
+    deployment followed, and on a restore the revisions it leaves unused deregistered."""
+    deployer = ServiceDeployer(clients("ecs"), clients.region, check_mode, recent_change_grace=params["recent_change_grace"])
+    wanted = {str(key): str(value) for key, value in params["deregister_tagged"].items()} if params.get("deregister_tagged") is not None else None
+    result = deployer.run(
+        cluster=params["cluster"],
+        service_name=params["service"],
+        task_definition=params["task_definition"],
+        restore_from_tag=params["restore_from_tag"],
+        deregister_tagged=None if params["task_definition"] else wanted,
+        force=params["force_new_deployment"],
+        wait=params["wait"],
+        wait_timeout=params["wait_timeout"],
+    )
+    changed, diff = result.pop("changed"), result.pop("diff")
+    target = diff["after"]["task_definition"]
+    actions = ([f"deploy {target} to service {params['service']}"] if result["deployed"] else []) + [
+        f"deregister {arn}" for arn in result["deregistered_task_definition_arns"]]
+    return Outcome(changed, result, diff if diff_mode else None, actions)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ import datetime
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, wait_for
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import ServiceReads, primary_deployment
 
 # The walk-through's proof that the app reached the database (HikariCP's pool start line).
@@ -282,3 +282,17 @@ class LogExpectation:
         if scan.last_lines:
             return message + f"; {scan.lines_read} line(s) read, the last ones: " + " | ".join(scan.last_lines)
         return message + "; no line at all was logged there since then"
+
+
+def log_expectation_problem(params: Mapping[str, Any]) -> Optional[str]:
+    for option, least in (("wait_timeout", 0), ("poll_interval", 1), ("start_time", 0)):
+        if params[option] is not None and params[option] < least:
+            return f"{option} must be {least} or more, got {params[option]}"
+    return None
+
+
+def run_log_expectation(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """cloudwatch_logs_expect (read-only): the line found, or an error saying what was read."""
+    ecs = ServiceReads(clients("ecs")) if params["service"] else None
+    result = LogExpectation(LogsReads(clients("logs")), ecs, params, region=clients.region).run()
+    return Outcome(False, result)

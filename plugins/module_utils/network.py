@@ -1078,7 +1078,8 @@ def access_facts(result: Mapping[str, Any], options: Mapping[str, Any]) -> Dict[
     }
 
 
-def teardown_options(inputs: Mapping[str, Any], services: Sequence[Mapping[str, Any]], vpcs_named: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
+def teardown_options(inputs: Mapping[str, Any], services: Sequence[Mapping[str, Any]],
+                     vpcs_named: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
     """The network role's teardown: vpc_secretsmanager_endpoint's options (state=absent) under
     ``endpoint`` and security_group_ingress's under ``db_security_group`` (without its vpc_id, which
     the endpoint's removal returns). The VPC comes from network_vpc_id, else network_vpc_name

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, value_from_error
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import ServiceReads
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import (
@@ -32,6 +32,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.iam import (
     role_name_from_arn,
 )
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import KeyReader
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import port_problem
 from ansible_collections.ecsrds.connect.plugins.module_utils.network import (
     NetworkClient,
     route_table_for,
@@ -631,3 +632,18 @@ def run_preflight(reader: PreflightReader, params: Mapping[str, Any]) -> Dict[st
         "execution_role_arn": facts.role_arn,
         "access_method": facts.method if facts.needs else None,
     }
+
+
+def preflight_problem(params: Mapping[str, Any]) -> Optional[str]:
+    return port_problem("db_port", params["db_port"])
+
+
+def run_secrets_preflight(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """ecs_secrets_preflight (read-only): the findings, failing the task with every finding that
+    reaches ``fail_on``."""
+    reader = PreflightReader({name: clients(name) for name in ("ecs", "ec2", "iam", "secretsmanager", "ssm", "kms")}, clients.region)
+    result = run_preflight(reader, params)
+    failing = reached(result["findings"], params["fail_on"])
+    if failing:
+        raise EcsRdsError(message=failure_message(params["service"], failing), changed=False, **result)
+    return Outcome(False, result)

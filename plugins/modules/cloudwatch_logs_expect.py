@@ -106,6 +106,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+actions:
+  description: Always empty; the module only reads.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
 matched:
   description: True when a matching line was found (the module fails otherwise).
   returned: always
@@ -155,9 +161,8 @@ last_lines:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import ServiceReads
-from ansible_collections.ecsrds.connect.plugins.module_utils.logs import DEFAULT_PATTERN, LogExpectation, LogsReads
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.logs import DEFAULT_PATTERN, log_expectation_problem, run_log_expectation
 
 
 def main() -> None:
@@ -180,18 +185,7 @@ def main() -> None:
         required_by={"container_name": "service", "log_stream_prefix": "log_group"},
         supports_check_mode=True,
     )
-    params = module.params
-    for option, least in (("wait_timeout", 0), ("poll_interval", 1), ("start_time", 0)):
-        if params[option] is not None and params[option] < least:
-            module.fail_json(msg=f"{option} must be {least} or more, got {params[option]}")
-    try:
-        ecs = ServiceReads(connect(module, "ecs")) if params["service"] else None
-        result = LogExpectation(LogsReads(connect(module, "logs")), ecs, params, region=module.region).run()
-    except EcsRdsError as e:
-        if e.exception is None:
-            module.fail_json(msg=e.message, **e.kwargs)
-        module.fail_json_aws_error(e)
-    module.exit_json(changed=False, **result)
+    run_step(module, run_log_expectation, log_expectation_problem(module.params))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+actions:
+  description: Always empty; the module only reads.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
 findings:
   description: Every finding, in the order secret_reference, execution_role_access, network_path, vpc_dns, platform_version, db_ingress.
   returned: always
@@ -176,15 +182,8 @@ access_method:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import port_problem
-from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import (
-    FAIL_ON,
-    PreflightReader,
-    failure_message,
-    reached,
-    run_preflight,
-)
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import FAIL_ON, preflight_problem, run_secrets_preflight
 
 
 def main() -> None:
@@ -198,18 +197,7 @@ def main() -> None:
         fail_on=dict(type="str", choices=list(FAIL_ON), default="fail"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    problem = port_problem("db_port", module.params["db_port"])
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        clients = {name: connect(module, name) for name in ("ecs", "ec2", "iam", "secretsmanager", "ssm", "kms")}
-        result = run_preflight(PreflightReader(clients, module.region), module.params)
-    except EcsRdsError as e:
-        module.fail_json_aws_error(e)
-    failing = reached(result["findings"], module.params["fail_on"])
-    if failing:
-        module.fail_json(msg=failure_message(module.params["service"], failing), changed=False, **result)
-    module.exit_json(changed=False, **result)
+    run_step(module, run_secrets_preflight, preflight_problem(module.params))
 
 
 if __name__ == "__main__":

@@ -136,6 +136,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+actions:
+  description: What was (or in check mode would be) done, in words, in order.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
 deployed:
   description: Whether a new deployment was started (or would be, in check mode).
   returned: always
@@ -224,8 +230,8 @@ deregistered_task_definition_arns:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, connect
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import ServiceDeployer
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import deploy_problem, run_service_deploy
 
 
 def main() -> None:
@@ -240,39 +246,8 @@ def main() -> None:
         wait_timeout=dict(type="int", default=900),
         recent_change_grace=dict(type="int", default=0),
     )
-    module = AnsibleAWSModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=[("task_definition", "restore_from_tag")],
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params["wait_timeout"] < 0:
-        module.fail_json(msg="wait_timeout must be zero or more seconds")
-    if params["recent_change_grace"] < 0:
-        module.fail_json(msg="recent_change_grace must be zero or more seconds")
-    if params["deregister_tagged"] is not None:
-        params["deregister_tagged"] = {str(key): str(value) for key, value in params["deregister_tagged"].items()}
-
-    deployer = ServiceDeployer(connect(module, "ecs"), module.region, module.check_mode, recent_change_grace=params["recent_change_grace"])
-    try:
-        result = deployer.run(
-            cluster=params["cluster"],
-            service_name=params["service"],
-            task_definition=params["task_definition"],
-            restore_from_tag=params["restore_from_tag"],
-            deregister_tagged=None if params["task_definition"] else params["deregister_tagged"],
-            force=params["force_new_deployment"],
-            wait=params["wait"],
-            wait_timeout=params["wait_timeout"],
-        )
-    except EcsRdsError as e:
-        if e.exception is None:
-            # A rollout that failed: say which deployment and in what state.
-            module.fail_json(msg=e.message, **e.kwargs)
-        module.fail_json_aws_error(e)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    module = AnsibleAWSModule(argument_spec=argument_spec, mutually_exclusive=[("task_definition", "restore_from_tag")], supports_check_mode=True)
+    run_step(module, run_service_deploy, deploy_problem(module.params))
 
 
 if __name__ == "__main__":

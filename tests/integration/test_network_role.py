@@ -1,7 +1,5 @@
 """roles/network on the walk-through's starting point (tests/support/demo_environment.py) on moto."""
 
-
-
 from support import demo_environment
 
 SECRETSMANAGER = "com.amazonaws.us-east-1.secretsmanager"

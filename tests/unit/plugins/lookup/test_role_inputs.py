@@ -15,7 +15,8 @@ ASKED = {"network_ecs_cluster": "shop", "network_db_port": "5433", "network_mana
          "network_db_prot": 1, "network__internal": "x", "database_password": "hunter2"}
 
 
-def lookup(*roles, variables=ASKED, **options):
+def lookup(*roles, variables=None, **options):
+    variables = ASKED if variables is None else variables
     plugin = LookupModule(loader=DataLoader(), templar=Templar(loader=DataLoader(), variables=variables))
     [answer] = plugin.run(list(roles), variables=variables, **options)
     return answer

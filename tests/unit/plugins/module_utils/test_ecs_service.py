@@ -9,15 +9,17 @@ import datetime
 import botocore.session
 import pytest
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError
 from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import (
     ServiceDeployer,
     deploy_options,
+    deploy_problem,
     log_check_options,
     preflight_options,
     restore_options,
     rollout_plan,
+    run_service_deploy,
     service_entries,
     service_names,
     diagnose_stopped_reason,
@@ -234,6 +236,23 @@ def _fake(current=TD1, stopped=(), rollout="COMPLETED", other=None, other_cluste
         TD3: ({"taskDefinitionArn": TD3, "family": "app", "revision": 3}, dict(OURS)),
     }
     return FakeEcs(services, definitions, stopped)
+
+
+def _deploy_params(**overrides):
+    return dict(dict(cluster="c", service="svc", task_definition=None, restore_from_tag=None, deregister_tagged=None, force_new_deployment=False,
+                     wait=False, wait_timeout=900, recent_change_grace=0), **overrides)
+
+
+def test_the_module_runner_says_what_it_did_and_shows_the_diff_only_when_asked():
+    ecs = _fake()
+    clients = Clients({"ecs": ecs}.__getitem__, "us-east-1")
+    planned = run_service_deploy(clients, _deploy_params(task_definition=TD2), True, False)
+    assert planned.changed and planned.actions == [f"deploy {TD2} to service svc"] and planned.diff is None and ecs.writes == []
+    done = run_service_deploy(clients, _deploy_params(task_definition=TD2), False, True)
+    assert done.actions == planned.actions and done.diff == {"before": {"task_definition": TD1}, "after": {"task_definition": TD2}}
+    assert "changed" not in done.result and done.result["deployed"] is True
+    assert deploy_problem(_deploy_params(wait_timeout=-1)) == "wait_timeout must be zero or more seconds"
+    assert deploy_problem(_deploy_params()) is None
 
 
 class TestDeployer:

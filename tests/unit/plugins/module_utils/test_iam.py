@@ -454,8 +454,7 @@ def test_grant_requests_are_valid_for_botocore():
     stubber.add_response("put_role_policy", {}, {"RoleName": "ecsTaskExecutionRole", "PolicyName": POLICY_NAME,
                                                  "PolicyDocument": json.dumps(grant_policy(SECRET, KEY_ID))})
     with stubber:
-        changed = granting(RetryingBotoClientWrapper(client, aws_retry), _grant_params(roles=[ROLE], secret_kms_key_id=KEY_ID),
-                            False)[0]
+        changed = granting(RetryingBotoClientWrapper(client, aws_retry), _grant_params(roles=[ROLE], secret_kms_key_id=KEY_ID), False)[0]
     stubber.assert_no_pending_responses()
     assert changed is True
 
@@ -488,8 +487,9 @@ def test_each_execution_role_is_granted_once_and_kms_decrypt_only_for_a_customer
                        "state": "present"}
     assert grant_problems(options) == []
     # RDS names the AWS managed key by a plain key ARN: the database role says which kind it is.
-    assert grant_options(service_inputs(service_secret_kms_key_id=key_arn, service_secret_kms_key_manager="AWS"), revisions)["secret_kms_key_id"] is None
-    assert grant_options(service_inputs(service_secret_kms_key_id=key_arn, service_secret_kms_key_manager="CUSTOMER"), revisions)["secret_kms_key_id"] == key_arn
+    aws_managed = grant_options(service_inputs(service_secret_kms_key_id=key_arn, service_secret_kms_key_manager="AWS"), revisions)
+    customer = grant_options(service_inputs(service_secret_kms_key_id=key_arn, service_secret_kms_key_manager="CUSTOMER"), revisions)
+    assert aws_managed["secret_kms_key_id"] is None and customer["secret_kms_key_id"] == key_arn
     assert grant_options(service_inputs(), [])["roles"] == [] and grant_options(service_inputs(), [])["secret_kms_key_id"] is None
 
 

@@ -374,3 +374,22 @@ def test_reader_refuses_an_unknown_container():
 
     with pytest.raises(EcsRdsError, match="container_name 'web' is not a container"):
         run_preflight(PreflightReader(fake_clients([], None), REGION), dict(PARAMS, container_name="web"))
+
+
+def test_the_module_runner_fails_with_every_finding_that_reaches_fail_on():
+    from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError
+    from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import preflight_problem, run_secrets_preflight
+
+    def simulate(**kwargs):
+        return {"EvaluationResults": [{"EvalActionName": kwargs["ActionNames"][0], "EvalResourceName": kwargs["ResourceArns"][0],
+                                       "EvalDecision": "allowed", "MatchedStatements": [], "MissingContextValues": []}], "IsTruncated": False}
+
+    clients = Clients(fake_clients([], simulate).__getitem__, REGION)
+    # The database group is not there: db_ingress fails, and with it the task, carrying the findings.
+    with pytest.raises(EcsRdsError) as failed:
+        run_secrets_preflight(clients, dict(PARAMS, fail_on="fail"), False, False)
+    assert "db_ingress" in failed.value.message and failed.value.kwargs["changed"] is False
+    assert [f["check"] for f in failed.value.kwargs["findings"] if f["status"] == "fail"] == ["db_ingress"]
+    reported = run_secrets_preflight(clients, dict(PARAMS, fail_on="never"), False, False)
+    assert reported.changed is False and reported.actions == [] and reported.result["summary"]["fail"] == 1
+    assert preflight_problem(dict(PARAMS, db_port=80)) == "db_port 80 is out of range: Aurora listens on a port from 1150 to 65535"

@@ -674,14 +674,12 @@ class TestDeploymentOwnership:
     def test_absent_keeps_a_cluster_other_deployments_still_use(self):
         marks = self.CREATED + [{"Key": "ecsrds.connect/deployment:billing", "Value": "adopted"}]
         fake = FakeRDS(described(TagList=marks), [instance(1)])
-        result = manage(fake, state="absent", deployment_id="orders", deletion_protection=False,
-                                                           final_snapshot_identifier="s")
+        result = manage(fake, state="absent", deployment_id="orders", deletion_protection=False, final_snapshot_identifier="s")
         assert result["kept"] == "shared" and fake.cluster is not None
 
     def test_absent_deletes_an_adopted_cluster_only_when_told(self):
         fake = FakeRDS(described(), [instance(1)])
-        manage(fake, state="absent", deployment_id="orders", delete_adopted=True,
-                                                  deletion_protection=False, final_snapshot_identifier="orders-final")
+        manage(fake, state="absent", deployment_id="orders", delete_adopted=True, deletion_protection=False, final_snapshot_identifier="orders-final")
         assert fake.cluster is None and fake.deleted_with == {"SkipFinalSnapshot": False, "FinalDBSnapshotIdentifier": "orders-final"}
 
     def test_a_taken_snapshot_name_stops_before_any_write(self):
@@ -689,8 +687,7 @@ class TestDeploymentOwnership:
         fake.snapshots.add("orders-final")
         for check_mode in (True, False):
             with pytest.raises(EcsRdsError, match="snapshot orders-final already exists"):
-                manage(fake, check_mode=check_mode, state="absent", deployment_id="orders",
-                                                          deletion_protection=False, final_snapshot_identifier="orders-final")
+                manage(fake, check_mode=check_mode, state="absent", deployment_id="orders", deletion_protection=False, final_snapshot_identifier="orders-final")
         assert set(fake.calls) <= READS
 
     def test_bad_deployment_id_is_refused_before_any_call(self):
@@ -844,8 +841,7 @@ class TestSubnetGroupManager:
 
     def test_check_mode_subnet_change_writes_nothing_and_shows_the_diff(self):
         fake = converged()
-        result = manage(fake, check_mode=True, diff=True,
-                                                           **with_group(db_subnet_group_description="New"))
+        result = manage(fake, check_mode=True, diff=True, **with_group(db_subnet_group_description="New"))
         assert fake.calls == ["DescribeDBClusters", "DescribeDBInstances", "DescribeDBSubnetGroups", "ListTagsForResource"]
         assert result["changed"] is True
         assert result["diff"]["after"]["subnet_group"]["db_subnet_group_description"] == "New"
