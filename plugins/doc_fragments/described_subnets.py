@@ -11,8 +11,8 @@ class ModuleDocFragment:
 options:
   subnets:
     description:
-      - The subnets of O(subnet_ids) as another task already described them (for example the C(aws.subnets) that
-        M(ecsrds.connect.inputs_check) returns), so that they are not described again.
+      - The subnets of O(subnet_ids) as another task already described them (for example the C(discovered.subnets) that
+        M(ecsrds.connect.deployment_check) returns), so that they are not described again.
       - Used only when it describes every subnet in O(subnet_ids) in full; otherwise the subnets are described.
     type: list
     elements: dict

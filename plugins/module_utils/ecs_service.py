@@ -24,16 +24,8 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
-    Clients,
-    EcsRdsError,
-    Outcome,
-    aws_retry,
-    call,
-    create_or_adopt,
-    tags_to_dict,
-    wait_for,
-)
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, aws_retry, call, create_or_adopt
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import tags_to_dict, wait_for
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import task_definition_result
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import grant_policy_name

@@ -74,17 +74,11 @@ notes:
     module at logs that may carry secret values.
   - Permissions - C(logs:DescribeLogStreams) (with O(log_group)), C(logs:FilterLogEvents); with O(service) also
     C(ecs:DescribeServices), C(ecs:DescribeTaskDefinition), C(ecs:ListTasks), C(ecs:DescribeTasks).
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - ecsrds.connect.read_only
 """
 
 EXAMPLES = r"""
@@ -106,12 +100,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-actions:
-  description: Always empty; the module only reads.
-  returned: always
-  type: list
-  elements: str
-  version_added: 0.2.0
 matched:
   description: True when a matching line was found (the module fails otherwise).
   returned: always
@@ -155,6 +143,11 @@ deployment_id:
 last_lines:
   description: When no line matched, the last lines read (shortened), newest last.
   returned: failure
+  type: list
+  elements: str
+actions:
+  description: Always empty; reading logs changes nothing.
+  returned: always
   type: list
   elements: str
 """

@@ -66,19 +66,13 @@ options:
       - Each step (network, database, task definitions, grant, rotation) derives its module's options from them as the
         role does (the same Python) and is compared by its module's own check-mode code; the first step with something to
         do ends the comparison.
-    type: dict
     aliases: [plan_inputs]
+    type: dict
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-    description: The module never writes; check mode changes nothing about it.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
+  - ecsrds.connect.read_only
 """
 
 EXAMPLES = r"""

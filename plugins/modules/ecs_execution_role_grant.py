@@ -91,12 +91,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-actions:
-  description: What was (or in check mode would be) changed, in words, in order.
-  returned: always
-  type: list
-  elements: str
-  version_added: 0.2.0
 grant:
   description: The grant asked for and, per role, whether it changed.
   returned: always
@@ -128,6 +122,11 @@ grant:
         changed:
           description: Whether its policy was (in check mode, would be) put or deleted.
           type: bool
+actions:
+  description: The policies put or deleted on each role (in check mode, to be), in words.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

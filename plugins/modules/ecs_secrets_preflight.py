@@ -75,13 +75,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; check mode runs the same checks.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
+  - ecsrds.connect.read_only
 notes:
   - The caller needs read permissions - C(ecs:DescribeServices), C(ecs:DescribeTaskDefinition), C(ec2:Describe*) for subnets,
     route tables, VPC endpoints, security groups and VPC attributes, C(secretsmanager:DescribeSecret),
@@ -119,12 +113,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-actions:
-  description: Always empty; the module only reads.
-  returned: always
-  type: list
-  elements: str
-  version_added: 0.2.0
 findings:
   description: Every finding, in the order secret_reference, execution_role_access, network_path, vpc_dns, platform_version, db_ingress.
   returned: always
@@ -178,6 +166,11 @@ access_method:
       why the simulation was not used. Null when no permission was needed.
   returned: always
   type: str
+actions:
+  description: Always empty; the checks only read.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

@@ -136,12 +136,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-actions:
-  description: What was (or in check mode would be) done, in words, in order.
-  returned: always
-  type: list
-  elements: str
-  version_added: 0.2.0
 deployed:
   description: Whether a new deployment was started (or would be, in check mode).
   returned: always
@@ -226,6 +220,11 @@ deregistered_task_definition_arns:
   type: list
   elements: str
   sample: [arn:aws:ecs:us-east-1:123456789012:task-definition/demo-ecs-task:2]
+actions:
+  description: The deployment started and the revisions deregistered (in check mode, to be).
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

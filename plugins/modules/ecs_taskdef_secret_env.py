@@ -187,12 +187,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-actions:
-  description: What was (or in check mode would be) changed, in words, in order.
-  returned: always
-  type: list
-  elements: str
-  version_added: 0.2.0
 task_definition:
   description:
     - The resulting task definition with snake_case field names and tags as a dictionary; the base
@@ -264,6 +258,11 @@ task_definitions:
   returned: when O(task_definitions) is given
   type: list
   elements: dict
+actions:
+  description: The revisions registered (in check mode, to be), each with the revision it builds on.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

@@ -260,12 +260,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-actions:
-  description: What was (or in check mode would be) changed, in words, in order.
-  returned: always
-  type: list
-  elements: str
-  version_added: 0.2.0
 cluster:
   description:
     - The described cluster in snake_case with AWS's field names, tags as a dict under C(tags).
@@ -431,6 +425,11 @@ planned:
       description: Stand-in for the managed secret's ARN.
       type: str
       sample: arn:aws:secretsmanager:eu-west-1:000000000000:secret:rds!cluster-planned-by-check-mode
+actions:
+  description: The writes to the cluster, its instances and subnet group (in check mode, to come), in order.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

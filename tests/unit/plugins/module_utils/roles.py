@@ -1,13 +1,20 @@
-"""The roles' inputs as the roles see them (their argument specs' defaults, through the same lookup
-the roles use), for the tests of the derivations the roles call."""
+"""The roles' inputs as the roles see them (their argument specs' defaults, as the role_inputs lookup
+applies them), for the tests of the derivations the roles call. The argument specs are read here
+directly: module_utils tests run where controller plugins cannot be imported (ansible-test units)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict
 
-from ansible_collections.ecsrds.connect.plugins.lookup.role_inputs import argument_specs
+import yaml
 
 ROLES = ("network", "database", "service", "rotation")
+ROLES_DIR = Path(__file__).resolve().parents[4] / "roles"
+
+
+def argument_specs(role: str) -> Dict[str, Any]:
+    return yaml.safe_load((ROLES_DIR / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
 
 
 def role_inputs(*roles: str, entry_point: str = "main", **overrides: Any) -> Dict[str, Any]:
