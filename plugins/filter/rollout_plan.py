@@ -20,7 +20,7 @@ author:
 positional: running, registered
 options:
   _input:
-    description: The services as M(ecsrds.connect.inputs_check) returns them (C(name), C(container_name)).
+    description: The services as C(ecsrds.connect.service_entries) gives them (C(name), C(container_name)).
     type: list
     elements: dict
     required: true

@@ -48,7 +48,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
 
 ENDPOINT_RULE_DESCRIPTION = "ecsrds.connect: HTTPS from the ECS service to the Secrets Manager endpoint"
 _GONE_STATES = {"deleted", "deleting", "failed", "rejected", "expired"}
-# The argument spec of a described subnet as the modules take it (inputs_check's aws.subnets).
+# The argument spec of a described subnet as the modules take it (deployment_check's discovered.subnets).
 SUBNET_OPTIONS = {key: {"type": "str"} for key in ("subnet_id", "availability_zone", "cidr_block", "vpc_id")}
 # How long a security group delete keeps meeting DependencyViolation (network interfaces of a
 # just-deleted endpoint or cluster linger for minutes on AWS) before the error is reported.

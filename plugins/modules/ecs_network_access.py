@@ -17,7 +17,7 @@ description:
     (O(secretsmanager_endpoint)); the database security group O(db_security_group.name) admits the services on
     O(db_security_group.port).
   - Fewer reads on a run that changes nothing. The subnets are taken from O(subnets) when they describe O(subnet_ids)
-    (M(ecsrds.connect.inputs_check) returns them as C(aws.subnets)); both security groups are described by name in one
+    (M(ecsrds.connect.deployment_check) returns them as C(discovered.subnets)); both security groups are described by name in one
     call, and the endpoint's own groups are read from that answer unless they are other groups (an endpoint that was
     already there). After any write the groups are described again.
   - The VPC attributes C(enableDnsSupport) and C(enableDnsHostnames) are read only when the endpoint is created or its
@@ -149,7 +149,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Check the inputs, which describes the services and their subnets
-  ecsrds.connect.inputs_check:
+  ecsrds.connect.deployment_check:
     scope: network
     inputs:
       network_ecs_cluster: demo-ecs-cluster
@@ -159,18 +159,18 @@ EXAMPLES = r"""
 
 - name: Let the demo service reach Secrets Manager and the database
   ecsrds.connect.ecs_network_access:
-    subnet_ids: "{{ checked.aws.services['demo-ecs-service'].subnets }}"
-    subnets: "{{ checked.aws.subnets }}"
+    subnet_ids: "{{ checked.discovered.services['demo-ecs-service'].subnets }}"
+    subnets: "{{ checked.discovered.subnets }}"
     deployment_id: demo-rds-aurora-postgres
     endpoint:
       name: demo-ecs-secrets-manager-eni
       security_group_name: demo-secretsmanager-endpoint-sg
-      source_security_group_ids: "{{ checked.aws.services['demo-ecs-service'].security_groups }}"
+      source_security_group_ids: "{{ checked.discovered.services['demo-ecs-service'].security_groups }}"
     db_security_group:
       name: demo-rds-sg
       description: Aurora PostgreSQL reached from the ECS service
       port: 5432
-      source_security_group_ids: "{{ checked.aws.services['demo-ecs-service'].security_groups }}"
+      source_security_group_ids: "{{ checked.discovered.services['demo-ecs-service'].security_groups }}"
       rule_description: "ecsrds.connect: PostgreSQL from the ECS service"
     tags:
       app: demo

@@ -2,7 +2,7 @@
 points and each module. Every row must fail naming the input as the user wrote it and its value,
 with 0 write calls counted by moto's request recorder.
 
-Most rows go through the validator that ecsrds.connect.inputs_check runs (the same Python, called
+Most rows go through the validator that ecsrds.connect.deployment_check runs (the same Python, called
 directly with clients on the moto server); a few playbook runs prove the playbooks, roles and
 modules reach it before their first write, all rows of one entry point in one run (the message
 lists every problem at once).
@@ -212,8 +212,8 @@ def test_site_and_teardown_list_every_problem_before_any_write(moto_server, bad_
 def test_an_unknown_input_that_looks_secret_is_refused_without_showing_its_value(moto_server, bad_world):
     # What a role's own check is given when the inventory holds, say, database_password for another app.
     secret = "hunter2-from-the-inventory-9d2b"
-    task = {"name": "check", "ignore_errors": True, "ecsrds.connect.inputs_check": {
-        "scope": "site", "inputs": dict(DEMO_VARS, ecsrds_db_password=secret), "spec": SITE_SPEC, "facts": False}}
+    task = {"name": "check", "ignore_errors": True, "ecsrds.connect.deployment_check": {
+        "scope": "site", "inputs": dict(DEMO_VARS, ecsrds_db_password=secret), "spec": SITE_SPEC, "discover": False}}
     run = run_playbook(moto_server.endpoint, [{"hosts": "localhost", "gather_facts": False, "tasks": [task],
                                                "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}}}])
     [message] = _failed_messages(run)
@@ -260,7 +260,10 @@ def test_roles_and_modules_refuse_bad_input_before_any_write(moto_server, bad_wo
                                              "cluster": env["cluster"], "services": [SERVICE]}), "secret_arn", "orders-secret"),
         (module("ecs_secrets_preflight", {"cluster": env["cluster"], "service": SERVICE, "db_port": 70000}), "db_port", "70000"),
         (module("cloudwatch_logs_expect", {"log_group": "/ecs/demo", "pattern": "orders("}), "pattern", "'orders('"),
-        (module("inputs_check", {"scope": "site", "inputs": {"ecsrds_db_port": 70000}, "spec": SITE_SPEC, "facts": False}), "ecsrds_db_port", "70000"),
+        (module("deployment_check", {"scope": "site", "inputs": {"ecsrds_db_port": 70000}, "spec": SITE_SPEC, "discover": False}),
+         "ecsrds_db_port", "70000"),
+        # The module's former name and options still lead there (a redirect, deprecated).
+        (module("inputs_check", {"scope": "site", "inputs": {"ecsrds_db_port": 1}, "spec": SITE_SPEC, "facts": False}), "ecsrds_db_port", "1"),
     ]
     play = [{"hosts": "localhost", "gather_facts": False,
              "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1", "endpoint_url": moto_server.endpoint}},

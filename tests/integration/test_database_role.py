@@ -83,7 +83,7 @@ def test_check_apply_rerun_and_teardown(moto, play):
     # Issue 12's budget: the subnet group, cluster and instances cost DescribeDBClusters and
     # DescribeDBInstances, nothing else (the group is compared as the writer's description shows it).
     # (The role run alone also checks its inputs against AWS: the instance class is asked of
-    # DescribeOrderableDBInstanceOptions by ecsrds.connect.inputs_check; under site.yml the playbook asks once.)
+    # DescribeOrderableDBInstanceOptions by ecsrds.connect.deployment_check; under site.yml the playbook asks once.)
     cluster_calls = [c.operation for c in calls if c.service == "rds" and c.operation != "DescribeOrderableDBInstanceOptions"]
     assert cluster_calls == ["DescribeDBClusters", "DescribeDBInstances"]
     assert role_task(again, "Ensure the Aurora PostgreSQL cluster and its writer")["subnet_group"]["subnet_ids"] == sorted(env["subnet_ids"])
