@@ -8,47 +8,55 @@ deployment check of site.yml runs (module_utils/deployment.py): nothing is deriv
 
 from __future__ import annotations
 
-import functools
+import importlib
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ecsrds.connect.plugins.module_utils import deployment, ecs, ecs_service, iam, network, rds, rotation
+# Filter name -> (module_utils file, function). Imported when a filter is first called, and then only
+# its own area: Ansible loads every filter file of the collection in each worker process whose task
+# templates any ecsrds.connect filter, and compiles collection code from source on each import.
+FILTERS = {
+    "network_access_options": ("network", "access_options"),
+    "network_facts": ("network", "access_facts"),
+    "network_teardown_options": ("network", "teardown_options"),
+    "cluster_options": ("rds", "cluster_options"),
+    "cluster_facts": ("rds", "cluster_facts"),
+    "cluster_delete_options": ("rds", "cluster_delete_options"),
+    "service_entries": ("ecs_service", "service_entries"),
+    "rollout_plan": ("ecs_service", "rollout_plan"),
+    "taskdef_options": ("ecs", "taskdef_options"),
+    "grant_options": ("iam", "grant_options"),
+    "preflight_options": ("ecs_service", "preflight_options"),
+    "deploy_options": ("ecs_service", "deploy_options"),
+    "log_check_options": ("ecs_service", "log_check_options"),
+    "restore_options": ("ecs_service", "restore_options"),
+    "grant_removal_options": ("iam", "grant_removal_options"),
+    "redeploy_options": ("rotation", "redeploy_options"),
+    "redeploy_facts": ("rotation", "redeploy_facts"),
+    "deployment_summary": ("published", "summary"),
+}
 
 
-def _refusing(derive):
+def derivation(name: str):
+    """The module_utils function behind the filter ``name``."""
+    area, function = FILTERS[name]
+    return getattr(importlib.import_module(f"ansible_collections.ecsrds.connect.plugins.module_utils.{area}"), function)
+
+
+def _refusing(name: str):
     """A derivation that refuses its inputs (ValueError) fails the task with its message, before any write."""
 
-    @functools.wraps(derive)
     def filter_(*args, **kwargs):
+        derive = derivation(name)
         try:
             return derive(*args, **kwargs)
         except ValueError as exc:
             raise AnsibleFilterError(str(exc)) from exc
 
+    filter_.__name__ = name
     return filter_
-
-
-FILTERS = {
-    "network_access_options": network.access_options,
-    "network_facts": network.access_facts,
-    "network_teardown_options": network.teardown_options,
-    "cluster_options": rds.cluster_options,
-    "cluster_facts": rds.cluster_facts,
-    "cluster_delete_options": rds.cluster_delete_options,
-    "service_entries": ecs_service.service_entries,
-    "taskdef_options": ecs.taskdef_options,
-    "grant_options": iam.grant_options,
-    "preflight_options": ecs_service.preflight_options,
-    "deploy_options": ecs_service.deploy_options,
-    "log_check_options": ecs_service.log_check_options,
-    "restore_options": ecs_service.restore_options,
-    "grant_removal_options": iam.grant_removal_options,
-    "redeploy_options": rotation.redeploy_options,
-    "redeploy_facts": rotation.redeploy_facts,
-    "deployment_summary": deployment.summary,
-}
 
 
 class FilterModule:
     def filters(self):
-        return {name: _refusing(derive) for name, derive in FILTERS.items()}
+        return {name: _refusing(name) for name in FILTERS}

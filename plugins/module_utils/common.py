@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, TypeVar
 
 try:
-    import botocore.config
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:  # handled by AnsibleAWSModule
     pass
@@ -130,6 +129,11 @@ def connect(module: Any, service: str) -> Any:
     ``max_attempts: 1`` would still resend once). It is merged over the user's ``aws_config`` so a
     ``retries`` setting there cannot turn botocore's resends back on for our clients.
     """
+    # Imported here, not above: the roles' filters and lookups import these module_utils in every
+    # Ansible worker process that templates them, and never make a client (botocore.config brings
+    # urllib3 and most of botocore).
+    import botocore.config  # pylint: disable=import-outside-toplevel
+
     once = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
     user = (getattr(module, "params", None) or {}).get("aws_config")
     if isinstance(user, dict) and user:

@@ -12,7 +12,7 @@ role's inputs to the module's options), the module's own argument spec, validati
 and the facts its role publishes. Nothing is derived here.
 
 What the pass needs besides the roles' inputs is how site.yml wires them: the inputs it sets on a
-role from what an earlier role published (:data:`SITE_WIRING`, the role imports' vars in
+role from what an earlier role published (``published.SITE_WIRING``, the role imports' vars in
 playbooks/site.yml).
 
 The first step with anything to do ends the pass: the roles then run as on any other run and
@@ -35,36 +35,11 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.ecsrds.connect.plugins.module_utils import ecs, ecs_service, iam, network, rds, rotation
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, Runner
-
-# The role inputs site.yml sets from an earlier role's published facts: input -> fact, or [fact]
-# for a list of that one fact (playbooks/site.yml, the vars of each role import).
-SITE_WIRING: Dict[str, Any] = {
-    "database_subnet_ids": "network__subnet_ids",
-    "database_security_group_ids": ["network__db_security_group_id"],
-    "service_secret_arn": "database__secret_arn",
-    "service_secret_kms_key_id": "database__secret_kms_key_id",
-    "service_secret_kms_key_manager": "database__secret_kms_key_manager",
-    "service_db_endpoint": "database__endpoint",
-    "service_db_port": "database__port",
-    "service_db_name": "database__name",
-    "service_secretsmanager_endpoint_changed": "network__secretsmanager_endpoint_changed",
-    "service_preflight_db_security_group_ids": ["network__db_security_group_id"],
-    "rotation_secret_arn": "database__secret_arn",
-}
+from ansible_collections.ecsrds.connect.plugins.module_utils.published import wired
 
 
 class NotInSync(Exception):
     """A step has something to do (or this pass cannot tell): the roles run."""
-
-
-def wired(inputs: Mapping[str, Any], facts: Mapping[str, Any]) -> Dict[str, Any]:
-    """The roles' inputs with those site.yml sets from the facts published so far."""
-    result = dict(inputs)
-    for name, source in SITE_WIRING.items():
-        fact = source[0] if isinstance(source, list) else source
-        if fact in facts:
-            result[name] = [facts[fact]] if isinstance(source, list) else facts[fact]
-    return result
 
 
 @dataclass
@@ -206,19 +181,3 @@ def check_deployment(clients: Clients, role_inputs: Mapping[str, Any], discovere
     except (BotoCoreError, ClientError, ValueError) as exc:
         return {"in_sync": False, "reason": f"{step.name}: {exc}", "steps": compared, "facts": {}}
     return {"in_sync": True, "reason": None, "steps": compared, "facts": facts}
-
-
-def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """What site.yml shows at its end, from the facts the roles published (or, when the deployment check
-    found nothing to do, the same facts as the check derived them) and the check's ``plan``."""
-    in_sync = bool((plan or {}).get("in_sync"))
-    return {
-        "cluster_endpoint": published.get("database__endpoint"),
-        "port": published.get("database__port"),
-        "secret_arn": published.get("database__secret_arn"),
-        "secretsmanager_endpoint_id": published.get("network__secretsmanager_endpoint_id"),
-        "db_security_group_id": published.get("network__db_security_group_id"),
-        "revisions": {entry["service"]: entry["task_definition_arn"] for entry in published.get("service__results") or []},
-        "redeploy_on_rotation": (published.get("rotation__redeploy") or {}).get("state_machine_arn"),
-        "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
-    }

@@ -28,7 +28,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clien
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import tags_to_dict, wait_for
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import task_definition_result
-from ansible_collections.ecsrds.connect.plugins.module_utils.iam import grant_policy_name
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import service_entry
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, ORIGINAL_TAG, service_deployment_id
 
 # ---------------------------------------------------------------------------------------------
@@ -676,20 +677,6 @@ def run_service_deploy(clients: Clients, params: Mapping[str, Any], check_mode: 
 # The service role's steps: its inputs -> the services, the rollouts, the checks around them
 # ---------------------------------------------------------------------------------------------
 
-# The container that gets the database variables when neither the entry nor the inputs name one.
-DEFAULT_CONTAINER = "app"
-
-
-def service_entry(entry: Any, default_container: Optional[str]) -> Optional[Dict[str, Any]]:
-    """One entry of the services input (a name, or {name, container_name}) as {name, container_name};
-    None for an entry that is neither (the inputs check names it)."""
-    if isinstance(entry, str) and entry.strip():
-        return {"name": entry, "container_name": default_container or DEFAULT_CONTAINER}
-    if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"].strip():
-        return {"name": entry["name"], "container_name": entry.get("container_name") or default_container or DEFAULT_CONTAINER}
-    return None
-
-
 def service_entries(inputs: Mapping[str, Any], discovered: Optional[Mapping[str, Any]] = None) -> List[Dict[str, Any]]:
     """The service role's services (service_ecs_services, with service_container_name where an entry
     names no container), each with the revision it runs (``task_definition``) as the deployment check
@@ -697,11 +684,6 @@ def service_entries(inputs: Mapping[str, Any], discovered: Optional[Mapping[str,
     running = (discovered or {}).get("services") or {}
     entries = [service_entry(entry, inputs.get("service_container_name")) for entry in inputs.get("service_ecs_services") or []]
     return [dict(entry, task_definition=(running.get(entry["name"]) or {}).get("task_definition")) for entry in entries if entry]
-
-
-def service_names(services: Sequence[Any]) -> List[str]:
-    """The names in a services input (names, or {name, container_name} entries)."""
-    return [entry["name"] for entry in (service_entry(item, None) for item in services or []) if entry]
 
 
 def deploy_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], recent_change: bool = False) -> List[Dict[str, Any]]:

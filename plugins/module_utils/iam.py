@@ -31,14 +31,13 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.parsers import ResponseParserError
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, error_code, parse_arn
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import kms_key_problem, role_arn_problem, secret_arn_problem
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import AWS, names_aws_managed_key
-from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import service_deployment_name
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
 
 
 def normalize_policy(document: Any) -> Any:
@@ -398,6 +397,10 @@ class IamReader:
         """(decisions, None), or (None, why) when IAM would not simulate: the caller may lack
         iam:SimulatePrincipalPolicy, or the endpoint (moto) does not implement it. Sent without our
         retries: a refusal is an answer, and the fallback is ready."""
+        # botocore.parsers is loaded with the client; importing it at the top would load it in every
+        # process that only derives (the roles' filters).
+        from botocore.parsers import ResponseParserError  # pylint: disable=import-outside-toplevel
+
         entries = [{"ContextKeyName": k, "ContextKeyValues": list(v), "ContextKeyType": "string"} for k, v in context.items()]
         try:
             response = self.client.simulate_principal_policy(
@@ -563,16 +566,6 @@ def run_grant(clients: Clients, params: Mapping[str, Any], check_mode: bool, dif
 # ---------------------------------------------------------------------------------------------
 # The service role's grant: its inputs -> ecs_execution_role_grant's options
 # ---------------------------------------------------------------------------------------------
-
-
-def grant_policy_name(inputs: Mapping[str, Any]) -> str:
-    """service_execution_role_policy_name, else ``ecsrds-connect-<deployment>`` in the characters IAM
-    takes (one policy per deployment, so deployments sharing an execution role keep their own);
-    '' when nothing names the deployment."""
-    if inputs.get("service_execution_role_policy_name"):
-        return str(inputs["service_execution_role_policy_name"])
-    name = service_deployment_name(inputs)
-    return re.sub(r"[^A-Za-z0-9+=,.@_-]", "-", f"ecsrds-connect-{name}")[:128] if name else ""
 
 
 def decrypt_key_id(inputs: Mapping[str, Any]) -> Optional[str]:

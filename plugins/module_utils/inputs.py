@@ -20,7 +20,6 @@ role is used on its own) with its value. A :class:`Profile` says which name stan
 from __future__ import annotations
 
 import difflib
-import re
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -32,12 +31,14 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import call
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import DEFAULT_CONTAINER, describe_services, rollout_progress
-from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles, grant_policy_name
-from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, rollout_progress
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, grant_policy_name
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
+    DEFAULT_CONTAINER,
     LOOPBACK_HOSTS,
     cidr_problems,
+    coerce,
     cluster_identifier_problem,
     db_name_problem,
     engine_version_problem,
@@ -50,8 +51,6 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import show as _show
 
 SERVICE_ENTRY_KEYS = ("name", "container_name")
-TRUE_STRINGS = ("yes", "on", "1", "true", "y", "t")
-FALSE_STRINGS = ("no", "off", "0", "false", "n", "f")
 
 
 @dataclass(frozen=True)
@@ -179,46 +178,6 @@ def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "", value
 # ---------------------------------------------------------------------------------------------
 # Shapes: the argument spec, without Ansible's comma splitting
 # ---------------------------------------------------------------------------------------------
-
-
-def coerce(name: str, value: Any, spec: Mapping[str, Any]) -> Tuple[Any, Optional[str]]:
-    """``value`` as the spec's type, or a problem. Strings are never split into lists."""
-    kind = spec.get("type", "str")
-    if value is None:
-        return None, None
-    if kind == "list":
-        if not isinstance(value, list):
-            hint = " (a string is not split: give a YAML list, such as [a, b])" if isinstance(value, str) else ""
-            return value, f"{name} must be a list, got {type(value).__name__} {_show(value)}{hint}"
-        elements = spec.get("elements")
-        if elements == "str":
-            bad = [item for item in value if not isinstance(item, str)]
-            if bad:
-                return value, f"{name} must be a list of strings, got {_show(value)}"
-        return value, None
-    if kind == "dict":
-        if not isinstance(value, dict):
-            return value, f"{name} must be a mapping (key: value), got {type(value).__name__} {_show(value)}"
-        return value, None
-    if kind == "int":
-        if isinstance(value, bool):
-            return value, f"{name} must be an integer, got {_show(value)}"
-        if isinstance(value, int):
-            return value, None
-        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
-            return int(value), None
-        return value, f"{name} must be an integer, got {_show(value)}"
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value, None
-        if isinstance(value, (str, int)) and str(value).strip().lower() in TRUE_STRINGS + FALSE_STRINGS:
-            return str(value).strip().lower() in TRUE_STRINGS, None
-        return value, f"{name} must be true or false, got {_show(value)}"
-    if kind == "str":
-        if isinstance(value, (list, dict)):
-            return value, f"{name} must be a string, got {type(value).__name__} {_show(value)}"
-        return value if isinstance(value, str) else str(value), None
-    return value, None
 
 
 def check_shapes(inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]], prefix: str,

@@ -31,8 +31,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     tags_to_dict,
     wait_for,
 )
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import service_names
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import tcp_port_problem
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import service_names, tcp_port_problem
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
     DELETE,
     RELEASE,

@@ -12,6 +12,7 @@ identifier). Everything it creates or uses carries its identity:
   resource, and whether it made it. A second deployment adds its own tag to a shared resource; it
   never rewrites the first one's tags.
 - Security group rules carry the users in their description: ``<text> [ecsrds:<id>,<id>]``.
+- The inline policy a deployment puts on an execution role is its own: ``ecsrds-connect-<deployment>``.
 
 Teardown removes its own marks, and deletes a resource only when this collection created it and no
 other deployment still uses it.
@@ -124,3 +125,13 @@ def rule_owners(description: Optional[str]) -> Tuple[str, Set[str]]:
 
 def rule_description(text: str, owners: Iterable[str]) -> str:
     return f"{text} [ecsrds:{','.join(sorted(set(owners)))}]"
+
+
+def grant_policy_name(inputs: Mapping[str, Any]) -> str:
+    """service_execution_role_policy_name, else ``ecsrds-connect-<deployment>`` in the characters IAM
+    takes (one policy per deployment, so deployments sharing an execution role keep their own);
+    '' when nothing names the deployment."""
+    if inputs.get("service_execution_role_policy_name"):
+        return str(inputs["service_execution_role_policy_name"])
+    name = service_deployment_name(inputs)
+    return re.sub(r"[^A-Za-z0-9+=,.@_-]", "-", f"ecsrds-connect-{name}")[:128] if name else ""

@@ -44,7 +44,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     tags_to_dict,
     wait_for,
 )
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, service_names
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import service_names
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles, normalize_policy
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import MANAGED_TAG
 

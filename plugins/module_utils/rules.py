@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import names_aws_managed_key
 
@@ -138,3 +138,68 @@ def kms_key_problem(name: str, value: Any, allow_alias: bool = True) -> Optional
     if is_alias and not allow_alias and not names_aws_managed_key(text):
         return f"{name} {show(value)} is an alias: an IAM policy cannot grant kms:Decrypt by alias; give the key ARN or key id"
     return None
+
+
+# The boolean spellings Ansible accepts (ansible.module_utils.parsing.convert_bool).
+TRUE_STRINGS = ("yes", "on", "1", "true", "y", "t")
+FALSE_STRINGS = ("no", "off", "0", "false", "n", "f")
+
+
+def coerce(name: str, value: Any, spec: Mapping[str, Any]) -> Tuple[Any, Optional[str]]:
+    """``value`` as the spec's type, or a problem. Strings are never split into lists."""
+    kind = spec.get("type", "str")
+    if value is None:
+        return None, None
+    if kind == "list":
+        if not isinstance(value, list):
+            hint = " (a string is not split: give a YAML list, such as [a, b])" if isinstance(value, str) else ""
+            return value, f"{name} must be a list, got {type(value).__name__} {show(value)}{hint}"
+        elements = spec.get("elements")
+        if elements == "str":
+            bad = [item for item in value if not isinstance(item, str)]
+            if bad:
+                return value, f"{name} must be a list of strings, got {show(value)}"
+        return value, None
+    if kind == "dict":
+        if not isinstance(value, dict):
+            return value, f"{name} must be a mapping (key: value), got {type(value).__name__} {show(value)}"
+        return value, None
+    if kind == "int":
+        if isinstance(value, bool):
+            return value, f"{name} must be an integer, got {show(value)}"
+        if isinstance(value, int):
+            return value, None
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+            return int(value), None
+        return value, f"{name} must be an integer, got {show(value)}"
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value, None
+        if isinstance(value, (str, int)) and str(value).strip().lower() in TRUE_STRINGS + FALSE_STRINGS:
+            return str(value).strip().lower() in TRUE_STRINGS, None
+        return value, f"{name} must be true or false, got {show(value)}"
+    if kind == "str":
+        if isinstance(value, (list, dict)):
+            return value, f"{name} must be a string, got {type(value).__name__} {show(value)}"
+        return value if isinstance(value, str) else str(value), None
+    return value, None
+
+
+# The services input of the network, service and rotation roles: a name, or {name, container_name}.
+# The container that gets the database variables when neither the entry nor the inputs name one.
+DEFAULT_CONTAINER = "app"
+
+
+def service_entry(entry: Any, default_container: Optional[str]) -> Optional[Dict[str, Any]]:
+    """One entry of the services input (a name, or {name, container_name}) as {name, container_name};
+    None for an entry that is neither (the inputs check names it)."""
+    if isinstance(entry, str) and entry.strip():
+        return {"name": entry, "container_name": default_container or DEFAULT_CONTAINER}
+    if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"].strip():
+        return {"name": entry["name"], "container_name": entry.get("container_name") or default_container or DEFAULT_CONTAINER}
+    return None
+
+
+def service_names(services: Sequence[Any]) -> List[str]:
+    """The names in a services input (names, or {name, container_name} entries)."""
+    return [entry["name"] for entry in (service_entry(item, None) for item in services or []) if entry]

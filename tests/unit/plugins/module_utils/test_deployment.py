@@ -6,12 +6,14 @@ wait, or a rollout), publishes what the roles would, and says why it stopped. Pl
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
+import yaml
 
-from ansible_collections.ecsrds.connect.plugins.module_utils import deployment
+from ansible_collections.ecsrds.connect.plugins.module_utils import deployment, published
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, Outcome
-from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
+from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import ROLES_DIR, role_inputs
 
 SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-1a2b-xYz"
 TD = "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:4"
@@ -96,14 +98,29 @@ def test_each_step_gets_the_inputs_site_yml_wires_from_the_facts_before_it(monke
 
 def test_the_wiring_is_site_yml_s():
     """Each wired input is a declared input of its role, set from a fact the step before publishes."""
-    published = set(deployment.network.access_facts(NETWORK, {"subnet_ids": [], "endpoint": {"source_security_group_ids": []}}))
-    published |= set(deployment.rds.cluster_facts({"connection": CONNECTION}))
-    for name, source in deployment.SITE_WIRING.items():
+    facts = set(deployment.network.access_facts(NETWORK, {"subnet_ids": [], "endpoint": {"source_security_group_ids": []}}))
+    facts |= set(deployment.rds.cluster_facts({"connection": CONNECTION}))
+    for name, source in published.SITE_WIRING.items():
         fact = source[0] if isinstance(source, list) else source
-        assert name in inputs() and fact in published, name
-    wired = deployment.wired(inputs(), {"network__db_security_group_id": None, "database__port": 5433})
+        assert name in inputs() and fact in facts, name
+    wired = published.wired(inputs(), {"network__db_security_group_id": None, "database__port": 5433})
     assert wired["database_security_group_ids"] == [None] and wired["service_db_port"] == 5433
     assert wired["service_secret_arn"] is None  # not published yet: the role's own default
+
+
+def test_the_wiring_table_states_what_site_yml_passes():
+    """The check wires the roles as site.yml's role imports do: every input site.yml sets from a
+    published fact (a plain "{{ fact }}" or ["{{ fact }}"]) is in the table, and nothing else."""
+    play = yaml.safe_load((ROLES_DIR.parent / "playbooks" / "site.yml").read_text())
+    imports = [task for part in play for task in part.get("tasks", []) if "ansible.builtin.import_role" in task]
+    from_facts = {}
+    for task in imports:
+        for name, value in task.get("vars", {}).items():
+            single = value[0] if isinstance(value, list) and len(value) == 1 else value
+            fact = re.fullmatch(r"\{\{ (\w+__\w+) \}\}", single) if isinstance(single, str) else None
+            if fact and not fact.group(1).startswith("site__"):
+                from_facts[name] = [fact.group(1)] if isinstance(value, list) else fact.group(1)
+    assert len(imports) == 4 and from_facts == published.SITE_WIRING
 
 
 @pytest.mark.parametrize("answer, step, why", [
@@ -153,8 +170,8 @@ def test_a_step_that_runs_every_time_means_no_aws_read_at_all(monkeypatch):
 
 def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatch):
     plan = Steps(monkeypatch).check()
-    shown = deployment.summary(plan["facts"], plan)
+    shown = published.summary(plan["facts"], plan)
     assert shown["deployment_check"] == "nothing to do: the roles were skipped"
     assert shown["revisions"] == {"api": TD, "worker": TD} and shown["port"] == 5433 and shown["db_security_group_id"] == "sg-db"
-    assert deployment.summary(plan["facts"], {"in_sync": False, "reason": "grant: x"})["deployment_check"] == "grant: x"
-    assert deployment.summary({}, None) == dict.fromkeys(shown, None) | {"revisions": {}, "deployment_check": "not asked"}
+    assert published.summary(plan["facts"], {"in_sync": False, "reason": "grant: x"})["deployment_check"] == "grant: x"
+    assert published.summary({}, None) == dict.fromkeys(shown, None) | {"revisions": {}, "deployment_check": "not asked"}

@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError
 from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import service_names
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import (
     ServiceDeployer,
     deploy_options,
@@ -21,7 +22,6 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import 
     rollout_plan,
     run_service_deploy,
     service_entries,
-    service_names,
     diagnose_stopped_reason,
     early_failure,
     needs_deployment,

@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, aws_retry
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
 from ansible_collections.ecsrds.connect.tests.unit.plugins.module_utils.roles import role_inputs
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import (
     ALLOWED,
@@ -29,7 +30,6 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.iam import (
     evaluate,
     grant_options,
     grant_policy,
-    grant_policy_name,
     grant_problems,
     grant_removal_options,
     kms_key_arn,

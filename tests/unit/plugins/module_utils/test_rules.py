@@ -6,8 +6,10 @@ import pytest
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
     cluster_identifier_problem,
+    coerce,
     kms_key_problem,
     port_problem,
+    service_entry,
     tcp_port_problem,
 )
 
@@ -35,3 +37,27 @@ def test_a_key_given_by_alias_is_refused_where_a_policy_must_name_it():
     assert kms_key_problem("k", "alias/orders") is None
     assert "is an alias" in kms_key_problem("k", "alias/orders", allow_alias=False)
     assert kms_key_problem("k", "alias/aws/secretsmanager", allow_alias=False) is None
+
+
+@pytest.mark.parametrize("value, spec, expected, problem", [
+    ("a,b", {"type": "list"}, "a,b", "x must be a list, got str 'a,b' (a string is not split"),
+    (["a", 1], {"type": "list", "elements": "str"}, ["a", 1], "x must be a list of strings"),
+    (" 5433 ", {"type": "int"}, 5433, None),
+    (True, {"type": "int"}, True, "x must be an integer, got True"),
+    ("yes", {"type": "bool"}, True, None),
+    ("Off", {"type": "bool"}, False, None),
+    ("maybe", {"type": "bool"}, "maybe", "x must be true or false, got 'maybe'"),
+    (5432, {"type": "str"}, "5432", None),
+    ({"a": 1}, {}, {"a": 1}, "x must be a string, got dict"),
+    (None, {"type": "int"}, None, None),
+])
+def test_an_input_takes_its_spec_type_and_a_string_is_never_split(value, spec, expected, problem):
+    converted, found = coerce("x", value, spec)
+    assert converted == expected and (found is None if problem is None else found.startswith(problem)), found
+
+
+def test_a_services_entry_is_a_name_or_a_name_with_its_container():
+    assert service_entry("api", None) == {"name": "api", "container_name": "app"}
+    assert service_entry("api", "web") == {"name": "api", "container_name": "web"}
+    assert service_entry({"name": "api", "container_name": "c"}, "web") == {"name": "api", "container_name": "c"}
+    assert service_entry({"container_name": "c"}, None) is None and service_entry(" ", None) is None

@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ecsrds.connect collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the roles publish, as site.yml uses it: the inputs it sets on a role from the facts an
+earlier role published (:data:`SITE_WIRING`), and the summary it shows at its end.
+
+Pure and light on purpose: the summary is a filter (``ecsrds.connect.deployment_summary``) that
+every run templates, and the deployment check (deployment.py) reads the wiring from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+# The role inputs site.yml sets from an earlier role's published facts: input -> fact, or [fact]
+# for a list of that one fact (playbooks/site.yml, the vars of each role import).
+SITE_WIRING: Dict[str, Any] = {
+    "database_subnet_ids": "network__subnet_ids",
+    "database_security_group_ids": ["network__db_security_group_id"],
+    "service_secret_arn": "database__secret_arn",
+    "service_secret_kms_key_id": "database__secret_kms_key_id",
+    "service_secret_kms_key_manager": "database__secret_kms_key_manager",
+    "service_db_endpoint": "database__endpoint",
+    "service_db_port": "database__port",
+    "service_db_name": "database__name",
+    "service_secretsmanager_endpoint_changed": "network__secretsmanager_endpoint_changed",
+    "service_preflight_db_security_group_ids": ["network__db_security_group_id"],
+    "rotation_secret_arn": "database__secret_arn",
+}
+
+
+def wired(inputs: Mapping[str, Any], facts: Mapping[str, Any]) -> Dict[str, Any]:
+    """The roles' inputs with those site.yml sets from the facts published so far."""
+    result = dict(inputs)
+    for name, source in SITE_WIRING.items():
+        fact = source[0] if isinstance(source, list) else source
+        if fact in facts:
+            result[name] = [facts[fact]] if isinstance(source, list) else facts[fact]
+    return result
+
+
+def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """What site.yml shows at its end, from the facts the roles published (or, when the deployment check
+    found nothing to do, the same facts as the check derived them) and the check's ``plan``."""
+    in_sync = bool((plan or {}).get("in_sync"))
+    return {
+        "cluster_endpoint": published.get("database__endpoint"),
+        "port": published.get("database__port"),
+        "secret_arn": published.get("database__secret_arn"),
+        "secretsmanager_endpoint_id": published.get("network__secretsmanager_endpoint_id"),
+        "db_security_group_id": published.get("network__db_security_group_id"),
+        "revisions": {entry["service"]: entry["task_definition_arn"] for entry in published.get("service__results") or []},
+        "redeploy_on_rotation": (published.get("rotation__redeploy") or {}).get("state_machine_arn"),
+        "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
+    }
