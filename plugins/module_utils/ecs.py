@@ -254,10 +254,13 @@ class ContainerPlan:
 
     @property
     def changed(self) -> bool:
+        """Judged by the container's variables alone, on whatever revision runs: an application's
+        pipeline registers revisions of its own (a new image, our variables copied along), and one that
+        already holds them needs nothing, whoever registered it. Tags go with a revision this
+        registers; they record what was done and never decide that something must be."""
         return (
             pairs_to_dict(self.environment_before, "value") != pairs_to_dict(self.environment_after, "value")
             or pairs_to_dict(self.secrets_before, "valueFrom") != pairs_to_dict(self.secrets_after, "valueFrom")
-            or self.tags_before != self.tags_after
         )
 
     @property

@@ -114,7 +114,9 @@ options:
   tags:
     description:
       - Tags merged over the base revision's tags on the new revision, for example to mark the revisions
-        this module registers. A difference in tags alone also registers a new revision.
+        this module registers. Tags never decide whether a revision is registered. A base revision whose
+        variables already are the requested ones is used as it is, whatever its tags and whoever registered
+        it (say, an application's deploy pipeline that copied them along with a new image).
       - Tags of the base revision are always carried over; keys with the reserved C(aws:) prefix are not.
     type: dict
   origin_tag:

@@ -178,12 +178,15 @@ def test_after_site_nothing_fails_and_a_failing_check_stops_site_before_deployin
     assert write_calls(calls) == []
     assert not {c.operation for c in calls} & set(SECRET_READS_FORBIDDEN)
 
-    # An explicit Deny that site.yml does not manage, and a new tag that makes a new revision to roll out.
+    # An explicit Deny that site.yml does not manage, and an application pipeline's deploy that dropped
+    # the wiring: site.yml puts it back on a new revision, whose rollout the preflight must stop.
     deny = {"Version": "2012-10-17", "Statement": [{"Sid": "NoSecrets", "Effect": "Deny", "Action": "secretsmanager:Get*", "Resource": "*"}]}
     iam.put_role_policy(RoleName=facts["execution_role_name"], PolicyName="deny-secrets", PolicyDocument=json.dumps(deny))
-    before = ecs.describe_services(cluster=facts["cluster"], services=[facts["service"]])["services"][0]["taskDefinition"]
+    wired = ecs.describe_services(cluster=facts["cluster"], services=[facts["service"]])["services"][0]["taskDefinition"]
+    before = _register_with_secrets(ecs, wired, secrets=())
+    ecs.update_service(cluster=facts["cluster"], service=facts["service"], taskDefinition=before)
     moto.start_recording()
-    stopped = play(SITE, extra_vars=dict(variables, ecsrds_tags={"project": "ecsrds-demo", "release": "2"}))
+    stopped = play(SITE, extra_vars=variables)
     calls = moto.stop_recording()
     assert stopped.rc != 0
     failed = stopped.result(ROLE_PREFLIGHT)

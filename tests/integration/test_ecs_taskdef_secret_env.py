@@ -278,7 +278,7 @@ def test_changes_pinned_base_purge_and_tags(moto, play):
     )
     calls = moto.stop_recording()
     assert run.rc == 0, run.stdout
-    assert [c.operation for c in write_calls(calls)] == ["RegisterTaskDefinition"] * 5
+    assert [c.operation for c in write_calls(calls)] == ["RegisterTaskDefinition"] * 4
 
     new_value = run.result("new value")
     assert new_value["changed"] and new_value["revision"] == 3
@@ -312,13 +312,14 @@ def test_changes_pinned_base_purge_and_tags(moto, play):
     assert purge_secrets["secrets"] == {"TOKEN": "/web/token"}
     assert purge_secrets["environment"] == {"ONLY": "this"}
 
+    # Tags record what a registration did; alone they never make a revision.
     tags_only = run.result("tags only")
-    assert tags_only["changed"] and tags_only["revision"] == 7
-    assert tags_only["task_definition"]["tags"] == {"team": "payments", "Env": "dev", "release": "2026-11"}
+    assert tags_only["changed"] is False and tags_only["revision"] == 6
+    assert tags_only["task_definition"]["tags"] == {"team": "payments", "Env": "dev"}
     assert tags_only["environment"] == purge["environment"] and tags_only["secrets"] == purge_secrets["secrets"]
 
     sidecar = run.result("sidecar")
-    assert sidecar["changed"] is False and sidecar["revision"] == 7
+    assert sidecar["changed"] is False and sidecar["revision"] == 6
     assert sidecar["environment"] == {"OTEL_MODE": "agent"}
 
     latest = normalised(ecs, FAMILY)

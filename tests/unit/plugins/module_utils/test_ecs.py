@@ -203,14 +203,22 @@ def test_plan_without_difference_is_unchanged():
     assert not plan_container(DESCRIBED, {}, "app", build_request(secrets={}), None).changed
 
 
-def test_plan_purge_and_tags_each_count_as_change():
+def test_plan_purge_counts_as_change():
     purge = plan_container(DESCRIBED, {}, "app", build_request(environment={"A": "1"}, purge_environment=True), None)
     assert purge.changed and purge.environment_after == [{"name": "A", "value": "1"}]
     # purge_environment without environment: nothing is said about the list, so it is left alone.
     assert not plan_container(DESCRIBED, {}, "app", build_request(purge_environment=True), None).changed
-    tagged = plan_container(DESCRIBED, {"team": "x"}, "app", ContainerVarsRequest(), {"release": "1"})
-    assert tagged.changed and tagged.tags_after == {"team": "x", "release": "1"}
-    diff = tagged.diff("app")
+
+
+def test_tags_alone_never_make_a_revision():
+    # A revision an application's pipeline registered (our variables copied along, none of our tags)
+    # is wired as asked: nothing to register, nothing to deploy.
+    pipelines = plan_container(DESCRIBED, {"team": "x"}, "app", build_request(environment={"A": "1"}), {"release": "1", "managed": "true"})
+    assert not pipelines.changed
+    # The tags still go with a revision that is registered for a change of variables.
+    wired = plan_container(DESCRIBED, {"team": "x"}, "app", build_request(environment={"NEW": "1"}), {"release": "1"})
+    assert wired.changed and wired.tags_after == {"team": "x", "release": "1"}
+    diff = wired.diff("app")
     assert diff["before"]["tags"] == {"team": "x"} and diff["after"]["tags"] == {"team": "x", "release": "1"}
     assert diff["before"]["environment"] == {"B": "2", "A": "1", "DB_PASSWORD": "<redacted>"}
 
