@@ -323,6 +323,40 @@ def plan_container(
     return ContainerPlan(index, env_before, secrets_before, env_after, secrets_after, tags_before, tags_after)
 
 
+def unwire_plan(
+    running: Mapping[str, Any],
+    running_tags: Mapping[str, str],
+    origin: Optional[Mapping[str, Any]],
+    container_name: str,
+    variables: Iterable[str],
+) -> Optional[ContainerPlan]:
+    """The inverse of the wiring, on the revision that runs now: each of ``variables`` (the names this
+    deployment sets) taken out of the container's environment and secrets, or put back as the revision
+    the wiring started from had it (``origin``, when known: a plain value the wiring moved to a secret
+    comes back); everything else kept, the image included, so an application's later releases stay.
+    Our own tags go, the rest stay. None when the container holds none of the wiring."""
+    names = set(variables)
+    index = find_container(running, container_name)
+    container = running["containerDefinitions"][index]
+    env_before = [dict(p) for p in container.get("environment") or []]
+    secrets_before = [dict(p) for p in container.get("secrets") or []]
+    origin_container = next((c for c in (origin or {}).get("containerDefinitions") or [] if c.get("name") == container_name), {})
+    env_after = [p for p in env_before if p.get("name") not in names] + [
+        dict(p) for p in origin_container.get("environment") or [] if p.get("name") in names]
+    secrets_after = [p for p in secrets_before if p.get("name") not in names] + [
+        dict(p) for p in origin_container.get("secrets") or [] if p.get("name") in names]
+    tags_before = user_tags(running_tags)
+    tags_after = {k: v for k, v in tags_before.items() if k not in (MANAGED_TAG, CREATED_BY_TAG, ORIGINAL_TAG)}
+    plan = ContainerPlan(index, env_before, secrets_before, env_after, secrets_after, tags_before, tags_after)
+    return plan if plan.changed else None
+
+
+def same_content(task_definition: Mapping[str, Any], request: Mapping[str, Any], allowed: FrozenSet[str]) -> bool:
+    """Whether a described revision is what ``request`` would register, tags aside (they record, they
+    do not make a revision different)."""
+    return normalise(task_definition, allowed, {}) == normalise(request, allowed, {})
+
+
 def with_origin_tag(
     tags: Optional[Mapping[str, str]], origin_tag: Optional[str], base: Mapping[str, Any], base_tags: Mapping[str, str]
 ) -> Optional[Dict[str, str]]:

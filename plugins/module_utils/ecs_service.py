@@ -26,8 +26,9 @@ from ansible.module_utils.common.dict_transformations import camel_dict_to_snake
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, aws_retry, call, create_or_adopt
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import build_register_request, register_parameters, register_task_definition
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import task_definition_result
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import same_content, task_definition_result, unwire_plan
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import service_entry
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, ORIGINAL_TAG, service_deployment_id
@@ -572,6 +573,32 @@ class ServiceDeployer(ServiceReads):
     def deregister(self, arn: str) -> None:
         self._call(f"deregister task definition {arn}", "deregister_task_definition", taskDefinition=arn)
 
+    def unwired_revision(self, running: Tuple[Dict[str, Any], Dict[str, str]], unwire: Mapping[str, Any]) -> Tuple[Optional[str], Dict[str, Any]]:
+        """The revision to run once the wiring is out of the running one (:func:`ecs.unwire_plan`), and
+        what was found: ``variables`` taken out, ``registered`` (or, in check mode, ``planned``).
+        (None, ...) when the running revision holds no wiring."""
+        base, tags = running
+        origin_arn = tags.get(unwire["origin_tag"]) if unwire.get("origin_tag") else None
+        origin = describe_revision(self.client, origin_arn) if origin_arn else None
+        plan = unwire_plan(base, tags, origin[0] if origin else None, unwire["container_name"], unwire["variables"])
+        if plan is None:
+            return None, {"variables": [], "registered": False, "planned": False}
+        taken = sorted(n for n in unwire["variables"] if n in {p["name"] for p in plan.environment_before + plan.secrets_before})
+        found = {"variables": taken, "registered": False, "planned": False}
+        allowed = register_parameters(self.client.meta.service_model)
+        request = build_register_request(base, plan, allowed)
+        # A revision that already is exactly this runs as it is: the one the wiring started from when
+        # nothing else changed since (no copy of it registered), or the family's latest when an
+        # interrupted teardown registered it.
+        latest = describe_revision(self.client, base["family"])
+        for candidate in (origin, latest):
+            if candidate and candidate[0].get("status") == "ACTIVE" and same_content(candidate[0], request, allowed):
+                return candidate[0]["taskDefinitionArn"], found
+        if self.check_mode:
+            return None, dict(found, planned=True)
+        registered, _tags = register_task_definition(self.client, request, allowed)
+        return registered["taskDefinitionArn"], dict(found, registered=True)
+
     # --- the job
 
     def run(
@@ -584,19 +611,26 @@ class ServiceDeployer(ServiceReads):
         force: bool = False,
         wait: bool = True,
         wait_timeout: float = 900,
+        unwire: Optional[Mapping[str, Any]] = None,
     ) -> Dict[str, Any]:
         service = self.describe_service(cluster, service_name)
         previous = service.get("taskDefinition")
         running: Optional[Tuple[Dict[str, Any], Dict[str, str]]] = None
         target: Optional[str] = None
+        unwired: Optional[Dict[str, Any]] = None
         if task_definition:
             target = self.resolve_task_definition_arn(task_definition)
         else:
             running = self.describe_task_definition(previous)
-            if restore_from_tag:
+            if unwire:
+                target, unwired = self.unwired_revision(running, unwire)
+            elif restore_from_tag:
                 target = running[1].get(restore_from_tag) or None
 
-        deployed = bool(target) and needs_deployment(service, target, force)
+        # In check mode a revision without the wiring that would be registered has no ARN yet: its
+        # deployment is planned all the same.
+        planned = bool(unwired and unwired["planned"])
+        deployed = (bool(target) and needs_deployment(service, target, force)) or planned
         # The deployment to follow: the one UpdateService started, else the one running the revision
         # (a rollout an interrupted run started), else the PRIMARY (look-up).
         followed: Optional[Dict[str, Any]] = None
@@ -618,7 +652,7 @@ class ServiceDeployer(ServiceReads):
 
         deregistered: List[str] = []
         if deregister_tagged and running is not None:
-            keep = {target or previous} | self.task_definitions_in_use(service.get("serviceArn"))
+            keep = ({target} if target else set() if planned else {previous}) | self.task_definitions_in_use(service.get("serviceArn"))
             family = running[0]["family"]
             deregistered = [arn for arn in self.tagged_revisions(family, deregister_tagged) if arn not in keep]
             if not self.check_mode:
@@ -633,8 +667,11 @@ class ServiceDeployer(ServiceReads):
             "previous_task_definition_arn": previous,
             "service": service_result(service),
             "deregistered_task_definition_arns": deregistered,
-            "diff": {"before": {"task_definition": previous}, "after": {"task_definition": target or previous}},
+            "diff": {"before": {"task_definition": previous}, "after": {"task_definition": (
+                f"a new revision of {running[0]['family']} without the wiring" if planned and running else target or previous)}},
         }
+        if unwire:
+            result["unwired"] = unwired
         if running is not None:
             if deployed and not self.check_mode:
                 running = self.describe_task_definition(target)
@@ -665,10 +702,14 @@ def run_service_deploy(clients: Clients, params: Mapping[str, Any], check_mode: 
         force=params["force_new_deployment"],
         wait=params["wait"],
         wait_timeout=params["wait_timeout"],
+        unwire=params.get("unwire"),
     )
     changed, diff = result.pop("changed"), result.pop("diff")
     target = diff["after"]["task_definition"]
-    actions = ([f"deploy {target} to service {params['service']}"] if result["deployed"] else []) + [
+    unwired = result.get("unwired") or {}
+    actions = [f"register a revision without {', '.join(unwired['variables'])} on top of {result['previous_task_definition_arn']}"
+               ] if unwired.get("registered") or unwired.get("planned") else []
+    actions += ([f"deploy {target} to service {params['service']}"] if result["deployed"] else []) + [
         f"deregister {arn}" for arn in result["deregistered_task_definition_arns"]]
     return Outcome(changed, result, diff if diff_mode else None, actions)
 
@@ -736,10 +777,17 @@ def log_check_options(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:
     } for entry in service_entries(inputs)]
 
 
+def wiring_variables(inputs: Mapping[str, Any]) -> List[str]:
+    """The variables the service role sets on each container: the URL and driver, the user name and password."""
+    return [str(inputs.get(option)) for option in ("service_url_variable", "service_driver_variable",
+                                                   "service_username_variable", "service_password_variable") if inputs.get(option)]
+
+
 def restore_options(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """ecs_service_deploy's options for the service role's teardown: each service back on the revision
-    it ran before the collection first touched it, and the revisions this deployment registered
-    deregistered. Refused when the inputs do not say which deployment (and policy) that is."""
+    """ecs_service_deploy's options for the service role's teardown: on each service, the revision it
+    runs now without the wiring (the application's later releases kept: never an older image), and
+    the revisions this deployment registered deregistered. Refused when the inputs do not say which
+    deployment (and policy) that is."""
     # Nothing is guessed: both are checked before the first write of the teardown.
     if not grant_policy_name(inputs):
         raise ValueError("service_execution_role_policy_name is empty: give it, or service_db_cluster_identifier or "
@@ -751,7 +799,7 @@ def restore_options(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:
     return [{
         "cluster": inputs.get("service_ecs_cluster"),
         "service": entry["name"],
-        "restore_from_tag": ORIGINAL_TAG,
+        "unwire": {"container_name": entry["container_name"], "variables": wiring_variables(inputs), "origin_tag": ORIGINAL_TAG},
         "deregister_tagged": {CREATED_BY_TAG: deployment},
         "wait": inputs.get("service_wait"),
         "wait_timeout": inputs.get("service_wait_timeout"),

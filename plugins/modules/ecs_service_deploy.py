@@ -30,8 +30,8 @@ description:
     error (no route to Secrets Manager, the execution role may not read the secret or decrypt its key,
     the image cannot be pulled), the module fails at once with the reason and the fix, unless
     I(recent_change_grace) says the grant or the endpoint changed moments ago (see there).
-  - Without I(task_definition) and I(restore_from_tag) nothing changes and the module reports the
-    service and the revision it runs (with that revision's tags).
+  - Without I(task_definition), I(unwire) and I(restore_from_tag) nothing changes and the module reports
+    the service and the revision it runs (with that revision's tags).
 options:
   cluster:
     description: Name or ARN of the ECS cluster.
@@ -44,21 +44,49 @@ options:
   task_definition:
     description:
       - Task definition revision to deploy, as an ARN or C(family:revision).
-      - Mutually exclusive with I(restore_from_tag).
+      - Mutually exclusive with I(restore_from_tag) and I(unwire).
     type: str
+  unwire:
+    description:
+      - Take variables out of the revision the service runs now, whoever registered it, and deploy the
+        result. Each of O(unwire.variables) leaves the container's environment and secrets, or is put back
+        as the revision named by the O(unwire.origin_tag) tag had it; every other setting stays, the image
+        included, so an application's releases since are never rolled back.
+      - A revision that already is exactly that (the origin itself when nothing else changed since, or the
+        family's latest after an interrupted run) is deployed as it is; otherwise a new revision is
+        registered, with the running revision's tags minus C(ecsrds.connect/*) ones.
+      - When the running revision holds none of the variables the service is left where it is.
+      - Mutually exclusive with I(task_definition) and I(restore_from_tag).
+    type: dict
+    suboptions:
+      container_name:
+        description: The container that holds the variables.
+        type: str
+        required: true
+      variables:
+        description: Names of the variables to take out, plain or secret.
+        type: list
+        elements: str
+        required: true
+      origin_tag:
+        description: Key of a tag on the running revision whose value is the ARN of the revision the variables were set on top of.
+        type: str
+    version_added: 0.2.0
   restore_from_tag:
     description:
       - Key of a tag on the revision the service runs now whose value is the ARN of the revision to go
         back to (for example C(ecsrds.connect/original-task-definition)).
+      - That revision's image and every other setting come back too, so a release the application made
+        since is rolled back. O(unwire) takes out only the variables.
       - When the running revision has no such tag the service is left where it is.
-      - Mutually exclusive with I(task_definition).
+      - Mutually exclusive with I(task_definition) and I(unwire).
     type: str
   deregister_tagged:
     description:
       - After the service moved, deregister every ACTIVE revision of the family the service ran at the
         start that carries all of these tags, except the revision the service runs afterwards and
         revisions any other service of any ECS cluster in the region runs or still drains.
-      - Used with I(restore_from_tag) to remove the revisions a deployment tool registered.
+      - Used with I(unwire) or I(restore_from_tag) to remove the revisions a deployment tool registered.
       - Ignored when I(task_definition) is given.
     type: dict
   force_new_deployment:
@@ -126,11 +154,14 @@ EXAMPLES = r"""
     service: demo-ecs-service
   register: current
 
-- name: Put the service back on the revision it ran before and remove the revisions we registered
+- name: Take the database variables out of what the service runs now and remove the revisions we registered
   ecsrds.connect.ecs_service_deploy:
     cluster: demo-ecs-cluster
     service: demo-ecs-service
-    restore_from_tag: ecsrds.connect/original-task-definition
+    unwire:
+      container_name: app
+      variables: [DATABASE_URL, DATABASE_DRIVER_CLASS, DATABASE_USERNAME, DATABASE_PASSWORD]
+      origin_tag: ecsrds.connect/original-task-definition
     deregister_tagged:
       ecsrds.connect/managed: "true"
 """
@@ -204,7 +235,7 @@ running_task_definition:
     - The revision the service runs at the end (in check mode, at the start), snake_case, with C(tags)
       as a dict. Plain variables whose name looks secret (C(PASSWORD), C(SECRET), C(TOKEN), C(KEY)) show
       C(<redacted>) as their value.
-    - Only when I(task_definition) is not given (look-up or restore).
+    - Only when I(task_definition) is not given (look-up, unwire or restore).
   returned: when task_definition is not given
   type: dict
   sample:
@@ -214,6 +245,25 @@ running_task_definition:
     execution_role_arn: arn:aws:iam::123456789012:role/ecsTaskExecutionRole
     tags:
       ecsrds.connect/managed: "true"
+unwired:
+  description: What I(unwire) found on the running revision.
+  returned: when unwire is given
+  type: dict
+  contains:
+    variables:
+      description: The variables taken out (or put back as the origin had them); empty when there were none.
+      type: list
+      elements: str
+    registered:
+      description: Whether a new revision was registered for it (false when an existing one was exactly that).
+      type: bool
+    planned:
+      description: In check mode, whether a new revision would be registered.
+      type: bool
+  sample:
+    variables: [DATABASE_DRIVER_CLASS, DATABASE_PASSWORD, DATABASE_URL, DATABASE_USERNAME]
+    registered: true
+    planned: false
 deregistered_task_definition_arns:
   description: Revisions deregistered (or that would be, in check mode) because of I(deregister_tagged).
   returned: always
@@ -239,13 +289,18 @@ def main() -> None:
         service=dict(type="str", required=True),
         task_definition=dict(type="str"),
         restore_from_tag=dict(type="str"),
+        unwire=dict(type="dict", options=dict(
+            container_name=dict(type="str", required=True),
+            variables=dict(type="list", elements="str", required=True),
+            origin_tag=dict(type="str"),
+        )),
         deregister_tagged=dict(type="dict"),
         force_new_deployment=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=900),
         recent_change_grace=dict(type="int", default=0),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, mutually_exclusive=[("task_definition", "restore_from_tag")], supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=argument_spec, mutually_exclusive=[("task_definition", "restore_from_tag", "unwire")], supports_check_mode=True)
     run_step(module, run_service_deploy, deploy_problem(module.params))
 
 

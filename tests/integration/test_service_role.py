@@ -1,7 +1,8 @@
 """roles/service against moto: two services sharing the database and an execution role.
 
 Check mode on a fresh account (no secret yet) and with a secret, apply, an idempotent re-run with
-no write call, teardown back to the original revisions; plus the policy the role derives from its
+no write call, teardown back to the original revisions (nothing else changed since: no copy is
+registered); the application's own pipeline releasing beside it; plus the policy the role derives from its
 inputs (KMS key forms, policy name).
 """
 
@@ -190,7 +191,8 @@ def test_two_services_share_the_database(moto, play):
     planned_down = play(_role_play(_vars(env), tasks_from="teardown"), check=True)
     assert write_calls(moto.stop_recording()) == []
     assert planned_down.rc == 0 and planned_down.changed > 0, planned_down.stdout
-    down = play(_role_play(_vars(env, service_ecs_services=[env["service"], WORKER]), tasks_from="teardown"))
+    # The same inputs as applied: the worker's entry names the container its wiring is on.
+    down = play(_role_play(_vars(env), tasks_from="teardown"))
     assert down.rc == 0, down.stdout
     for name, original_arn in originals.items():
         assert ecs.describe_services(cluster=env["cluster"], services=[name])["services"][0]["taskDefinition"] == original_arn
@@ -292,3 +294,80 @@ def test_a_run_killed_after_registering_deploys_on_the_next_run(moto, play):
     assert results[env["service"]]["task_definition_arn"] == registered[-1]
     service = ecs.describe_services(cluster=env["cluster"], services=[env["service"]])["services"][0]
     assert service["taskDefinition"] == registered[-1]
+
+
+def _pipeline_release(ecs, cluster, service, container, image, source=None):
+    """What an application's deploy pipeline does (GitHub Actions' render and deploy steps, ecs-deploy):
+    a task definition JSON (the running revision as describe-task-definition prints it, or ``source``,
+    a file kept in the application's repository) with a new image, registered without tags, deployed."""
+    running = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
+    definition = ecs.describe_task_definition(taskDefinition=source or running)["taskDefinition"]
+    fields = {key: definition[key] for key in ("family", "containerDefinitions", "executionRoleArn", "networkMode",
+                                               "requiresCompatibilities", "cpu", "memory") if definition.get(key)}
+    next(c for c in fields["containerDefinitions"] if c["name"] == container)["image"] = image
+    arn = ecs.register_task_definition(**fields)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=cluster, service=service, taskDefinition=arn)
+    return arn
+
+
+def _wiring(ecs, arn, container):
+    _definition, found = _container(ecs, arn, container)
+    return ({e["name"] for e in found.get("environment") or [] if e["name"].startswith("DATABASE_")}
+            | {s["name"] for s in found.get("secrets") or []}), found["image"]
+
+
+def test_beside_the_applications_pipeline(moto, play):
+    """The wiring judged by what runs, whoever registered it; drift put back on the pipeline's own
+    revision; a teardown that takes the wiring out of each release and never rolls an image back."""
+    env = _environment(moto)
+    ecs = moto.client("ecs")
+    cluster, app = env["cluster"], env["service"]
+    wired = {"DATABASE_URL", "DATABASE_DRIVER_CLASS", "DATABASE_USERNAME", "DATABASE_PASSWORD"}
+    first = play(_role_play(_vars(env)))
+    assert first.rc == 0, first.stdout
+    ours = {r["service"]: r["task_definition_arn"] for r in first.result("results")["service__results"]}
+
+    # The app's pipeline copies the running revision with a new image: our variables come along,
+    # our tags do not. Nothing to do: no revision, no deployment, not one write.
+    release = _pipeline_release(ecs, cluster, app, "app", "public.ecr.aws/nginx/nginx:1.27")
+    # The worker's pipeline registers from a JSON file kept in its repository: the wiring is lost.
+    dropped = _pipeline_release(ecs, cluster, WORKER, "worker", "public.ecr.aws/docker/library/busybox:1.37",
+                                source=env["worker_task_definition_arn"])
+    moto.start_recording()
+    again = play(_role_play(_vars(env)))
+    writes = [c.operation for c in write_calls(moto.stop_recording())]
+    assert again.rc == 0, again.stdout
+    # Only the worker: its wiring back on top of the pipeline's revision, its image kept.
+    assert writes == ["RegisterTaskDefinition", "UpdateService"], writes
+    results = {r["service"]: r for r in again.result("results")["service__results"]}
+    assert results[app]["deployed"] is False and results[app]["task_definition_arn"] == release
+    assert results[WORKER]["previous_task_definition_arn"] == dropped
+    assert _wiring(ecs, results[WORKER]["task_definition_arn"], "worker") == (wired, "public.ecr.aws/docker/library/busybox:1.37")
+    rewired = results[WORKER]["task_definition_arn"]
+
+    # Teardown: each service keeps its latest image, without the wiring; nothing left points at the secret.
+    moto.start_recording()
+    down = play(_role_play(_vars(env), tasks_from="teardown"))
+    writes = [c.operation for c in write_calls(moto.stop_recording())]
+    assert down.rc == 0, down.stdout
+    # The app's release carried the wiring: a copy without it is registered. The worker's rewired
+    # revision was built on the pipeline's own, which is exactly it without the wiring: that runs again.
+    assert writes.count("RegisterTaskDefinition") == 1 and writes.count("UpdateService") == 2, writes
+    assert ecs.describe_services(cluster=cluster, services=[WORKER])["services"][0]["taskDefinition"] == dropped
+    for name, container, image in ((app, "app", "public.ecr.aws/nginx/nginx:1.27"), (WORKER, "worker", "public.ecr.aws/docker/library/busybox:1.37")):
+        running = ecs.describe_services(cluster=cluster, services=[name])["services"][0]["taskDefinition"]
+        assert _wiring(ecs, running, container) == (set(), image), name
+        definition, found = _container(ecs, running, container)
+        assert env["secret_arn"] not in json.dumps(definition)
+    _definition, worker = _container(ecs, ecs.describe_services(cluster=cluster, services=[WORKER])["services"][0]["taskDefinition"], "worker")
+    assert worker["environment"] == [{"name": "QUEUE", "value": "jobs"}] and worker["command"] == ["sh", "-c", "sleep 3600"]
+    # Ours deregistered (no service runs them); the pipelines' revisions are theirs and stay.
+    for arn in (ours[app], ours[WORKER], rewired):
+        assert ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "INACTIVE", arn
+    for arn in (release, dropped):
+        assert ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "ACTIVE", arn
+
+    moto.start_recording()
+    down_again = play(_role_play(_vars(env), tasks_from="teardown"))
+    assert write_calls(moto.stop_recording()) == []
+    assert down_again.rc == 0 and down_again.changed == 0, down_again.stdout

@@ -26,7 +26,9 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import (
     plan_container,
     register_parameters,
     stringify_scalar,
+    same_content,
     task_definition_result,
+    unwire_plan,
     value_from_error,
     taskdef_options,
 )
@@ -221,6 +223,63 @@ def test_tags_alone_never_make_a_revision():
     diff = wired.diff("app")
     assert diff["before"]["tags"] == {"team": "x"} and diff["after"]["tags"] == {"team": "x", "release": "1"}
     assert diff["before"]["environment"] == {"B": "2", "A": "1", "DB_PASSWORD": "<redacted>"}
+
+
+# --- taking the wiring out ---------------------------------------------------------------------
+
+WIRING = ["DATABASE_URL", "DATABASE_DRIVER_CLASS", "DATABASE_USERNAME", "DATABASE_PASSWORD"]
+OUR_TAGS = {"ecsrds.connect/managed": "true", "ecsrds.connect/created-by": "shop-db"}
+
+
+def _wired(image, origin_arn=None, password_was_plain=False):
+    """DESCRIBED's app container with the service role's wiring, as ecs_taskdef_secret_env leaves it."""
+    revision = copy.deepcopy(DESCRIBED)
+    app = revision["containerDefinitions"][0]
+    app["image"] = image
+    app["environment"] = [p for p in app["environment"] if p["name"] != "DATABASE_PASSWORD"] + [
+        {"name": "DATABASE_URL", "value": "jdbc:postgresql://db:5432/postgres"}, {"name": "DATABASE_DRIVER_CLASS", "value": "org.postgresql.Driver"}]
+    app["secrets"] = [{"name": "DATABASE_USERNAME", "valueFrom": f"{SECRET}:username::"}, {"name": "DATABASE_PASSWORD", "valueFrom": f"{SECRET}:password::"}]
+    tags = dict(OUR_TAGS, team="payments", **({"ecsrds.connect/original-task-definition": origin_arn} if origin_arn else {}))
+    return revision, tags
+
+
+def test_unwiring_keeps_the_image_and_everything_but_the_wiring():
+    # A pipeline's release since the wiring: image web:2, no tags of ours, no origin known.
+    running, _tags = _wired("web:2")
+    plan = unwire_plan(running, {"team": "payments"}, None, "app", WIRING)
+    request = build_register_request(running, plan, ALLOWED)
+    app = request["containerDefinitions"][0]
+    assert app["image"] == "web:2"
+    assert pairs(app["environment"]) == {"B": "2", "A": "1", "DB_PASSWORD": "changeme"}
+    assert app["secrets"] == [] and request["containerDefinitions"][1] == running["containerDefinitions"][1]
+    assert request["tags"] == [{"key": "team", "value": "payments"}]
+
+
+def test_unwiring_puts_back_what_the_origin_had_and_drops_only_our_tags():
+    origin = copy.deepcopy(DESCRIBED)
+    origin["containerDefinitions"][0]["environment"].append({"name": "DATABASE_PASSWORD", "value": "plain-before"})
+    running, tags = _wired("web:1", origin_arn=origin["taskDefinitionArn"])
+    plan = unwire_plan(running, tags, origin, "app", WIRING)
+    assert pairs(plan.environment_after) == {"B": "2", "A": "1", "DB_PASSWORD": "changeme", "DATABASE_PASSWORD": "plain-before"}
+    assert plan.secrets_after == [] and plan.tags_after == {"team": "payments"}
+    # The value put back is never shown: it was a plain password once.
+    assert plan.diff("app")["after"]["environment"]["DATABASE_PASSWORD"] == "<redacted>"
+    # Nothing else changed since the wiring: the result is the origin itself, tags aside.
+    assert same_content(origin, build_register_request(running, plan, ALLOWED), ALLOWED)
+    # A later image is not, nor is a result that lost a variable the origin had.
+    later, later_tags = _wired("web:2", origin_arn=origin["taskDefinitionArn"])
+    assert not same_content(origin, build_register_request(later, unwire_plan(later, later_tags, origin, "app", WIRING), ALLOWED), ALLOWED)
+    assert not same_content(origin, build_register_request(running, unwire_plan(running, tags, None, "app", WIRING), ALLOWED), ALLOWED)
+
+
+def test_a_revision_without_the_wiring_needs_nothing():
+    assert unwire_plan(DESCRIBED, {"team": "x"}, None, "app", WIRING) is None
+    with pytest.raises(EcsRdsError, match="container_name 'web'"):
+        unwire_plan(DESCRIBED, {}, None, "web", WIRING)
+
+
+def pairs(items):
+    return {p["name"]: p.get("value", p.get("valueFrom")) for p in items}
 
 
 def test_unknown_container_lists_the_existing_ones():

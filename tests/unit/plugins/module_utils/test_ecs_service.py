@@ -239,7 +239,7 @@ def _fake(current=TD1, stopped=(), rollout="COMPLETED", other=None, other_cluste
 
 
 def _deploy_params(**overrides):
-    return dict(dict(cluster="c", service="svc", task_definition=None, restore_from_tag=None, deregister_tagged=None, force_new_deployment=False,
+    return dict(dict(cluster="c", service="svc", task_definition=None, restore_from_tag=None, unwire=None, deregister_tagged=None, force_new_deployment=False,
                      wait=False, wait_timeout=900, recent_change_grace=0), **overrides)
 
 
@@ -335,6 +335,109 @@ class TestDeployer:
     def test_missing_service_names_the_option(self):
         with pytest.raises(EcsRdsError, match="'nope' not found.*option service"):
             ServiceDeployer(_fake(), "us-east-1", check_mode=False).run("c", "nope", task_definition=TD2)
+
+
+class RegisteringEcs(FakeEcs):
+    """FakeEcs that also registers revisions and answers a family name with its latest ACTIVE revision,
+    as DescribeTaskDefinition and RegisterTaskDefinition do."""
+
+    def describe_task_definition(self, **kwargs):
+        reference = kwargs["taskDefinition"]
+        if reference.startswith("arn:"):
+            return super().describe_task_definition(**kwargs)
+        self._record("describe_task_definition", kwargs)
+        definition, tags = max(((d, t) for d, t in self.task_definitions.values() if d["family"] == reference and d["status"] == "ACTIVE"),
+                               key=lambda found: found[0]["revision"])
+        return {"taskDefinition": copy.deepcopy(definition), "tags": [{"key": k, "value": v} for k, v in tags.items()]}
+
+    def register_task_definition(self, **kwargs):
+        self._record("register_task_definition", kwargs)
+        request = copy.deepcopy(kwargs)
+        tags = {t["key"]: t["value"] for t in request.pop("tags", [])}
+        revision = 1 + max(d["revision"] for d, _t in self.task_definitions.values() if d["family"] == request["family"])
+        arn = f"arn:aws:ecs:us-east-1:1:task-definition/{request['family']}:{revision}"
+        self.task_definitions[arn] = (dict(request, taskDefinitionArn=arn, revision=revision, status="ACTIVE"), tags)
+        return {"taskDefinition": copy.deepcopy(self.task_definitions[arn][0]), "tags": kwargs.get("tags", [])}
+
+    @property
+    def writes(self):
+        return [name for name, _kwargs in self.calls if name in ("update_service", "deregister_task_definition", "register_task_definition")]
+
+
+WIRING = ["DATABASE_URL", "DATABASE_DRIVER_CLASS", "DATABASE_USERNAME", "DATABASE_PASSWORD"]
+UNWIRE = {"container_name": "app", "variables": WIRING, "origin_tag": "ecsrds.connect/original-task-definition"}
+CREATED_BY = {"ecsrds.connect/created-by": "shop-db"}
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:1:secret:rds!cluster-1-AbCdEf"
+
+
+def _revision(revision, image, wired):
+    environment = [{"name": "QUEUE", "value": "jobs"}]
+    secrets = []
+    if wired:
+        environment += [{"name": "DATABASE_URL", "value": "jdbc:postgresql://db:5432/postgres"},
+                        {"name": "DATABASE_DRIVER_CLASS", "value": "org.postgresql.Driver"}]
+        secrets = [{"name": "DATABASE_USERNAME", "valueFrom": f"{SECRET_ARN}:username::"},
+                   {"name": "DATABASE_PASSWORD", "valueFrom": f"{SECRET_ARN}:password::"}]
+    arn = f"arn:aws:ecs:us-east-1:1:task-definition/app:{revision}"
+    return arn, {"taskDefinitionArn": arn, "family": "app", "revision": revision, "status": "ACTIVE", "cpu": "256", "memory": "512",
+                 "executionRoleArn": "arn:aws:iam::1:role/exec",
+                 "containerDefinitions": [{"name": "app", "image": image, "environment": environment, "secrets": secrets}]}
+
+
+def _pipeline_account(current):
+    """app:1 the application's own, app:2 ours (app:1 wired, tagged), app:3 the application's pipeline's
+    next release: our revision copied with image web:2, none of our tags (as a render/deploy step does)."""
+    origin_arn, origin = _revision(1, "web:1", wired=False)
+    ours_arn, ours = _revision(2, "web:1", wired=True)
+    release_arn, release = _revision(3, "web:2", wired=True)
+    definitions = {
+        origin_arn: (origin, {"team": "a"}),
+        ours_arn: (ours, dict(CREATED_BY, team="a", **{"ecsrds.connect/managed": "true", "ecsrds.connect/original-task-definition": origin_arn})),
+        release_arn: (release, {}),
+    }
+    current_arn = {"origin": origin_arn, "ours": ours_arn, "release": release_arn}[current]
+    primary = {"id": "ecs-svc/1", "status": "PRIMARY", "taskDefinition": current_arn, "rolloutState": "COMPLETED"}
+    services = {"svc": _service(current_arn, deployments=[primary])}
+    return RegisteringEcs(services, definitions), origin_arn, ours_arn, release_arn
+
+
+class TestUnwire:
+    def test_a_pipelines_release_keeps_its_image_and_loses_only_the_wiring(self):
+        ecs, _origin, ours, release = _pipeline_account("release")
+        planned = ServiceDeployer(ecs, "us-east-1", check_mode=True).run("c", "svc", unwire=UNWIRE, deregister_tagged=CREATED_BY)
+        assert planned["deployed"] and planned["unwired"] == {"variables": sorted(WIRING), "registered": False, "planned": True}
+        assert planned["deregistered_task_definition_arns"] == [ours] and ecs.writes == []
+        assert planned["diff"]["after"]["task_definition"] == "a new revision of app without the wiring"
+
+        result = ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run("c", "svc", unwire=UNWIRE, deregister_tagged=CREATED_BY)
+        assert ecs.writes == ["register_task_definition", "update_service", "deregister_task_definition"]
+        unwired_arn = result["service"]["task_definition"]
+        assert unwired_arn.endswith("app:4") and result["unwired"]["registered"] is True
+        container = ecs.task_definitions[unwired_arn][0]["containerDefinitions"][0]
+        assert container["image"] == "web:2" and container["environment"] == [{"name": "QUEUE", "value": "jobs"}] and container["secrets"] == []
+        # Not ours: never deregistered by a later teardown. The release itself stays the application's.
+        assert ecs.task_definitions[unwired_arn][1] == {}
+        assert result["deregistered_task_definition_arns"] == [ours] and release not in result["deregistered_task_definition_arns"]
+
+    def test_without_a_release_since_the_revision_it_started_from_runs_again(self):
+        ecs, origin, ours, _release = _pipeline_account("ours")
+        result = ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run("c", "svc", unwire=UNWIRE, deregister_tagged=CREATED_BY)
+        assert result["service"]["task_definition"] == origin and result["unwired"]["registered"] is False
+        assert ecs.writes == ["update_service", "deregister_task_definition"] and result["deregistered_task_definition_arns"] == [ours]
+
+    def test_an_unwired_service_is_left_where_it_is(self):
+        ecs, origin, ours, _release = _pipeline_account("origin")
+        result = ServiceDeployer(ecs, "us-east-1", check_mode=False).run("c", "svc", unwire=UNWIRE)
+        assert not result["changed"] and not result["deployed"] and ecs.writes == []
+        assert result["unwired"] == {"variables": [], "registered": False, "planned": False}
+
+    def test_a_revision_an_interrupted_run_registered_is_used_again(self):
+        ecs, _origin, _ours, release = _pipeline_account("release")
+        ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run("c", "svc", unwire=UNWIRE)
+        ecs.services["svc"]["taskDefinition"] = release  # the update was lost
+        ecs.calls.clear()
+        again = ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run("c", "svc", unwire=UNWIRE)
+        assert ecs.writes == ["update_service"] and again["service"]["task_definition"].endswith("app:4")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,8 +730,14 @@ def test_the_log_check_reads_every_service_when_asked():
 def test_the_teardown_restores_each_service_and_refuses_to_guess_the_deployment():
     restores = restore_options(role_inputs("service", entry_point="teardown", service_ecs_cluster="shop", service_ecs_services=["api"],
                                            service_db_cluster_identifier="shop-db"))
-    assert restores == [{"cluster": "shop", "service": "api", "restore_from_tag": "ecsrds.connect/original-task-definition",
-                         "deregister_tagged": {"ecsrds.connect/created-by": "shop-db"}, "wait": True, "wait_timeout": 900}]
+    assert restores == [{"cluster": "shop", "service": "api", "unwire": {
+        "container_name": "app", "variables": ["DATABASE_URL", "DATABASE_DRIVER_CLASS", "DATABASE_USERNAME", "DATABASE_PASSWORD"],
+        "origin_tag": "ecsrds.connect/original-task-definition"},
+        "deregister_tagged": {"ecsrds.connect/created-by": "shop-db"}, "wait": True, "wait_timeout": 900}]
+    # The container and the variables the role was applied with.
+    renamed = restore_options(role_inputs("service", entry_point="teardown", service_ecs_cluster="shop", service_db_cluster_identifier="shop-db",
+                                          service_ecs_services=[{"name": "api", "container_name": "web"}], service_url_variable="JDBC_URL"))
+    assert renamed[0]["unwire"]["container_name"] == "web" and renamed[0]["unwire"]["variables"][0] == "JDBC_URL"
     nameless = role_inputs("service", entry_point="teardown", service_ecs_cluster="shop", service_ecs_services=["api"])
     with pytest.raises(ValueError, match="service_execution_role_policy_name is empty"):
         restore_options(nameless)
