@@ -25,6 +25,7 @@ FILTERS = {
     "service_entries": ("ecs_service", "service_entries"),
     "rollout_plan": ("ecs_service", "rollout_plan"),
     "taskdef_options": ("ecs", "taskdef_options"),
+    "render_options": ("ecs", "render_options"),
     "grant_options": ("iam", "grant_options"),
     "preflight_options": ("ecs_service", "preflight_options"),
     "deploy_options": ("ecs_service", "deploy_options"),

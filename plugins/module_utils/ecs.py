@@ -10,6 +10,7 @@ Secrets are handled as references (``valueFrom``) only: nothing here ever reads 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -25,6 +26,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     tags_to_dict,
 )
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, MANAGED_TAG, ORIGINAL_TAG, service_deployment_id
+from ansible_collections.ecsrds.connect.plugins.module_utils.published import wired
+from ansible_collections.ecsrds.connect.plugins.module_utils.rds import cluster_facts, connection
 
 # A Secrets Manager reference: the secret ARN (complete or partial), optionally followed by
 # exactly three more fields json-key:version-stage:version-id, any of which may be empty.
@@ -659,6 +662,84 @@ def run_taskdef_env(clients: Clients, params: Mapping[str, Any], check_mode: boo
     changed, diff = result.pop("changed"), result.pop("diff")
     actions = _unique(f"register a revision of {entry['family']} on top of {entry['previous_task_definition_arn']}" for entry in registered)
     return Outcome(changed, result, diff if diff_mode else None, actions)
+
+
+# ---------------------------------------------------------------------------------------------
+# Render, don't register: the same patch on a task definition file an application's pipeline keeps
+# ---------------------------------------------------------------------------------------------
+
+
+def render_task_definition(document: Mapping[str, Any], container_name: str, request: ContainerVarsRequest) -> Tuple[Dict[str, Any], ContainerPlan]:
+    """``document`` (a task definition as RegisterTaskDefinition takes it, or as describe-task-definition
+    prints it, under ``taskDefinition``) with one container's variables set by :func:`plan_container`,
+    the patch the roles register; every other field left exactly as it was."""
+    rendered = copy.deepcopy(dict(document))
+    definition = rendered.get("taskDefinition") if isinstance(rendered.get("taskDefinition"), dict) else rendered
+    if not isinstance(definition.get("containerDefinitions"), list):
+        raise EcsRdsError(message="the file holds no task definition: containerDefinitions is missing (nor is there a taskDefinition that has it)")
+    plan = plan_container(definition, {}, container_name, request, None)
+    container = definition["containerDefinitions"][plan.container_index]
+    if plan.changed:
+        container["environment"] = [dict(p) for p in plan.environment_after]
+        container["secrets"] = [dict(p) for p in plan.secrets_after]
+    return rendered, plan
+
+
+def run_render(_clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """ecs_taskdef_render: read ``path``, merge the variables into ``container_name``, write ``dest``
+    (``path`` when not given) only when its content would differ. No AWS call (no client is made)."""
+    request = build_request(environment=params["environment"], secrets=params["secrets"],
+                            secret_arn=params["secret_arn"], secret_keys=params["secret_keys"])
+    path, dest = params["path"], params["dest"] or params["path"]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except OSError as error:
+        raise EcsRdsError(message=f"path: cannot read {path!r}: {error.strerror}") from None
+    except ValueError as error:
+        raise EcsRdsError(message=f"path: {path!r} is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise EcsRdsError(message=f"path: {path!r} holds no task definition (a JSON object)")
+    try:
+        rendered, plan = render_task_definition(document, params["container_name"], request)
+    except EcsRdsError as error:
+        raise EcsRdsError(message=f"path {path!r}: {error.message}") from None
+    text = json.dumps(rendered, indent=2) + "\n"
+    try:
+        with open(dest, encoding="utf-8") as handle:
+            current = handle.read()
+    except OSError:
+        current = None
+    # The file itself needs nothing when the variables are already there (its own formatting kept);
+    # another dest, when it already holds exactly this.
+    changed = plan.changed if dest == path else current != text
+    if changed and not check_mode:
+        with open(dest, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    environment, secrets = pairs_to_dict(plan.environment_after, "value"), pairs_to_dict(plan.secrets_after, "valueFrom")
+    result = {"path": path, "dest": dest, "container_name": params["container_name"],
+              "environment": redact_values(environment, plan.secret_names), "secrets": secrets}
+    diff = dict(plan.diff(params["container_name"]), before_header=f"{path} container {params['container_name']}",
+                after_header=f"{dest} container {params['container_name']}")
+    return Outcome(changed, result, diff if diff_mode else None, [f"write {dest}"] if changed else [])
+
+
+def render_options(inputs: Mapping[str, Any], described: Mapping[str, Any], path: str, dest: Optional[str] = None,
+                   container_name: Optional[str] = None) -> Dict[str, Any]:
+    """ecs_taskdef_render's options from the service role's inputs and the cluster as
+    amazon.aws.rds_cluster_info describes it: the variables :func:`taskdef_options` puts on the
+    revisions, so a file rendered for a pipeline and a revision the role registers hold the same."""
+    identifier = inputs.get("service_db_cluster_identifier")
+    clusters = described.get("clusters") or []
+    if not clusters:
+        raise ValueError(f"the DB cluster {identifier!r} was not found: run site.yml first, it creates the cluster and its secret")
+    # What the database role would publish for this cluster, passed on as site.yml passes it.
+    facts = cluster_facts({"cluster": clusters[0], "connection": connection(clusters[0], {}, None)})
+    if not facts["database__secret_arn"]:
+        raise ValueError(f"the DB cluster {identifier!r} has no master secret managed by RDS: run site.yml first, it turns it on")
+    options = taskdef_options(wired(inputs, facts), [])
+    return {"path": path, "dest": dest or None, "container_name": container_name or inputs.get("service_container_name"),
+            "environment": options["environment"], "secret_arn": options["secret_arn"], "secret_keys": options["secret_keys"]}
 
 
 def _unique(items: Iterable[str]) -> List[str]:

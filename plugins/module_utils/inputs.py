@@ -89,6 +89,8 @@ PROFILES: Dict[str, Profile] = {
     "site": Profile("ecsrds_", _SITE_NAMES, facts=("ecs", "containers", "subnets", "instance_class")),
     # Teardown finds what site made from the same inputs; what AWS holds is its own business (issue 9).
     "teardown": Profile("ecsrds_", _SITE_NAMES),
+    # Render reads the cluster and writes a local file: the inputs' shapes are all it needs checked.
+    "render": Profile("ecsrds_", _SITE_NAMES),
     "network": Profile(
         "network_",
         {

@@ -35,7 +35,7 @@ options:
     description: Which entry point's inputs these are; it decides the input names and which AWS facts are checked.
     type: str
     required: true
-    choices: [site, teardown, network, database, service, rotation]
+    choices: [site, teardown, render, network, database, service, rotation]
   inputs:
     description:
       - The inputs as the user gave them (not yet converted), name to value.
@@ -147,7 +147,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import probl
 
 def main() -> None:
     argument_spec = dict(
-        scope=dict(type="str", required=True, choices=["site", "teardown", "network", "database", "service", "rotation"]),
+        scope=dict(type="str", required=True, choices=["site", "teardown", "render", "network", "database", "service", "rotation"]),
         inputs=dict(type="dict", required=True),
         spec=dict(type="dict", required=True),
         known=dict(type="list", elements="str", default=[]),

@@ -23,6 +23,7 @@ from support.sandbox import REPO_ROOT, module_server, run_playbook, write_calls
 from support.demo_environment import build_demo_environment
 
 SITE = REPO_ROOT / "site.yml"
+RENDER = REPO_ROOT / "playbooks" / "render.yml"
 STEP_MODULES = {
     "network": "ecsrds.connect.ecs_network_access",
     "database": "ecsrds.connect.rds_aurora_managed_secret",
@@ -128,6 +129,43 @@ def test_nothing_to_do_still_runs_the_log_check_when_asked(moto_server, converge
     [failed] = [t for t in run.tasks if t.result.get("failed")]
     assert failed.action == "ecsrds.connect.cloudwatch_logs_expect"
     assert aws_module_tasks(run) == ["Check the inputs before touching AWS", failed.name]
+
+
+def test_render_gives_a_pipelines_file_what_the_service_runs_and_reads_only(moto_server, converged, tmp_path):
+    """The pipeline's side (playbooks/render.yml): the task definition JSON an application keeps in its
+    repository, without the wiring, merged with exactly what site.yml put on the service's revision."""
+    ecs = moto_server.client("ecs")
+    running = ecs.describe_services(cluster=converged["cluster"], services=[converged["service"]])["services"][0]["taskDefinition"]
+    wired = ecs.describe_task_definition(taskDefinition=running)["taskDefinition"]["containerDefinitions"][0]
+    # As `aws ecs describe-task-definition` prints the revision before the wiring, which a repository keeps.
+    kept = ecs.describe_task_definition(taskDefinition=converged["task_definition_arn"])
+    kept.pop("ResponseMetadata", None)
+    path = tmp_path / "task-definition.json"
+    path.write_text(json.dumps(kept, default=str, indent=2))
+    variables = site_vars(moto_server, ecsrds_render_task_definition_file=str(path))
+
+    moto_server.start_recording()
+    check = run_playbook(moto_server.endpoint, RENDER, extra_vars=variables, check=True, diff=True)
+    unchanged = path.read_text()
+    run = run_playbook(moto_server.endpoint, RENDER, extra_vars=variables)
+    again = run_playbook(moto_server.endpoint, RENDER, extra_vars=variables)
+    calls = moto_server.stop_recording()
+    assert check.rc == 0 and check.changed == 1, check.stdout[-3000:]
+    assert unchanged == json.dumps(kept, default=str, indent=2)
+    assert run.rc == 0 and run.changed == 1, run.stdout[-3000:]
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    # Reads only: the cluster (amazon.aws.rds_cluster_info reads its tags too); nothing registered, nothing deployed.
+    assert write_calls(calls) == [] and {c.operation for c in calls} == {"DescribeDBClusters", "ListTagsForResource"}, calls
+    rendered = json.loads(path.read_text())["taskDefinition"]["containerDefinitions"][0]
+    assert {e["name"]: e["value"] for e in rendered["environment"]} == {e["name"]: e["value"] for e in wired["environment"]}
+    assert sorted(rendered["secrets"], key=lambda s: s["name"]) == sorted(wired["secrets"], key=lambda s: s["name"])
+    assert rendered["image"] == wired["image"]
+
+    # A name the playbook does not know, and a cluster that is not there: refused, the file untouched.
+    typo = run_playbook(moto_server.endpoint, RENDER, extra_vars=dict(variables, ecsrds_render_task_definiton_file="x.json"))
+    assert typo.rc != 0 and "ecsrds_render_task_definiton_file" in typo.stdout and "ecsrds_render_task_definition_file" in typo.stdout
+    missing = run_playbook(moto_server.endpoint, RENDER, extra_vars=dict(variables, ecsrds_db_cluster_identifier="no-such-db"))
+    assert missing.rc != 0 and "'no-such-db' was not found: run site.yml first" in missing.stdout
 
 
 def test_a_change_made_outside_ansible_is_seen_and_repaired(moto_server, converged):

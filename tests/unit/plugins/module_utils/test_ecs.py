@@ -5,6 +5,7 @@ merging a container's variables, normalising and comparing revisions, and the re
 from __future__ import annotations
 
 import copy
+import json
 import time
 from typing import Any, Dict, List, Optional
 
@@ -25,6 +26,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import (
     normalise,
     plan_container,
     register_parameters,
+    render_options,
+    run_render,
     stringify_scalar,
     same_content,
     task_definition_result,
@@ -642,3 +645,89 @@ def test_the_revisions_get_the_url_driver_and_secret_keys_tagged_as_the_deployme
 def test_nothing_is_planned_in_detail_before_the_database_exists():
     assert taskdef_options(service_inputs(service_secret_arn=None), ENTRIES) is None
     assert taskdef_options(service_inputs(service_db_endpoint=None), ENTRIES) is None
+
+
+# --- render, don't register -----------------------------------------------------------------------
+
+RENDER = dict(environment={"DATABASE_URL": "jdbc:postgresql://db:5432/postgres"}, secrets=None, secret_arn=SECRET,
+              secret_keys={"DATABASE_PASSWORD": "password"}, container_name="app", dest=None)
+
+
+def _file(tmp_path, document, name="task-definition.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(document, indent=4))
+    return path
+
+
+@pytest.mark.parametrize("shape", ["register input", "describe output"])
+def test_render_merges_what_a_registered_revision_gets_and_keeps_every_other_field(tmp_path, shape):
+    document = copy.deepcopy(DESCRIBED) if shape == "register input" else {"taskDefinition": copy.deepcopy(DESCRIBED), "tags": []}
+    path = _file(tmp_path, document)
+    outcome = run_render(None, dict(RENDER, path=str(path)), check_mode=False, diff_mode=True)
+    rendered = json.loads(path.read_text())
+    definition = rendered["taskDefinition"] if shape == "describe output" else rendered
+    # The same patch the roles register (plan_container), nothing else touched.
+    plan = plan_container(DESCRIBED, {}, "app", build_request(**{k: RENDER[k] for k in ("environment", "secrets", "secret_arn", "secret_keys")}), None)
+    expected = copy.deepcopy(DESCRIBED)
+    expected["containerDefinitions"][0].update(environment=plan.environment_after, secrets=plan.secrets_after)
+    assert definition == expected
+    assert outcome.changed and outcome.actions == [f"write {path}"]
+    assert outcome.result["environment"]["DB_PASSWORD"] == "<redacted>" and "changeme" not in json.dumps(outcome.result)
+    assert outcome.result["secrets"] == {"DATABASE_PASSWORD": f"{SECRET}:password::"}
+    assert "changeme" not in json.dumps(outcome.diff)
+    # A rendered file needs nothing: not even rewritten.
+    before = path.stat().st_mtime_ns
+    again = run_render(None, dict(RENDER, path=str(path)), check_mode=False, diff_mode=False)
+    assert not again.changed and again.actions == [] and path.stat().st_mtime_ns == before
+
+
+def test_render_in_check_mode_writes_nothing_and_dest_keeps_the_source(tmp_path):
+    path = _file(tmp_path, DESCRIBED)
+    original = path.read_text()
+    planned = run_render(None, dict(RENDER, path=str(path)), check_mode=True, diff_mode=False)
+    assert planned.changed and path.read_text() == original
+    dest = tmp_path / "out" / "rendered.json"
+    dest.parent.mkdir()
+    done = run_render(None, dict(RENDER, path=str(path), dest=str(dest)), check_mode=False, diff_mode=False)
+    assert done.changed and path.read_text() == original and json.loads(dest.read_text())["family"] == "web"
+    assert not run_render(None, dict(RENDER, path=str(path), dest=str(dest)), check_mode=False, diff_mode=False).changed
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "path: cannot read"),
+    ("{not json", "is not JSON"),
+    ("[]", "holds no task definition"),
+    ('{"family": "web"}', "containerDefinitions is missing"),
+    (json.dumps(DESCRIBED), "container_name 'api' is not a container"),
+])
+def test_render_refuses_what_it_cannot_merge_into(tmp_path, content, message):
+    path = tmp_path / "task-definition.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(EcsRdsError, match=message):
+        run_render(None, dict(RENDER, path=str(path), container_name="api" if "api" in message else "app"), check_mode=False, diff_mode=False)
+
+
+# DescribeDBClusters as amazon.aws.rds_cluster_info returns it (snake_case), with the managed secret.
+DESCRIBED_CLUSTER = {"clusters": [{
+    "db_cluster_identifier": "shop-db", "endpoint": "shop-db.cluster-c1a2b3.eu-central-1.rds.amazonaws.com", "port": 5433,
+    "master_user_secret": {"secret_arn": SECRET, "secret_status": "active", "kms_key_id": "arn:aws:kms:eu-central-1:1:key/x"},
+}]}
+
+
+def test_render_options_are_what_the_roles_register():
+    inputs = role_inputs("service", service_db_cluster_identifier="shop-db", service_ecs_cluster="c", service_ecs_services=["api"],
+                         service_url_variable="JDBC_URL")
+    options = render_options(inputs, DESCRIBED_CLUSTER, "td.json")
+    # The same derivation as the revisions': the endpoint, the port and database as RDS reports them.
+    registered = taskdef_options(dict(inputs, service_secret_arn=SECRET, service_db_endpoint=DESCRIBED_CLUSTER["clusters"][0]["endpoint"],
+                                      service_db_port=5433, service_db_name="postgres"), [])
+    assert {k: options[k] for k in ("environment", "secret_arn", "secret_keys")} == {k: registered[k] for k in ("environment", "secret_arn", "secret_keys")}
+    assert options["environment"]["JDBC_URL"] == "jdbc:postgresql://shop-db.cluster-c1a2b3.eu-central-1.rds.amazonaws.com:5433/postgres"
+    assert options["path"] == "td.json" and options["dest"] is None and options["container_name"] == "app"
+    assert render_options(inputs, DESCRIBED_CLUSTER, "td.json", "out.json", "web")["container_name"] == "web"
+    with pytest.raises(ValueError, match="'shop-db' was not found: run site.yml first"):
+        render_options(inputs, {"clusters": []}, "td.json")
+    unmanaged = {"clusters": [dict(DESCRIBED_CLUSTER["clusters"][0], master_user_secret=None)]}
+    with pytest.raises(ValueError, match="no master secret managed by RDS"):
+        render_options(inputs, unmanaged, "td.json")
