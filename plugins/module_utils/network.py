@@ -1044,14 +1044,14 @@ def access_options(inputs: Mapping[str, Any], discovered: Mapping[str, Any], vpc
         "vpc_id": vpc_id,
         "secretsmanager_endpoint": inputs.get("network_secretsmanager_endpoint"),
         "endpoint": {
-            "name": inputs.get("network_secretsmanager_endpoint_name"),
-            "security_group_name": inputs.get("network_secretsmanager_endpoint_security_group_name"),
+            "name": _named(inputs, "network_secretsmanager_endpoint_name", "-secretsmanager"),
+            "security_group_name": _named(inputs, "network_secretsmanager_endpoint_security_group_name", "-secretsmanager-endpoint-sg"),
             "source_security_group_ids": group_ids,
             "source_cidrs": list(inputs.get("network_secretsmanager_endpoint_ingress_cidrs") or []),
             "manage_vpc_dns": inputs.get("network_manage_vpc_dns"),
         },
         "db_security_group": {
-            "name": inputs.get("network_db_security_group_name"),
+            "name": _named(inputs, "network_db_security_group_name", "-sg"),
             "description": inputs.get("network_db_security_group_description"),
             "port": inputs.get("network_db_port"),
             "source_security_group_ids": group_ids if source == "security_group" else [],
@@ -1061,6 +1061,12 @@ def access_options(inputs: Mapping[str, Any], discovered: Mapping[str, Any], vpc
         "deployment_id": inputs.get("network_deployment_id"),
         "tags": dict(inputs.get("network_tags") or {}),
     }
+
+
+def _named(inputs: Mapping[str, Any], option: str, suffix: str) -> str:
+    """The name given, else one made from the deployment's own identity: two deployments that leave a
+    name unset never share a resource by a default name."""
+    return inputs.get(option) or f"{inputs.get('network_deployment_id')}{suffix}"
 
 
 def access_facts(result: Mapping[str, Any], options: Mapping[str, Any]) -> Dict[str, Any]:
@@ -1095,8 +1101,8 @@ def teardown_options(inputs: Mapping[str, Any], services: Sequence[Mapping[str, 
         "describe_services": not (inputs.get("network_vpc_id") or inputs.get("network_vpc_name") or inputs.get("network_subnet_ids")),
         "service_names": service_names(inputs.get("network_ecs_services") or []),
         "endpoint": dict(owner, vpc_id=vpc_id, subnet_ids=subnet_ids,
-                         security_group_name=inputs.get("network_secretsmanager_endpoint_security_group_name")),
-        "db_security_group": dict(owner, name=inputs.get("network_db_security_group_name"), port=inputs.get("network_db_port"),
+                         security_group_name=_named(inputs, "network_secretsmanager_endpoint_security_group_name", "-secretsmanager-endpoint-sg")),
+        "db_security_group": dict(owner, name=_named(inputs, "network_db_security_group_name", "-sg"), port=inputs.get("network_db_port"),
                                   rule_description=inputs.get("network_db_rule_description")),
     }
 

@@ -102,8 +102,8 @@ def _role_inputs(role, env):
     """The role's defaults (its argument spec's) plus what a caller would give, as the role's check is given them."""
     inputs = {name: option["default"] for name, option in _role_spec(role)[0].items() if "default" in option}
     inputs.update({
-        "network": {"network_ecs_cluster": env["cluster"], "network_ecs_services": [SERVICE]},
-        "database": {"database_subnet_ids": env["subnet_ids"]},
+        "network": {"network_ecs_cluster": env["cluster"], "network_ecs_services": [SERVICE], "network_deployment_id": "demo-rds-aurora-postgres"},
+        "database": {"database_subnet_ids": env["subnet_ids"], "database_cluster_identifier": "demo-rds-aurora-postgres"},
         "service": {"service_ecs_cluster": env["cluster"], "service_ecs_services": [SERVICE],
                     "service_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1-AbCdEf",
                     "service_db_endpoint": "db.cluster-1.us-east-1.rds.amazonaws.com"},
@@ -234,8 +234,9 @@ def test_roles_and_modules_refuse_bad_input_before_any_write(moto_server, bad_wo
         return {"name": f"module {name}", f"ecsrds.connect.{name}": args, "ignore_errors": True}
 
     rows = [
-        (role("network", "main", {"network_ecs_cluster": env["cluster"], "network_ecs_services": SERVICE}), "network_ecs_services", "'demo-ecs-service'"),
-        (role("network", "teardown", {"network_db_port": 80}), "network_db_port", "80"),
+        (role("network", "main", {"network_ecs_cluster": env["cluster"], "network_ecs_services": SERVICE, "network_deployment_id": "shop"}),
+         "network_ecs_services", "'demo-ecs-service'"),
+        (role("network", "teardown", {"network_db_port": 80, "network_deployment_id": "shop"}), "network_db_port", "80"),
         (role("database", "main", {"database_subnet_ids": env["subnet_ids"], "database_cluster_identifier": "Shop_Orders_DB",
                                    "database_engine_version": "8.0.mysql_aurora.3.05.2"}), "database_engine_version", "'8.0.mysql_aurora.3.05.2'"),
         (role("database", "teardown", {"database_cluster_identifier": "Shop_Orders_DB"}), "database_cluster_identifier", "'Shop_Orders_DB'"),

@@ -20,7 +20,8 @@ def role_play(role_vars, tasks_from=None):
         "hosts": "localhost",
         "gather_facts": False,
         "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}},
-        "vars": role_vars,
+        # The cluster is the user's to name: the role has no default identity.
+        "vars": dict({"database_cluster_identifier": CLUSTER}, **role_vars),
         "tasks": tasks,
     }]
 

@@ -8,6 +8,9 @@ DEPLOYMENT = "demo-rds-aurora-postgres"
 MARK = f"ecsrds.connect/deployment:{DEPLOYMENT}"
 DB_RULE = f"ecsrds.connect: PostgreSQL from the ECS service [ecsrds:{DEPLOYMENT}]"
 ACCESS = "Ensure the Secrets Manager endpoint and the database security group's ingress rule"
+IDENTITY = {"network_ecs_cluster": "demo-ecs-cluster", "network_ecs_services": ["demo-ecs-service"], "network_deployment_id": DEPLOYMENT,
+            "network_db_security_group_name": "demo-rds-sg", "network_secretsmanager_endpoint_name": "demo-ecs-secrets-manager-eni",
+            "network_secretsmanager_endpoint_security_group_name": "demo-secretsmanager-endpoint-sg"}
 FACTS = ["network__vpc_id", "network__subnet_ids", "network__service_security_group_ids",
          "network__db_security_group_id", "network__secretsmanager_endpoint_id"]
 
@@ -24,7 +27,8 @@ def role_play(role_vars=None, tasks_from=None):
         "hosts": "localhost",
         "gather_facts": False,
         "module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}},
-        "vars": role_vars or {},
+        # The walk-through's names, given: the role's identity inputs have no defaults.
+        "vars": dict(IDENTITY, **(role_vars or {})),
         "tasks": tasks,
     }]
 

@@ -76,3 +76,14 @@ def test_no_playbook_sets_a_roles_private_fact():
     set_here = [(path.relative_to(ROOT).as_posix(), name) for path in sorted((ROOT / "playbooks").rglob("*.yml"))
                 for task in _walk(_tasks(path)) for name in (task.get("ansible.builtin.set_fact") or {}) if private.match(name)]
     assert not set_here
+
+
+def test_no_role_default_names_the_demo():
+    """A role used alone names nothing after the walk-through's demo: two teams that follow a role's
+    README in one account must not share a deployment identity or a resource by a default name."""
+    demo = []
+    for role in ROLES:
+        specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        demo += [(role, entry, name) for entry, spec in specs.items() for name, option in (spec.get("options") or {}).items()
+                 if "demo" in str(option.get("default", ""))]
+    assert not demo

@@ -741,7 +741,7 @@ def test_network_access_parameter_checks_name_the_part():
 
 def network_inputs(**overrides):
     return role_inputs("network", network_ecs_cluster="shop", network_ecs_services=["api", {"name": "worker", "container_name": "w"}],
-                       **overrides)
+                       network_deployment_id="shop-db", **overrides)
 
 
 SERVICES_FOUND = {
@@ -762,6 +762,11 @@ def test_the_network_step_takes_the_services_subnets_and_groups_once_each_in_ord
     assert options["subnets"] == SERVICES_FOUND["subnets"] and options["vpc_id"] is None
     # Valid for the module as it stands: what the role's task passes through.
     assert validate_access_params(options) is None
+    # Names left unset are the deployment's own, never a default two deployments would share.
+    assert (options["db_security_group"]["name"], options["endpoint"]["name"], options["endpoint"]["security_group_name"]) == (
+        "shop-db-sg", "shop-db-secretsmanager", "shop-db-secretsmanager-endpoint-sg")
+    given = access_options(network_inputs(network_db_security_group_name="payments-db-sg"), SERVICES_FOUND)
+    assert given["db_security_group"]["name"] == "payments-db-sg"
 
 
 def test_the_network_step_prefers_given_ids_and_admits_cidrs_when_asked():
@@ -801,11 +806,12 @@ def test_the_network_role_publishes_what_the_next_roles_take():
 def test_the_teardown_finds_the_vpc_without_describing_the_services_when_it_can():
     described_services = [{"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-a", "subnet-b"]}}},
                           {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-b"]}}}]
-    plain = teardown_options(role_inputs("network", entry_point="teardown"), described_services)
-    assert plain["describe_services"] is True and plain["service_names"] == ["demo-ecs-service"]
-    assert plain["endpoint"] == {"state": "absent", "deployment_id": "demo-rds-aurora-postgres", "vpc_id": None,
-                                 "subnet_ids": ["subnet-a", "subnet-b"], "security_group_name": "demo-secretsmanager-endpoint-sg"}
-    assert plain["db_security_group"] == {"state": "absent", "deployment_id": "demo-rds-aurora-postgres", "name": "demo-rds-sg", "port": 5432,
+    plain = teardown_options(role_inputs("network", entry_point="teardown", network_deployment_id="shop-db", network_ecs_services=["api"]),
+                             described_services)
+    assert plain["describe_services"] is True and plain["service_names"] == ["api"]
+    assert plain["endpoint"] == {"state": "absent", "deployment_id": "shop-db", "vpc_id": None,
+                                 "subnet_ids": ["subnet-a", "subnet-b"], "security_group_name": "shop-db-secretsmanager-endpoint-sg"}
+    assert plain["db_security_group"] == {"state": "absent", "deployment_id": "shop-db", "name": "shop-db-sg", "port": 5432,
                                           "rule_description": "ecsrds.connect: PostgreSQL from the ECS service"}
     named = teardown_options(role_inputs("network", entry_point="teardown", network_vpc_name="main",
                                          network_ecs_services=[{"name": "api"}]), [], [{"vpc_id": "vpc-7"}])
