@@ -95,6 +95,8 @@ def test_check_apply_rerun_and_teardown(moto, play):
     assert refused.rc != 0 and [c.operation for c in calls if c.is_write] == []
     failed = [t for t in refused.tasks if t.failed]
     assert len(failed) == 1 and "database_teardown_confirm_delete" in failed[0].result["msg"], [t.result for t in failed]
+    # The input to set comes first, the module's wording after.
+    assert failed[0].result["msg"].startswith("Teardown stopped before changing anything. ecsrds_teardown_confirm_delete")
     assert rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["DeletionProtection"] is True
 
     password = json.loads(moto.client("secretsmanager").get_secret_value(SecretId=facts["database__secret_arn"])["SecretString"])["password"]
@@ -108,6 +110,8 @@ def test_check_apply_rerun_and_teardown(moto, play):
     # The subnet group goes in the same module call, after the cluster.
     assert [c.operation for c in calls if c.is_write] == ["ModifyDBCluster", "DeleteDBInstance", "DeleteDBCluster", "DeleteDBSubnetGroup"]
     assert not [t.name for t in gone.tasks if t.action.startswith("amazon.aws.")]
+    # One change, the delete: the check before it only asked (it reports what it would delete, unchanged).
+    assert gone.changed == 1 and role_task(gone, "Check that the cluster can be deleted, without changing anything")["changed"] is False
     assert rds.describe_db_clusters()["DBClusters"] == []
     assert rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
     # A final snapshot by default (moto also keeps an automated one from the create).
