@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional
 
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import planned
+
 # The role inputs site.yml sets from an earlier role's published facts: input -> fact, or [fact]
 # for a list of that one fact (playbooks/site.yml, the vars of each role import).
 SITE_WIRING: Dict[str, Any] = {
@@ -44,12 +46,18 @@ def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = No
     found nothing to do, the same facts as the check derived them) and the check's ``plan``."""
     in_sync = bool((plan or {}).get("in_sync"))
     return {
-        "cluster_endpoint": published.get("database__endpoint"),
+        # Check mode before the cluster exists: what RDS will assign is not known yet (the steps plan with
+        # marked stand-ins; the summary says null).
+        "cluster_endpoint": _known(published.get("database__endpoint")),
         "port": published.get("database__port"),
-        "secret_arn": published.get("database__secret_arn"),
+        "secret_arn": _known(published.get("database__secret_arn")),
         "secretsmanager_endpoint_id": published.get("network__secretsmanager_endpoint_id"),
         "db_security_group_id": published.get("network__db_security_group_id"),
         "revisions": {entry["service"]: entry["task_definition_arn"] for entry in published.get("service__results") or []},
         "redeploy_on_rotation": (published.get("rotation__redeploy") or {}).get("state_machine_arn"),
         "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
     }
+
+
+def _known(value: Any) -> Any:
+    return None if planned(value) else value

@@ -36,7 +36,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     wait_for,
 )
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import KeyReader
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import CLUSTER_ID_PATTERN, MAX_IDENTIFIER_LENGTH
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import CLUSTER_ID_PATTERN, MAX_IDENTIFIER_LENGTH, PLANNED_MARK
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
     DELETE,
     adoption_tags,
@@ -350,9 +350,8 @@ def instance_modifications(params: Dict[str, Any], instance: Dict[str, Any]) -> 
 
 
 # Check mode on an account without the cluster: stand-ins for what RDS assigns at creation, so the
-# next steps (task definitions, the grant) can still be planned and shown. Marked as planned; the
-# account is not looked up (no extra call), hence the zeros.
-PLANNED_MARK = "planned-by-check-mode"
+# next steps (task definitions, the grant) can still be planned and shown. Marked as planned
+# (rules.PLANNED_MARK); the account is not looked up (no extra call), hence the zeros.
 
 
 def planned_placeholders(cluster_id: str, region: Optional[str]) -> Dict[str, str]:

@@ -45,7 +45,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     wait_for,
 )
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import service_names
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import planned, service_names
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles, normalize_policy
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import MANAGED_TAG
 
@@ -677,9 +677,10 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
     job = _Job(client, check_mode)
     names = resource_names(params["db_cluster_identifier"])
     tags = dict(params.get("tags") or {}, **{MANAGED_TAG: "true"})
-    if not params.get("secret_arn"):
-        # Check mode before the database exists: the secret, and so the pattern, are not known yet;
-        # the real run will create (or update) the redeploy once RDS has made the secret.
+    if not params.get("secret_arn") or planned(params["secret_arn"]):
+        # Check mode before the database exists: the secret (a stand-in at most), and so the pattern and
+        # the account of every ARN, are not known yet; the real run will create (or update) the
+        # redeploy once RDS has made the secret.
         action = f"create or update the rotation redeploy {names['rule']} once the database secret exists"
         return True, {"rotation": None, "actions": [action], "diff": None}
     plan = plan_inputs(params)

@@ -190,6 +190,15 @@ def coerce(name: str, value: Any, spec: Mapping[str, Any]) -> Tuple[Any, Optiona
 DEFAULT_CONTAINER = "app"
 
 
+# What check mode stands in for a value AWS assigns only at creation (the cluster's endpoint and
+# secret ARN): marked, so that no later step takes a stand-in for the real thing.
+PLANNED_MARK = "planned-by-check-mode"
+
+
+def planned(value: Any) -> bool:
+    return isinstance(value, str) and PLANNED_MARK in value
+
+
 def service_entry(entry: Any, default_container: Optional[str]) -> Optional[Dict[str, Any]]:
     """One entry of the services input (a name, or {name, container_name}) as {name, container_name};
     None for an entry that is neither (the inputs check names it)."""

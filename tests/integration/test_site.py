@@ -74,6 +74,10 @@ def test_check_mode_on_a_fresh_environment_writes_nothing(moto, play, demo):
     assert registered["task_definitions"][0]["changed"] and "planned-by-check-mode" in json.dumps(registered["diff"])
     assert "ecsrds.connect.service : Allow each execution role to read exactly the database secret" in planned
     assert planned["ecsrds.connect.service : Move each service onto its revision and wait for the rollout"] == [demo["service"]]
+    # The rotation redeploy is planned, but no ARN is made up for it in an account nobody has looked up.
+    [summary] = [t.result["msg"] for t in run.tasks if t.name == "Summary" and not t.result.get("skipped")]
+    assert summary["redeploy_on_rotation"] is None and "000000000000" not in json.dumps(summary), summary
+    assert "ecsrds.connect.rotation : Ensure the rotation rule, the redeploy state machine and their roles" in planned
 
 
 def test_site_converges_is_idempotent_and_teardown_restores(moto, play, demo):

@@ -175,3 +175,7 @@ def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatc
     assert shown["revisions"] == {"api": TD, "worker": TD} and shown["port"] == 5433 and shown["db_security_group_id"] == "sg-db"
     assert published.summary(plan["facts"], {"in_sync": False, "reason": "grant: x"})["deployment_check"] == "grant: x"
     assert published.summary({}, None) == dict.fromkeys(shown, None) | {"revisions": {}, "deployment_check": "not asked"}
+    # --check before the cluster exists: the steps planned with marked stand-ins; the summary says null.
+    fresh = published.summary({"database__endpoint": "db.cluster-planned-by-check-mode.us-east-1.rds.amazonaws.com", "database__port": 5432,
+                               "database__secret_arn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!cluster-planned-by-check-mode"})
+    assert fresh["cluster_endpoint"] is None and fresh["secret_arn"] is None and fresh["port"] == 5432

@@ -599,3 +599,13 @@ def test_the_redeploy_is_asked_for_every_service_by_name_or_its_removal():
     assert off["state"] == "absent" and off["rotation_days"] == 30 and off["secret_arn"] is None
     assert redeploy_facts({"rotation": {"rule_name": "r"}}) == {"rotation__redeploy": {"rule_name": "r"}}
     assert redeploy_facts({"rotation": None}) == {"rotation__redeploy": None}
+
+
+@pytest.mark.parametrize("secret_arn", [None, "arn:aws:secretsmanager:eu-west-1:000000000000:secret:rds!cluster-planned-by-check-mode"])
+def test_check_mode_before_the_database_exists_plans_without_made_up_arns(secret_arn):
+    # site.yml --check on a fresh account: the database role hands on a marked stand-in for the secret
+    # RDS will create (account unknown, zeros). Nothing is read, nothing is named in a made-up account.
+    cloud = FakeCloud()
+    changed, result = rotate(cloud, _params(secret_arn=secret_arn), True)
+    assert changed and result["rotation"] is None and cloud.calls == []
+    assert result["actions"] == ["create or update the rotation redeploy ecsrds-demo-db-rotation once the database secret exists"]
