@@ -33,6 +33,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import call
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, rollout_progress
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles
+from ansible_collections.ecsrds.connect.plugins.module_utils.kms import names_aws_managed_key
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, grant_policy_name
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
     DEFAULT_CONTAINER,
@@ -86,7 +87,7 @@ _SITE_NAMES = {
 }
 
 PROFILES: Dict[str, Profile] = {
-    "site": Profile("ecsrds_", _SITE_NAMES, facts=("ecs", "containers", "subnets", "instance_class")),
+    "site": Profile("ecsrds_", _SITE_NAMES, facts=("ecs", "containers", "subnets", "instance_class", "engine_version", "secret_kms_key")),
     # Teardown finds what site made from the same inputs; what AWS holds is its own business (issue 9).
     "teardown": Profile("ecsrds_", _SITE_NAMES),
     # Render reads the cluster and writes a local file: the inputs' shapes are all it needs checked.
@@ -121,7 +122,7 @@ PROFILES: Dict[str, Profile] = {
             "kms_key_id": "database_kms_key_id",
             "tags": "database_tags",
         },
-        facts=("subnets", "instance_class"),
+        facts=("subnets", "instance_class", "engine_version", "secret_kms_key"),
     ),
     "service": Profile(
         "service_",
@@ -374,6 +375,14 @@ def orderable_answer(options: Sequence[Mapping[str, Any]], instance_class: str) 
     return None
 
 
+def engine_version_answer(versions: Sequence[Mapping[str, Any]], wanted: str) -> bool:
+    """Whether DescribeDBEngineVersions for aurora-postgresql, asked for ``wanted`` (a full version such
+    as 16.4 by EngineVersion, a major version such as 16 by its parameter group family), lists it."""
+    if "." in wanted:
+        return any(version.get("EngineVersion") == wanted for version in versions)
+    return bool(versions)
+
+
 def subnet_zone_problem(name: str, subnets: Sequence[Mapping[str, Any]]) -> Optional[str]:
     zones = sorted({subnet.get("AvailabilityZone") for subnet in subnets if subnet.get("AvailabilityZone")})
     if len(zones) < 2:
@@ -419,6 +428,14 @@ class FactChecker:
             self.check_subnets(described)
         if "instance_class" in wanted and self.value("instance_class"):
             self.check_instance_class()
+        # A version or key that does not exist would fail the cluster's creation, after the network
+        # step's writes: both are known with one read each, made only when the input is set.
+        if "engine_version" in wanted and self.value("engine_version") and not engine_version_problem("", self.value("engine_version")):
+            self.check_engine_version()
+        key = self.value("secret_kms_key_id")
+        # aws/secretsmanager is AWS's to create, on its first use in the account: not looked for.
+        if "secret_kms_key" in wanted and key and not kms_key_problem("", key) and not names_aws_managed_key(str(key)):
+            self.check_secret_kms_key()
         return self.problems, self.facts
 
     def check_ecs(self) -> List[Dict[str, Any]]:
@@ -525,6 +542,31 @@ class FactChecker:
             problem = instance_class_pattern_problem(option, instance_class)
             if problem:
                 self.problems.append(problem)
+
+
+    def check_engine_version(self) -> None:
+        option, wanted = self.name("engine_version"), self.value("engine_version")
+        ask = {"EngineVersion": wanted} if "." in wanted else {"DBParameterGroupFamily": f"aurora-postgresql{wanted}"}
+        try:
+            response = self.clients("rds").describe_db_engine_versions(Engine="aurora-postgresql", MaxRecords=20, aws_retry=True, **ask)
+        except (ClientError, BotoCoreError):
+            return  # not answered here (moto has no such call): CreateDBCluster decides
+        if not engine_version_answer(response.get("DBEngineVersions", []), wanted):
+            self.problems.append(f"{option} {_show(wanted)} is not an aurora-postgresql engine version RDS offers in this region "
+                                 "(aws rds describe-db-engine-versions --engine aurora-postgresql lists them)")
+
+    def check_secret_kms_key(self) -> None:
+        option, key = self.name("secret_kms_key_id"), self.value("secret_kms_key_id")
+        try:
+            metadata = self.clients("kms").describe_key(KeyId=key, aws_retry=True)["KeyMetadata"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NotFoundException":
+                self.problems.append(f"{option} {_show(key)}: no such KMS key in this account and region")
+            return  # not allowed to look (AccessDenied): CreateDBCluster decides
+        except BotoCoreError:
+            return
+        if metadata.get("KeyState") not in (None, "Enabled"):
+            self.problems.append(f"{option} {_show(key)}: the KMS key is {metadata['KeyState']}, and RDS needs an enabled key for the secret")
 
 
 def validate(clients: Any, profile_name: str, inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]],

@@ -24,7 +24,8 @@ description:
     RV(discovered)), each named container is in the revision its service runs, the execution roles
     exist, the subnets span two Availability Zones, and the instance class is offered for
     aurora-postgresql (DescribeOrderableDBInstanceOptions where it answers for the class, the documented
-    class pattern otherwise)."
+    class pattern otherwise); when given, the engine version is one RDS offers (DescribeDBEngineVersions) and
+    the secret's customer managed KMS key exists and is enabled (DescribeKey)."
   - With O(role_inputs) (C(site.yml)), it also compares every step of the deployment with what the
     roles would ask, in this one process, and returns RV(plan).
   - Formerly C(ecsrds.connect.inputs_check), which still redirects here.

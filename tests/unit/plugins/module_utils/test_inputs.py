@@ -268,3 +268,60 @@ def test_a_revision_this_collection_registered_does_not_have_its_execution_role_
     problems = validate(aws, "site", GOOD, SPEC, region="eu-west-1")[0]
     assert problems == []
     assert "GetRole" not in aws.calls and "DescribeTaskDefinition" in aws.calls
+
+
+class RdsAndKms(FakeAws):
+    """DescribeDBEngineVersions and DescribeKey as AWS answers them (moto has no DescribeDBEngineVersions)."""
+
+    versions = {"aurora-postgresql16": ["16.1", "16.4", "16.6"], "aurora-postgresql15": ["15.10"]}
+
+    def describe_db_engine_versions(self, Engine, MaxRecords, aws_retry=False, EngineVersion=None, DBParameterGroupFamily=None):
+        self._record("DescribeDBEngineVersions")
+        listed = [{"Engine": Engine, "EngineVersion": v, "DBParameterGroupFamily": family}
+                  for family, versions in self.versions.items() for v in versions]
+        if EngineVersion:
+            listed = [v for v in listed if v["EngineVersion"] == EngineVersion]
+        if DBParameterGroupFamily:
+            listed = [v for v in listed if v["DBParameterGroupFamily"] == DBParameterGroupFamily]
+        return {"DBEngineVersions": listed}
+
+    def describe_key(self, KeyId, aws_retry=False):
+        self._record("DescribeKey")
+        from botocore.exceptions import ClientError
+        keys = {"alias/payments": "Enabled", "alias/retired": "PendingDeletion"}
+        if KeyId not in keys:
+            raise ClientError({"Error": {"Code": "NotFoundException", "Message": f"Alias arn:aws:kms:eu-west-1:111122223333:{KeyId} is not found."}},
+                              "DescribeKey")
+        return {"KeyMetadata": {"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "KeyState": keys[KeyId], "KeyManager": "CUSTOMER"}}
+
+
+@pytest.mark.parametrize("version, key, named", [
+    ("16.4", "alias/payments", []),
+    ("16", None, []),
+    ("16.99", None, ["ecsrds_db_engine_version '16.99' is not an aurora-postgresql engine version RDS offers"]),
+    ("12", None, ["ecsrds_db_engine_version '12' is not an aurora-postgresql engine version RDS offers"]),
+    (None, "alias/payment", ["ecsrds_db_secret_kms_key_id 'alias/payment': no such KMS key"]),
+    (None, "alias/retired", ["ecsrds_db_secret_kms_key_id 'alias/retired': the KMS key is PendingDeletion"]),
+])
+def test_a_version_or_key_that_does_not_exist_is_named_before_any_write(version, key, named):
+    aws = RdsAndKms()
+    spec = dict(SPEC, ecsrds_db_engine_version={"type": "str"}, ecsrds_db_secret_kms_key_id={"type": "str"})
+    inputs = dict(GOOD, ecsrds_db_engine_version=version, ecsrds_db_secret_kms_key_id=key)
+    problems = validate(aws, "site", inputs, spec, region="eu-west-1")[0]
+    assert [p for p in problems if "engine_version" in p or "kms_key" in p] == [p for p in problems if any(p.startswith(n) for n in named)]
+    assert all(any(p.startswith(n) for p in problems) for n in named), problems
+    # One read each, only when the input is set; the AWS managed key is not looked for.
+    assert aws.calls.count("DescribeDBEngineVersions") == (1 if version else 0) and aws.calls.count("DescribeKey") == (1 if key else 0)
+
+
+def test_the_aws_managed_key_and_an_unanswered_version_are_left_to_rds():
+    class Unanswered(RdsAndKms):
+        def describe_db_engine_versions(self, **kwargs):
+            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": "InternalFailure", "Message": "not implemented"}}, "DescribeDBEngineVersions")
+
+    aws = Unanswered()
+    spec = dict(SPEC, ecsrds_db_engine_version={"type": "str"}, ecsrds_db_secret_kms_key_id={"type": "str"})
+    problems = validate(aws, "site", dict(GOOD, ecsrds_db_engine_version="16.99", ecsrds_db_secret_kms_key_id="alias/aws/secretsmanager"),
+                        spec, region="eu-west-1")[0]
+    assert problems == [] and "DescribeKey" not in aws.calls
