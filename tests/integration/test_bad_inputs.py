@@ -48,6 +48,9 @@ CASES = [
     ("site", {"ecsrds_db_monitoring_interval": 60}, "ecsrds_db_monitoring_interval", "60"),
     ("site", {"ecsrds_db_monitoring_interval": 60, "ecsrds_db_monitoring_role_arn": "monitoring-role"}, "ecsrds_db_monitoring_role_arn", "'monitoring-role'"),
     ("site", {"ecsrds_db_secret_kms_key_id": "my key"}, "ecsrds_db_secret_kms_key_id", "'my key'"),
+    # Well formed, but not in the account: found with one DescribeKey, before the network step's writes.
+    ("site", {"ecsrds_db_secret_kms_key_id": "alias/payments"}, "ecsrds_db_secret_kms_key_id 'alias/payments'", "no such KMS key"),
+    ("database", {"database_master_user_secret_kms_key_id": "alias/payments"}, "database_master_user_secret_kms_key_id", "no such KMS key"),
     ("site", {"ecsrds_wait_for_rollout": "maybe"}, "ecsrds_wait_for_rollout", "'maybe'"),
     ("site", {"ecsrds_aws_endpoint_url": "http://remote-aws.invalid"}, "ecsrds_aws_endpoint_url", "'http://remote-aws.invalid'"),
     ("site", {"ecsrds_aws_region": None}, "ecsrds_aws_region", "no AWS region"),
