@@ -34,6 +34,8 @@ CASES = [
     ("site", {"ecsrds_tags": "team=shop"}, "ecsrds_tags", "'team=shop'"),
     ("site", {"ecsrds_db_nmae": "orders"}, "ecsrds_db_nmae", "did you mean 'ecsrds_db_name'"),
     ("site", {"ecsrds_ecs_services": [{"name": SERVICE, "container": "app"}]}, "ecsrds_ecs_services[0]: key 'container'", "'container_name'"),
+    # A newcomer's guess at an entry's keys: once a template error in the playbook's input mapping.
+    ("site", {"ecsrds_ecs_services": [{"service": SERVICE, "container": "api"}]}, "ecsrds_ecs_services[0]: key 'service'", "is not known"),
     ("site", {"ecsrds_db_cluster_identifier": "Shop_Orders_DB"}, "ecsrds_db_cluster_identifier", "'Shop_Orders_DB'"),
     ("site", {"ecsrds_db_cluster_identifier": "a" * 60}, "ecsrds_db_cluster_identifier", "'" + "a" * 60 + "'"),
     ("site", {"ecsrds_db_port": 70000}, "ecsrds_db_port", "70000"),
@@ -183,7 +185,7 @@ def _failed_messages(run):
 
 def test_site_and_teardown_list_every_problem_before_any_write(moto_server, bad_world):
     bad = {row[2]: row for row in CASES if row[0] == "site" and row[2] in (
-        "ecsrds_ecs_services[0]: key 'container'", "ecsrds_db_cluster_identifier", "ecsrds_db_nmae", "ecsrds_tags")}
+        "ecsrds_ecs_services[0]: key 'service'", "ecsrds_db_cluster_identifier", "ecsrds_db_nmae", "ecsrds_tags")}
     site_vars = dict(DEMO_VARS, ecsrds_aws_endpoint_url=moto_server.endpoint)
     for _entry, overrides, _name, _value in bad.values():
         site_vars.update(overrides)
@@ -201,7 +203,8 @@ def test_site_and_teardown_list_every_problem_before_any_write(moto_server, bad_
 
     assert site.rc != 0 and teardown.rc != 0
     [site_message] = _failed_messages(site)
-    for expected in ("ecsrds_ecs_services[0]: key 'container'", "'container_name'", "ecsrds_db_cluster_identifier 'Shop_Orders_DB'",
+    for expected in ("ecsrds_ecs_services[0]: key 'service' is not known", "ecsrds_ecs_services[0]: key 'container'", "'container_name'",
+                     "ecsrds_ecs_services[0] needs a name", "ecsrds_db_cluster_identifier 'Shop_Orders_DB'",
                      "ecsrds_db_nmae", "'ecsrds_db_name'", "ecsrds_tags must be a mapping", "'team=shop'", "ecsrds_db_port 70000"):
         assert expected in site_message, (expected, site_message)
     [teardown_message] = _failed_messages(teardown)
