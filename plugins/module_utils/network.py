@@ -287,6 +287,16 @@ def rules_on_other_ports(
     return rules_of(dict(group, IpPermissions=others), deployment_id)
 
 
+def ours_on_other_ports(group: Optional[Dict[str, Any]], text: str, deployment_id: str, port: int) -> List[Dict[str, Any]]:
+    """This deployment's rules on ports other than ``port`` (:func:`rules_on_other_ports`), one entry
+    per source, as a diff shows them."""
+    if not group:
+        return []
+    stale, shared = rules_on_other_ports(group, text, deployment_id, port)
+    return [{"port": permission.get("FromPort"), "source": entry.get(source_key), "description": entry.get("Description")}
+            for permission in stale + shared for _list_key, source_key, entry in _entries(permission)]
+
+
 def endpoint_summary(endpoint: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     if not endpoint:
         return None
@@ -880,11 +890,16 @@ class SecurityGroupIngress(_NetworkJob):
         # As AWS holds it after these writes (their answers tell no more), so it is described once per run.
         group = with_rule_changes(group, described=shared, revoked=stale)
         after = group_summary(group, p["port"])
+        # A port change also takes our rule off the old port: the diff shows it going (the result keeps
+        # its shape, the rules of the port asked for).
+        elsewhere = {"before": ours_on_other_ports(before_groups[0] if before_groups else None, p["rule_description"], self.me, p["port"]),
+                     "after": ours_on_other_ports(group, p["rule_description"], self.me, p["port"])}
         return {
             "group_id": group["GroupId"],
             "security_group": after if group["GroupId"] else None,
             "would_create": self.check_mode and not before_groups,
-            "diff": {"before": before or {}, "after": after},
+            "diff": {side: dict(summary or {}, **({"our_rules_on_other_ports": elsewhere[side]} if any(elsewhere.values()) else {}))
+                     for side, summary in (("before", before), ("after", after))},
         }
 
     def absent(self) -> Dict[str, Any]:

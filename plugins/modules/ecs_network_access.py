@@ -141,7 +141,9 @@ attributes:
       - What would be created is returned as null, with C(would_create=true).
   diff_mode:
     support: full
-    description: Before and after of the endpoint (subnets, security groups, private DNS) and of the database group's sources.
+    description:
+      - Before and after of the endpoint (subnets, security groups, private DNS) and of the database group's sources
+        (with this deployment's rules on another port, which a port change revokes).
 notes:
   - moto accepts private DNS without VPC DNS hostnames and two endpoint subnets in one zone; AWS does not.
     The checks for both are made here, before any call.

@@ -85,7 +85,9 @@ attributes:
       - A group that would be created is returned with RV(group_id=null) and RV(would_create=true).
   diff_mode:
     support: full
-    description: Before and after of the group's sources on O(port).
+    description:
+      - Before and after of the group's sources on O(port), and of this deployment's rules on other ports
+        (C(our_rules_on_other_ports), which a port change revokes).
 """
 
 EXAMPLES = r"""

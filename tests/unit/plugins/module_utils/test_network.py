@@ -403,8 +403,12 @@ def test_a_port_change_replaces_our_rule_and_no_one_elses():
                                   tcp(5432, cidrs=["10.8.0.0/16"], description=rule_description("ours", [OTHER])),
                                   tcp(22, groups=["sg-admin"], description="admin")]}
     fake = FakeEC2(groups=[existing])
-    changed, _result, actions = ingress(fake, sg_params(port=5433), True)
+    changed, planned, actions = ingress(fake, sg_params(port=5433), True)
     assert changed and fake.writes == [] and any("revoke our rule for port 5432" in a for a in actions)
+    # --check --diff shows both halves: the new rule, and ours on the old port going (no one else's).
+    assert planned["diff"]["before"]["our_rules_on_other_ports"] == [{"port": 5432, "source": SERVICE_SG, "description": OURS}]
+    assert planned["diff"]["after"]["our_rules_on_other_ports"] == []
+    assert [s["group_id"] for s in planned["diff"]["after"]["ingress_sources"] if "group_id" in s] == [SERVICE_SG]
     ingress(fake, sg_params(port=5433), False)
     # The new rule first, so the service is never without one; then only ours for 5432 goes.
     assert fake.writes == ["authorize_security_group_ingress", "revoke_security_group_ingress"]
