@@ -55,6 +55,8 @@ def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = No
         "db_security_group_id": published.get("network__db_security_group_id"),
         "revisions": {entry["service"]: entry["task_definition_arn"] for entry in published.get("service__results") or []},
         "redeploy_on_rotation": (published.get("rotation__redeploy") or {}).get("state_machine_arn"),
+        # Wired by this deployment (its rotation redeploy named them), no longer in its inputs.
+        "services_no_longer_in_inputs": list((published.get("rotation__redeploy") or {}).get("services_dropped") or []),
         "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
     }
 

@@ -139,6 +139,26 @@ def state_machine_definition(partition: str, cluster_arn: str, service_names: Se
     }
 
 
+def machine_services(definition: Any) -> List[str]:
+    """The services a state machine of :func:`state_machine_definition` redeploys (its definition as
+    Step Functions returns it, text, or parsed), in order; none for anything else."""
+    if isinstance(definition, str):
+        try:
+            definition = json.loads(definition)
+        except ValueError:
+            return []
+    states = ((definition or {}).get("States") or {}).get("Redeploy services") or {}
+    return [state["Parameters"]["Service"] for branch in states.get("Branches") or [] for state in (branch.get("States") or {}).values()
+            if isinstance(state.get("Parameters"), dict) and state["Parameters"].get("Service")]
+
+
+def services_dropped(machine: Optional[Mapping[str, Any]], services: Sequence[str]) -> List[str]:
+    """Services the deployment's state machine redeploys that the inputs no longer name: wired by this
+    deployment, still running with the wiring, and no longer redeployed on rotation once it is updated."""
+    wanted = set(services)
+    return [name for name in machine_services((machine or {}).get("definition")) if name not in wanted]
+
+
 def trust_policy(service_principal: str) -> Dict[str, Any]:
     return {
         "Version": "2012-10-17",
@@ -702,6 +722,7 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
         "event_pattern": plan["event_pattern"],
         "definition": outcome["definition"],
         "rotation_days": params.get("rotation_days"),
+        "services_dropped": services_dropped(seen["machine"], params["services"]),
     }
     return bool(job.actions), {"rotation": result, "actions": job.actions, "diff": {"before": outcome["before"], "after": outcome["after"]}}
 

@@ -172,6 +172,13 @@ rotation:
     rotation_days:
       description: The rotation schedule asked for, or null when left to AWS.
       type: int
+    services_dropped:
+      description:
+        - Services the existing state machine redeployed that O(services) no longer names, found before it is updated.
+          Their running revisions keep the wiring this deployment gave them (another deployment sharing the database
+          may have taken them over); C(site.yml) names them in its summary.
+      type: list
+      elements: str
 actions:
   description: What was (or in check mode would be) changed, in words.
   returned: always

@@ -195,6 +195,8 @@ def test_redeploy_on_rotation(moto, play):
     assert fewer.rc == 0 and fewer.changed == 1, fewer.stdout
     assert writes == ["PutRolePolicy", "UpdateStateMachine"]
     diff = fewer.result(TASK)["diff"]
+    # Named as this deployment's, no longer in the inputs (site.yml's summary shows it).
+    assert fewer.result(TASK)["rotation"]["services_dropped"] == [WORKER]
     assert diff["before"]["state_machine_role"]["policy"]["Statement"][0]["Resource"] == sorted(services.values())
     assert diff["after"]["state_machine_role"]["policy"]["Statement"][0]["Resource"] == [services[APP]]
     tasks = _tasks(json.loads(sfn.describe_state_machine(stateMachineArn=machine_arn)["definition"]))

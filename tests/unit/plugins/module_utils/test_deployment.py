@@ -174,7 +174,10 @@ def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatc
     assert shown["deployment_check"] == "nothing to do: the roles were skipped"
     assert shown["revisions"] == {"api": TD, "worker": TD} and shown["port"] == 5433 and shown["db_security_group_id"] == "sg-db"
     assert published.summary(plan["facts"], {"in_sync": False, "reason": "grant: x"})["deployment_check"] == "grant: x"
-    assert published.summary({}, None) == dict.fromkeys(shown, None) | {"revisions": {}, "deployment_check": "not asked"}
+    assert published.summary({}, None) == dict.fromkeys(shown, None) | {"revisions": {}, "deployment_check": "not asked",
+                                                                        "services_no_longer_in_inputs": []}
+    dropped = published.summary({"rotation__redeploy": {"state_machine_arn": "arn:sm", "services_dropped": ["legacy-worker"]}})
+    assert dropped["services_no_longer_in_inputs"] == ["legacy-worker"]
     # --check before the cluster exists: the steps planned with marked stand-ins; the summary says null.
     fresh = published.summary({"database__endpoint": "db.cluster-planned-by-check-mode.us-east-1.rds.amazonaws.com", "database__port": 5432,
                                "database__secret_arn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!cluster-planned-by-check-mode"})

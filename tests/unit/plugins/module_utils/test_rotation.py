@@ -25,6 +25,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.rotation import (
     resource_names,
     rotation_days_of,
     rule_description,
+    machine_services,
     run_rotation,
     secret_name_from_arn,
     state_machine_definition,
@@ -609,3 +610,20 @@ def test_check_mode_before_the_database_exists_plans_without_made_up_arns(secret
     changed, result = rotate(cloud, _params(secret_arn=secret_arn), True)
     assert changed and result["rotation"] is None and cloud.calls == []
     assert result["actions"] == ["create or update the rotation redeploy ecsrds-demo-db-rotation once the database secret exists"]
+
+
+def test_a_service_dropped_from_the_inputs_is_named_once_before_the_machine_forgets_it():
+    # The state machine redeploys app and worker; the inputs now name app only.
+    params = _params()
+    cloud = _converged(params)
+    changed, result = rotate(cloud, _params(services=["app"]), True)
+    assert changed and result["rotation"]["services_dropped"] == ["worker"]
+    changed, result = rotate(cloud, _params(services=["app"]), False)
+    assert changed and result["rotation"]["services_dropped"] == ["worker"]
+    # Updated: the machine redeploys app alone, and nothing is named again.
+    assert machine_services(state_machine_definition("aws", CLUSTER, ["app"])) == ["app"]
+    changed, result = rotate(cloud, _params(services=["app"]), False)
+    assert not changed and result["rotation"]["services_dropped"] == []
+    # A service added is not "dropped"; a definition of another shape names none.
+    assert rotate(cloud, _params(services=["app", "worker"]), True)[1]["rotation"]["services_dropped"] == []
+    assert machine_services("not json") == [] and machine_services({"States": {}}) == []
