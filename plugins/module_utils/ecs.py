@@ -287,6 +287,13 @@ class ContainerPlan:
         }
 
 
+def reads_secret(task_definition: Mapping[str, Any], secret_arn: str) -> bool:
+    """Whether any container of the revision takes a variable from the secret (its whole value, a JSON
+    key, a version): what ECS would fetch at every task start, and fail to once the secret is gone."""
+    return any(str(ref.get("valueFrom", "")) == secret_arn or str(ref.get("valueFrom", "")).startswith(secret_arn + ":")
+               for container in task_definition.get("containerDefinitions") or [] for ref in container.get("secrets") or [])
+
+
 def find_container(task_definition: Mapping[str, Any], container_name: str) -> int:
     containers = task_definition.get("containerDefinitions") or []
     for index, container in enumerate(containers):

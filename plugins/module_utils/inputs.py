@@ -29,8 +29,8 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import call
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret, reads_secret
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, rollout_progress
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import names_aws_managed_key
@@ -88,8 +88,9 @@ _SITE_NAMES = {
 
 PROFILES: Dict[str, Profile] = {
     "site": Profile("ecsrds_", _SITE_NAMES, facts=("ecs", "containers", "subnets", "instance_class", "engine_version", "secret_kms_key")),
-    # Teardown finds what site made from the same inputs; what AWS holds is its own business (issue 9).
-    "teardown": Profile("ecsrds_", _SITE_NAMES),
+    # Teardown finds what site made from the same inputs (issue 9). One thing AWS holds is asked: a
+    # service the inputs leave out that still reads the secret the teardown deletes with the cluster.
+    "teardown": Profile("ecsrds_", _SITE_NAMES, facts=("secret_users",)),
     # Render reads the cluster and writes a local file: the inputs' shapes are all it needs checked.
     "render": Profile("ecsrds_", _SITE_NAMES),
     "network": Profile(
@@ -432,6 +433,8 @@ class FactChecker:
         # step's writes: both are known with one read each, made only when the input is set.
         if "engine_version" in wanted and self.value("engine_version") and not engine_version_problem("", self.value("engine_version")):
             self.check_engine_version()
+        if "secret_users" in wanted and self.value("db_cluster_identifier") and self.value("ecs_cluster"):
+            self.check_secret_users()
         key = self.value("secret_kms_key_id")
         # aws/secretsmanager is AWS's to create, on its first use in the account: not looked for.
         if "secret_kms_key" in wanted and key and not kms_key_problem("", key) and not names_aws_managed_key(str(key)):
@@ -543,6 +546,32 @@ class FactChecker:
             if problem:
                 self.problems.append(problem)
 
+
+    def check_secret_users(self) -> None:
+        """Services of the ECS cluster that the inputs leave out but whose running revision reads the
+        cluster's managed secret: teardown would delete the secret under them (their next task start
+        fails), so it stops first, naming each."""
+        identifier, ecs_cluster = self.value("db_cluster_identifier"), self.value("ecs_cluster")
+        try:
+            clusters = call(self.clients("rds"), "describe_db_clusters", f"describe DB cluster {identifier}", ("DBClusterNotFoundFault",),
+                            DBClusterIdentifier=identifier)
+            secret_arn = (((clusters or {}).get("DBClusters") or [{}])[0].get("MasterUserSecret") or {}).get("SecretArn")
+            if not secret_arn:
+                return
+            ecs = self.clients("ecs")
+            arns = ecs.get_paginator("list_services").paginate(cluster=ecs_cluster).build_full_result().get("serviceArns", [])
+            named = {service.name for service in self.services}
+            others = [s for s in describe_services(ecs, ecs_cluster, arns) or []
+                      if s.get("status") == "ACTIVE" and s.get("serviceName") not in named and s.get("serviceArn") not in named]
+            for service in others:
+                found = describe_task_definition(ecs, service["taskDefinition"], getattr(self.clients, "described", None))
+                if found and reads_secret(found[0], secret_arn):
+                    self.problems.append(
+                        f"{self.name('ecs_services')} leaves out service {service['serviceName']!r} of ECS cluster {ecs_cluster!r}, whose "
+                        f"revision {found[0].get('family')}:{found[0].get('revision')} reads the database secret that teardown deletes with "
+                        "the cluster: list it (teardown takes its wiring out), or move it off the secret first")
+        except (EcsRdsError, ClientError, BotoCoreError):
+            return  # not answered (no permission to list): teardown goes on as before
 
     def check_engine_version(self) -> None:
         option, wanted = self.name("engine_version"), self.value("engine_version")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import (
@@ -325,3 +327,59 @@ def test_the_aws_managed_key_and_an_unanswered_version_are_left_to_rds():
     problems = validate(aws, "site", dict(GOOD, ecsrds_db_engine_version="16.99", ecsrds_db_secret_kms_key_id="alias/aws/secretsmanager"),
                         spec, region="eu-west-1")[0]
     assert problems == [] and "DescribeKey" not in aws.calls
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!cluster-0b1c2d3e-AbCdEf"
+
+
+class SharedSecretAccount(FakeAws):
+    """A cluster with a managed secret and an ECS cluster of three services, answered as AWS does:
+    DescribeDBClusters with MasterUserSecret, ListServices' ARNs, each running revision's containers."""
+
+    revisions = {
+        "arn:td/shop-api:3": [{"name": "app", "secrets": [{"name": "DATABASE_PASSWORD", "valueFrom": f"{SECRET_ARN}:password::"}]}],
+        "arn:td/shop-worker:7": [{"name": "worker", "secrets": [{"name": "DATABASE_USERNAME", "valueFrom": f"{SECRET_ARN}:username::"}]}],
+        "arn:td/reports:2": [{"name": "app", "secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:ssm:eu-west-1:111122223333:parameter/t"}]}],
+    }
+
+    def describe_db_clusters(self, DBClusterIdentifier, aws_retry=False):
+        self._record("DescribeDBClusters")
+        return {"DBClusters": [{"DBClusterIdentifier": DBClusterIdentifier, "MasterUserSecret": {"SecretArn": SECRET_ARN, "SecretStatus": "active"}}]}
+
+    def get_paginator(self, name):
+        assert name == "list_services"
+        self._record("ListServices")
+        arns = [f"arn:aws:ecs:eu-west-1:111122223333:service/shop/{n}" for n in ("shop-api", "shop-worker", "reports")]
+
+        class Pages:
+            def paginate(self, cluster):
+                return types.SimpleNamespace(build_full_result=lambda: {"serviceArns": arns})
+
+        return Pages()
+
+    def describe_services(self, cluster, services, aws_retry=False):
+        self._record("DescribeServices")
+        running = {"shop-api": "arn:td/shop-api:3", "shop-worker": "arn:td/shop-worker:7", "reports": "arn:td/reports:2"}
+        names = [s.rsplit("/", 1)[-1] for s in services]
+        return {"services": [{"serviceName": n, "serviceArn": f"arn:aws:ecs:eu-west-1:111122223333:service/shop/{n}", "status": "ACTIVE",
+                              "taskDefinition": running[n]} for n in names if n in running], "failures": []}
+
+    def describe_task_definition(self, taskDefinition, include=None, aws_retry=False):
+        self._record("DescribeTaskDefinition")
+        family, revision = taskDefinition.rsplit("/", 1)[-1].split(":")
+        return {"taskDefinition": {"family": family, "revision": int(revision), "containerDefinitions": self.revisions[taskDefinition]},
+                "tags": []}
+
+
+def test_teardown_stops_for_a_service_left_out_that_still_reads_the_secret():
+    aws = SharedSecretAccount()
+    spec = dict(SPEC, ecsrds_db_cluster_identifier={"type": "str"})
+    problems = validate(aws, "teardown", dict(GOOD, ecsrds_ecs_services=["shop-api"], ecsrds_db_cluster_identifier="shop-db"), spec,
+                        region="eu-west-1")[0]
+    # The worker reads the secret and is not listed; reports reads another parameter; shop-api is listed.
+    assert len(problems) == 1 and "leaves out service 'shop-worker'" in problems[0] and "shop-worker:7" in problems[0], problems
+    assert problems[0].startswith("ecsrds_ecs_services")
+    assert all(call.startswith(("Describe", "List")) for call in aws.calls)
+    listed = validate(SharedSecretAccount(), "teardown", dict(GOOD, ecsrds_ecs_services=["shop-api", "shop-worker"],
+                                                              ecsrds_db_cluster_identifier="shop-db"), spec, region="eu-west-1")[0]
+    assert listed == []
