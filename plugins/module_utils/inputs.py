@@ -546,7 +546,6 @@ class FactChecker:
             if problem:
                 self.problems.append(problem)
 
-
     def check_secret_users(self) -> None:
         """Services of the ECS cluster that the inputs leave out but whose running revision reads the
         cluster's managed secret: teardown would delete the secret under them (their next task start
