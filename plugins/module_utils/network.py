@@ -662,6 +662,8 @@ class SecretsManagerEndpoint(_NetworkJob):
         super().__init__(net, params, check_mode)
         self.service_name = secretsmanager_service_name(region)
         self.endpoint_modified = False
+        # The 443 sources of an existing endpoint's group, before and after this run, for the diff.
+        self.group_diff: Optional[Dict[str, Any]] = None
         # The existing endpoint with the tags this run added (it is not described again for them).
         self.tagged_endpoint: Optional[Dict[str, Any]] = None
 
@@ -715,7 +717,10 @@ class SecretsManagerEndpoint(_NetworkJob):
             endpoint = self.tagged_endpoint or (endpoints[0] if endpoints else None)
         after = endpoint_summary(endpoint) if endpoint else self._planned(vpc_id, subnets, group_id)
         result.update(endpoint=endpoint_summary(endpoint), security_group_id=group_id, would_create=not endpoints and self.check_mode)
-        result["diff"] = {"before": before or {}, "after": after}
+        # A new service's 443 rule on an existing endpoint's group is part of what the run changes.
+        group = self.group_diff or {}
+        result["diff"] = {side: dict(summary or {}, **({"security_group": group[side]} if group else {}))
+                          for side, summary in (("before", before), ("after", after))}
         return result
 
     def _wait_available(self, endpoint_id: str) -> Dict[str, Any]:
@@ -772,7 +777,10 @@ class SecretsManagerEndpoint(_NetworkJob):
         first = next((group for group in groups if group["GroupId"] == group_ids[0]), None)
         if first is not None:
             self._mark_used(first, group_ids[0], None)
-        self._admit(groups, group_ids[0], 443, subnet_cidrs)
+        added, described = self._admit(groups, group_ids[0], 443, subnet_cidrs)
+        if first is not None:
+            after = with_rule_changes(first, added=[added] if added else [], described=[described] if described else [])
+            self.group_diff = {"before": group_summary(first, 443), "after": group_summary(after, 443)}
         return group_ids[0]
 
     def _ensure_endpoint_settings(self, endpoint: Dict[str, Any], subnets: List[Dict[str, Any]]) -> None:

@@ -142,7 +142,8 @@ attributes:
   diff_mode:
     support: full
     description:
-      - Before and after of the endpoint (subnets, security groups, private DNS) and of the database group's sources
+      - Before and after of the endpoint (subnets, security groups, private DNS; for an existing endpoint, its group's 443
+        sources) and of the database group's sources
         (with this deployment's rules on another port, which a port change revokes).
 notes:
   - moto accepts private DNS without VPC DNS hostnames and two endpoint subnets in one zone; AWS does not.

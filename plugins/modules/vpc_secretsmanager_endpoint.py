@@ -127,7 +127,7 @@ attributes:
       - An endpoint or security group that would be created is returned as null with RV(would_create=true).
   diff_mode:
     support: partial
-    description: Before and after of the endpoint (subnets, security groups, private DNS).
+    description: Before and after of the endpoint (subnets, security groups, private DNS; for an existing endpoint, its group's 443 sources).
 notes:
   - moto accepts private DNS without VPC DNS hostnames and two endpoint subnets in one zone; AWS does not.
     The checks for both are made here, before any call.

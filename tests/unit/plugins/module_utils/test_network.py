@@ -310,6 +310,11 @@ def test_reuses_an_existing_endpoint():
                 "State": "available", "Tags": []}
     service_group = {"GroupId": SERVICE_SG, "GroupName": "svc", "IpPermissions": [tcp(8080, cidrs=["10.0.0.0/16"])]}
     fake = FakeEC2(endpoints=[existing], groups=[service_group])
+    # --check --diff shows the 443 rule the service gets on the endpoint's group, not only the endpoint.
+    _changed, planned, _actions = run(fake, check_mode=True)
+    assert fake.writes == []
+    assert [s for s in planned["diff"]["before"]["security_group"]["ingress_sources"] if s.get("group_id")] == []
+    assert [s["group_id"] for s in planned["diff"]["after"]["security_group"]["ingress_sources"] if s.get("group_id")] == [SERVICE_SG]
     changed, result, _actions = run(fake)
     assert changed and fake.writes == ["create_tags", "authorize_security_group_ingress", "modify_vpc_endpoint", "create_tags"]
     # Someone else's endpoint and group only get this deployment's mark: no Name, no created-by.
