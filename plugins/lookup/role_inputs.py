@@ -79,29 +79,14 @@ def argument_specs(role: str) -> dict:
     return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["argument_specs"]
 
 
-# What this process has answered. A task's arguments refer to a role's inputs many times (each option
-# of its module through the derived options), and each answer templates every input: the answers are
-# kept for the variables they were made from, while those very variables (one task's, in one worker
-# process) are asked about again.
-_ANSWERS: dict = {}
-
-
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, entry_point="main", part="values", **kwargs):
         if kwargs:
             raise AnsibleError(f"ecsrds.connect.role_inputs: unknown option(s) {', '.join(sorted(kwargs))}")
         if part not in PARTS:
             raise AnsibleError(f"ecsrds.connect.role_inputs: part must be one of {', '.join(PARTS)}, got {part!r}")
-        # The spec parts depend on the argument specs alone; the inputs on these variables.
-        key = (tuple(terms), entry_point, part, None if part in ("spec", "known", "defaults") else id(variables))
-        known = _ANSWERS.get(key)
-        if known is not None and known[0] is (None if key[3] is None else variables):
-            return known[1]
-        answer = self._answer(terms, variables or {}, entry_point, part)
-        if len(_ANSWERS) > 64:
-            _ANSWERS.clear()
-        _ANSWERS[key] = (None if key[3] is None else variables, answer)
-        return answer
+        # Each entry point reads its role's inputs once, into <role>__inputs: nothing here is asked twice.
+        return self._answer(terms, variables or {}, entry_point, part)
 
     def _answer(self, terms, variables, entry_point, part):
         merged: dict = {}

@@ -712,14 +712,9 @@ def run_render(_clients: Clients, params: Mapping[str, Any], check_mode: bool, d
     except EcsRdsError as error:
         raise EcsRdsError(message=f"path {path!r}: {error.message}") from None
     text = json.dumps(rendered, indent=2) + "\n"
-    try:
-        with open(dest, encoding="utf-8") as handle:
-            current = handle.read()
-    except OSError:
-        current = None
     # The file itself needs nothing when the variables are already there (its own formatting kept);
     # another dest, when it already holds exactly this.
-    changed = plan.changed if dest == path else current != text
+    changed = plan.changed if dest == path else _read_or_none(dest) != text
     if changed and not check_mode:
         with open(dest, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -729,6 +724,14 @@ def run_render(_clients: Clients, params: Mapping[str, Any], check_mode: bool, d
     diff = dict(plan.diff(params["container_name"]), before_header=f"{path} container {params['container_name']}",
                 after_header=f"{dest} container {params['container_name']}")
     return Outcome(changed, result, diff if diff_mode else None, [f"write {dest}"] if changed else [])
+
+
+def _read_or_none(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return None
 
 
 def render_options(inputs: Mapping[str, Any], described: Mapping[str, Any], path: str, dest: Optional[str] = None,

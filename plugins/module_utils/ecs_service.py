@@ -378,6 +378,19 @@ def describe_services(client: Any, cluster: str, names: Sequence[str], include_t
     return found
 
 
+def list_all(client: Any, what: str, operation: str, result_key: str, **kwargs: Any) -> List[str]:
+    """Every page of an ECS List call, retried as a whole (paginators do not take aws_retry)."""
+
+    @aws_retry
+    def every_page() -> Dict[str, Any]:
+        return client.get_paginator(operation).paginate(**kwargs).build_full_result()
+
+    try:
+        return every_page().get(result_key, [])
+    except (ClientError, BotoCoreError) as exc:
+        raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+
+
 class ServiceReads:
     """The ECS reads of a rollout: services, task definitions, stopped tasks, revisions in use."""
 
@@ -388,16 +401,7 @@ class ServiceReads:
         return call(self.client, method, what, **kwargs)
 
     def _list(self, what: str, operation: str, result_key: str, **kwargs: Any) -> List[str]:
-        """Every page of a List call, retried as a whole (paginators do not take aws_retry)."""
-
-        @aws_retry
-        def every_page() -> Dict[str, Any]:
-            return self.client.get_paginator(operation).paginate(**kwargs).build_full_result()
-
-        try:
-            return every_page().get(result_key, [])
-        except (ClientError, BotoCoreError) as exc:
-            raise EcsRdsError(message=f"Failed to {what}", exception=exc)
+        return list_all(self.client, what, operation, result_key, **kwargs)
 
     def describe_service(self, cluster: str, service: str) -> Dict[str, Any]:
         found = self.describe_services(cluster, [service])
@@ -583,17 +587,22 @@ class ServiceDeployer(ServiceReads):
         plan = unwire_plan(base, tags, origin[0] if origin else None, unwire["container_name"], unwire["variables"])
         if plan is None:
             return None, {"variables": [], "registered": False, "planned": False}
-        taken = sorted(n for n in unwire["variables"] if n in {p["name"] for p in plan.environment_before + plan.secrets_before})
-        found = {"variables": taken, "registered": False, "planned": False}
+        present = {p["name"] for p in plan.environment_before + plan.secrets_before}
+        found = {"variables": sorted(n for n in unwire["variables"] if n in present), "registered": False, "planned": False}
         allowed = register_parameters(self.client.meta.service_model)
         request = build_register_request(base, plan, allowed)
+
+        def ready(candidate: Optional[Tuple[Dict[str, Any], Dict[str, str]]]) -> bool:
+            return bool(candidate) and candidate[0].get("status") == "ACTIVE" and same_content(candidate[0], request, allowed)
+
         # A revision that already is exactly this runs as it is: the one the wiring started from when
-        # nothing else changed since (no copy of it registered), or the family's latest when an
-        # interrupted teardown registered it.
+        # nothing else changed since (no copy of it registered), else the family's latest when an
+        # interrupted teardown registered it (described only then).
+        if ready(origin):
+            return origin[0]["taskDefinitionArn"], found
         latest = describe_revision(self.client, base["family"])
-        for candidate in (origin, latest):
-            if candidate and candidate[0].get("status") == "ACTIVE" and same_content(candidate[0], request, allowed):
-                return candidate[0]["taskDefinitionArn"], found
+        if ready(latest):
+            return latest[0]["taskDefinitionArn"], found
         if self.check_mode:
             return None, dict(found, planned=True)
         registered, _tags = register_task_definition(self.client, request, allowed)

@@ -31,7 +31,7 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret, reads_secret
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, rollout_progress
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, list_all, rollout_progress
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import names_aws_managed_key
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, grant_policy_name
@@ -558,7 +558,7 @@ class FactChecker:
             if not secret_arn:
                 return
             ecs = self.clients("ecs")
-            arns = ecs.get_paginator("list_services").paginate(cluster=ecs_cluster).build_full_result().get("serviceArns", [])
+            arns = list_all(ecs, f"list services of ECS cluster {ecs_cluster}", "list_services", "serviceArns", cluster=ecs_cluster)
             named = {service.name for service in self.services}
             others = [s for s in describe_services(ecs, ecs_cluster, arns) or []
                       if s.get("status") == "ACTIVE" and s.get("serviceName") not in named and s.get("serviceArn") not in named]

@@ -423,6 +423,8 @@ class TestUnwire:
         ecs, origin, ours, _release = _pipeline_account("ours")
         result = ServiceDeployer(ecs, "us-east-1", check_mode=False, poll_delay=0).run("c", "svc", unwire=UNWIRE, deregister_tagged=CREATED_BY)
         assert result["service"]["task_definition"] == origin and result["unwired"]["registered"] is False
+        # The origin was it: the family's latest revision is not described for nothing.
+        assert not [kw for name, kw in ecs.calls if name == "describe_task_definition" and kw["taskDefinition"] == "app"]
         assert ecs.writes == ["update_service", "deregister_task_definition"] and result["deregistered_task_definition_arns"] == [ours]
 
     def test_an_unwired_service_is_left_where_it_is(self):
