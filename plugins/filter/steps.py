@@ -31,6 +31,7 @@ FILTERS = {
     "deploy_options": ("ecs_service", "deploy_options"),
     "log_check_options": ("ecs_service", "log_check_options"),
     "restore_options": ("ecs_service", "restore_options"),
+    "release_options": ("ecs_service", "release_options"),
     "grant_removal_options": ("iam", "grant_removal_options"),
     "redeploy_options": ("rotation", "redeploy_options"),
     "redeploy_facts": ("rotation", "redeploy_facts"),

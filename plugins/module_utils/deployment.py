@@ -146,6 +146,13 @@ def always_runs(inputs: Mapping[str, Any]) -> Optional[str]:
     return None
 
 
+def still_to_release(discovered: Mapping[str, Any]) -> Optional[str]:
+    """A service the inputs release whose running revision still reads the secret (the deployment
+    check's ``released``): the service role takes its wiring out."""
+    wired = [name for name, entry in (discovered.get("released") or {}).items() if entry.get("wired")]
+    return f"service: {', '.join(wired)} to release" if wired else None
+
+
 def check_deployment(clients: Clients, role_inputs: Mapping[str, Any], discovered: Mapping[str, Any]) -> Dict[str, Any]:
     """``in_sync`` (nothing to do), ``reason`` (the first step with something to do, or why the pass
     could not tell), ``steps`` (each step compared: its options and whether it would change) and,
@@ -156,7 +163,7 @@ def check_deployment(clients: Clients, role_inputs: Mapping[str, Any], discovere
     facts: Dict[str, Any] = {}
     step = STEPS[0]
     try:
-        reason = always_runs(role_inputs)
+        reason = always_runs(role_inputs) or still_to_release(discovered)
         if reason:
             raise NotInSync(reason)
         for step in STEPS:

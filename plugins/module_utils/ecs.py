@@ -287,11 +287,17 @@ class ContainerPlan:
         }
 
 
-def reads_secret(task_definition: Mapping[str, Any], secret_arn: str) -> bool:
-    """Whether any container of the revision takes a variable from the secret (its whole value, a JSON
-    key, a version): what ECS would fetch at every task start, and fail to once the secret is gone."""
-    return any(str(ref.get("valueFrom", "")) == secret_arn or str(ref.get("valueFrom", "")).startswith(secret_arn + ":")
-               for container in task_definition.get("containerDefinitions") or [] for ref in container.get("secrets") or [])
+def secret_readers(task_definition: Mapping[str, Any], secret_arn: str) -> Dict[str, List[str]]:
+    """The containers of the revision that take a variable from the secret (its whole value, a JSON
+    key, a version), each with those variables' names: what ECS would fetch at every task start, and
+    fail to once the secret is gone."""
+    readers: Dict[str, List[str]] = {}
+    for container in task_definition.get("containerDefinitions") or []:
+        names = [str(ref.get("name")) for ref in container.get("secrets") or []
+                 if str(ref.get("valueFrom", "")) == secret_arn or str(ref.get("valueFrom", "")).startswith(secret_arn + ":")]
+        if names:
+            readers[str(container.get("name"))] = names
+    return readers
 
 
 def find_container(task_definition: Mapping[str, Any], container_name: str) -> int:

@@ -792,11 +792,10 @@ def wiring_variables(inputs: Mapping[str, Any]) -> List[str]:
                                                    "service_username_variable", "service_password_variable") if inputs.get(option)]
 
 
-def restore_options(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """ecs_service_deploy's options for the service role's teardown: on each service, the revision it
-    runs now without the wiring (the application's later releases kept: never an older image), and
-    the revisions this deployment registered deregistered. Refused when the inputs do not say which
-    deployment (and policy) that is."""
+def _unwire_options(inputs: Mapping[str, Any], name: str, container_name: str, variables: Sequence[str] = ()) -> Dict[str, Any]:
+    """ecs_service_deploy's options that take this deployment's wiring (and ``variables``, other names
+    found reading its secret) out of the revision one service runs now, and deregister the revisions
+    this deployment registered. Refused when the inputs do not say which deployment (and policy) that is."""
     # Nothing is guessed: both are checked before the first write of the teardown.
     if not grant_policy_name(inputs):
         raise ValueError("service_execution_role_policy_name is empty: give it, or service_db_cluster_identifier or "
@@ -805,14 +804,38 @@ def restore_options(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:
     if not deployment:
         raise ValueError("service_deployment_id, service_db_cluster_identifier and service_secret_arn are empty; "
                          "give the values the role was applied with")
-    return [{
+    names = wiring_variables(inputs)
+    return {
         "cluster": inputs.get("service_ecs_cluster"),
-        "service": entry["name"],
-        "unwire": {"container_name": entry["container_name"], "variables": wiring_variables(inputs), "origin_tag": ORIGINAL_TAG},
+        "service": name,
+        "unwire": {"container_name": container_name, "variables": names + [v for v in variables if v not in names], "origin_tag": ORIGINAL_TAG},
         "deregister_tagged": {CREATED_BY_TAG: deployment},
         "wait": inputs.get("service_wait"),
         "wait_timeout": inputs.get("service_wait_timeout"),
-    } for entry in service_entries(inputs)]
+    }
+
+
+def restore_options(inputs: Mapping[str, Any], discovered: Optional[Mapping[str, Any]] = None) -> List[Dict[str, Any]]:
+    """ecs_service_deploy's options for the service role's teardown: on each service, the revision it
+    runs now without the wiring (the application's later releases kept: never an older image), and
+    the revisions this deployment registered deregistered. Besides the services the inputs list, those
+    the deployment check found reading the secret (``discovered``'s ``secret_users``: teardown.yml's),
+    so no service is left pointing at the secret the teardown deletes."""
+    options = [_unwire_options(inputs, entry["name"], entry["container_name"]) for entry in service_entries(inputs)]
+    users = (discovered or {}).get("secret_users") or {}
+    return options + [_unwire_options(inputs, name, user["container_name"], user.get("variables") or ()) for name, user in sorted(users.items())]
+
+
+def release_options(inputs: Mapping[str, Any], discovered: Optional[Mapping[str, Any]] = None) -> List[Dict[str, Any]]:
+    """ecs_service_deploy's options for the services the inputs release (service_release_services): the
+    wiring out of each one's running revision, as teardown does, for those whose revision still reads
+    the secret (the deployment check's ``released``); the others have nothing to release. Without that
+    check (none was asked for) every listed service is looked at."""
+    released = (discovered or {}).get("released")
+    if released is None:
+        entries = [service_entry(entry, inputs.get("service_container_name")) for entry in inputs.get("service_release_services") or []]
+        return [_unwire_options(inputs, entry["name"], entry["container_name"]) for entry in entries if entry]
+    return [_unwire_options(inputs, name, entry["container_name"]) for name, entry in released.items() if entry.get("wired")]
 
 
 def rollout_plan(

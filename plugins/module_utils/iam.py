@@ -595,12 +595,17 @@ def grant_options(inputs: Mapping[str, Any], task_definitions: Sequence[Mapping[
     }
 
 
-def grant_removal_options(inputs: Mapping[str, Any], restored: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
-    """ecs_execution_role_grant's options for the service role's teardown (state=absent): the policy off
-    the execution roles of the revisions the services run afterwards (``restored``: ecs_service_deploy's
-    results, each with its ``running_task_definition``)."""
+def grant_removal_options(
+    inputs: Mapping[str, Any], restored: Sequence[Mapping[str, Any]], kept: Optional[Sequence[Mapping[str, Any]]] = None
+) -> Dict[str, Any]:
+    """ecs_execution_role_grant's options (state=absent) for the service role's teardown, or its release
+    of services: the policy off the execution roles of the revisions those services run afterwards
+    (``restored``: ecs_service_deploy's results, each with its ``running_task_definition``), except the
+    roles of the revisions the services still wired move to (``kept``: ecs_taskdef_secret_env's
+    ``task_definitions``), which :func:`grant_options` grants."""
+    keep = set(grant_options(inputs, kept)["roles"]) if kept else set()
     return {
-        "roles": role_names(execution_role_arns([result.get("running_task_definition") for result in restored])),
+        "roles": [role for role in role_names(execution_role_arns([result.get("running_task_definition") for result in restored])) if role not in keep],
         "policy_name": grant_policy_name(inputs),
         "state": "absent",
     }

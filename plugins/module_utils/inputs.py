@@ -30,7 +30,7 @@ except ImportError:  # handled by AnsibleAWSModule
     pass
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError, call
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret, reads_secret
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, looks_secret, secret_readers
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, list_all, rollout_progress
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import names_aws_managed_key
@@ -70,7 +70,9 @@ _SITE_NAMES = {
     "require_loopback": "ecsrds_require_loopback_endpoint",
     "ecs_cluster": "ecsrds_ecs_cluster",
     "ecs_services": "ecsrds_ecs_services",
+    "release_services": "ecsrds_release_services",
     "container_name": "ecsrds_container_name",
+    "deployment_id": "ecsrds_deployment_id",
     "db_cluster_identifier": "ecsrds_db_cluster_identifier",
     "db_name": "ecsrds_db_name",
     "db_port": "ecsrds_db_port",
@@ -87,9 +89,10 @@ _SITE_NAMES = {
 }
 
 PROFILES: Dict[str, Profile] = {
-    "site": Profile("ecsrds_", _SITE_NAMES, facts=("ecs", "containers", "subnets", "instance_class", "engine_version", "secret_kms_key")),
-    # Teardown finds what site made from the same inputs (issue 9). One thing AWS holds is asked: a
-    # service the inputs leave out that still reads the secret the teardown deletes with the cluster.
+    "site": Profile("ecsrds_", _SITE_NAMES, facts=("ecs", "containers", "subnets", "instance_class", "engine_version", "secret_kms_key",
+                                                   "released")),
+    # Teardown finds what site made from the same inputs (issue 9). One thing AWS holds is asked: the
+    # services the inputs leave out that still read the secret the teardown deletes with the cluster.
     "teardown": Profile("ecsrds_", _SITE_NAMES, facts=("secret_users",)),
     # Render reads the cluster and writes a local file: the inputs' shapes are all it needs checked.
     "render": Profile("ecsrds_", _SITE_NAMES),
@@ -130,7 +133,9 @@ PROFILES: Dict[str, Profile] = {
         {
             "ecs_cluster": "service_ecs_cluster",
             "ecs_services": "service_ecs_services",
+            "release_services": "service_release_services",
             "container_name": "service_container_name",
+            "deployment_id": "service_deployment_id",
             "db_cluster_identifier": "service_db_cluster_identifier",
             "db_name": "service_db_name",
             "db_port": "service_db_port",
@@ -140,7 +145,7 @@ PROFILES: Dict[str, Profile] = {
             "service_kms_key_id": "service_secret_kms_key_id",
             "tags": "service_tags",
         },
-        facts=("ecs", "containers"),
+        facts=("ecs", "containers", "released"),
     ),
     "rotation": Profile(
         "rotation_",
@@ -226,10 +231,11 @@ class Service:
     container_input: str
 
 
-def normalise_services(profile: Profile, values: Mapping[str, Any]) -> Tuple[List[Service], List[str]]:
-    """The services as entries with their container name; problems for bad entries."""
+def normalise_services(profile: Profile, values: Mapping[str, Any], meaning: str = "ecs_services") -> Tuple[List[Service], List[str]]:
+    """The services of one list input (``meaning``: the services to wire, or to release) as entries
+    with their container name; problems for bad entries."""
     names = profile.names
-    option = names.get("ecs_services")
+    option = names.get(meaning)
     raw = values.get(option) if option else None
     if not isinstance(raw, list):
         return [], []
@@ -312,8 +318,9 @@ def role_problems(names: Mapping[str, str], values: Mapping[str, Any], check_mod
 
 def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]],
                  known: Iterable[str] = (), region: Optional[str] = None,
-                 check_mode: bool = False) -> Tuple[Dict[str, Any], List[Service], List[str]]:
-    """Every problem AWS need not be asked about, plus the coerced values and the services."""
+                 check_mode: bool = False) -> Tuple[Dict[str, Any], List[Service], List[Service], List[str]]:
+    """Every problem AWS need not be asked about, plus the coerced values, the services to wire and
+    those to release."""
     values, problems = check_shapes(inputs, spec, profile.prefix, known)
     n = profile.names
 
@@ -327,6 +334,13 @@ def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str,
     problems += role_problems(n, values, check_mode)
     services, service_problems = normalise_services(profile, values)
     problems += service_problems
+    released, release_problems = normalise_services(profile, values, "release_services")
+    problems += release_problems
+    wired_names = {service.name for service in services}
+    for service in released:
+        if service.name in wired_names:
+            problems.append(f"{n['release_services']} names service {service.name!r}, which {n['ecs_services']} lists too: "
+                            "a service is wired or released, not both")
     if given("db_cluster_identifier"):
         problems.append(cluster_identifier_problem(n["db_cluster_identifier"], value("db_cluster_identifier")))
     if "db_name" in n:
@@ -357,7 +371,7 @@ def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str,
         problems.append(secret_arn_problem(n["secret_arn"], value("secret_arn")))
     if given("rotation_days") and isinstance(value("rotation_days"), int) and not 1 <= value("rotation_days") <= 1000:
         problems.append(f"{n['rotation_days']} {_show(value('rotation_days'))} is out of range: Secrets Manager rotates every 1 to 1000 days")
-    return values, services, [problem for problem in problems if problem]
+    return values, services, released, [problem for problem in problems if problem]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,8 +423,10 @@ class FactChecker:
     profile: Profile
     values: Mapping[str, Any]
     services: List[Service]
+    released: List[Service] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
     facts: Dict[str, Any] = field(default_factory=dict)
+    _secret_arn: Dict[str, Optional[str]] = field(default_factory=dict)
 
     def name(self, meaning: str) -> str:
         return self.profile.names[meaning]
@@ -435,6 +451,8 @@ class FactChecker:
             self.check_engine_version()
         if "secret_users" in wanted and self.value("db_cluster_identifier") and self.value("ecs_cluster"):
             self.check_secret_users()
+        if "released" in wanted and self.released and self.value("ecs_cluster"):
+            self.check_released()
         key = self.value("secret_kms_key_id")
         # aws/secretsmanager is AWS's to create, on its first use in the account: not looked for.
         if "secret_kms_key" in wanted and key and not kms_key_problem("", key) and not names_aws_managed_key(str(key)):
@@ -546,15 +564,29 @@ class FactChecker:
             if problem:
                 self.problems.append(problem)
 
+    def secret_arn(self) -> Optional[str]:
+        """The deployment's secret: as given (the service role's input), else the cluster's managed
+        secret, described once. None when neither is known (no cluster yet)."""
+        if self.value("secret_arn"):
+            return str(self.value("secret_arn"))
+        identifier = self.value("db_cluster_identifier")
+        if identifier and "arn" not in self._secret_arn:
+            clusters = call(self.clients("rds"), "describe_db_clusters", f"describe DB cluster {identifier}", ("DBClusterNotFoundFault",),
+                            DBClusterIdentifier=identifier)
+            self._secret_arn["arn"] = (((clusters or {}).get("DBClusters") or [{}])[0].get("MasterUserSecret") or {}).get("SecretArn")
+        return self._secret_arn.get("arn")
+
     def check_secret_users(self) -> None:
         """Services of the ECS cluster that the inputs leave out but whose running revision reads the
         cluster's managed secret: teardown would delete the secret under them (their next task start
-        fails), so it stops first, naming each."""
-        identifier, ecs_cluster = self.value("db_cluster_identifier"), self.value("ecs_cluster")
+        fails), so it takes their wiring out too (``secret_users``: the container and the variables that
+        read the secret). One that another deployment wired (its revision carries that deployment's
+        tag), or that reads the secret in more than one container, stops the teardown first, named."""
+        ecs_cluster = self.value("ecs_cluster")
+        deployment = self.value("deployment_id") or self.value("db_cluster_identifier")
+        users: Dict[str, Dict[str, Any]] = {}
         try:
-            clusters = call(self.clients("rds"), "describe_db_clusters", f"describe DB cluster {identifier}", ("DBClusterNotFoundFault",),
-                            DBClusterIdentifier=identifier)
-            secret_arn = (((clusters or {}).get("DBClusters") or [{}])[0].get("MasterUserSecret") or {}).get("SecretArn")
+            secret_arn = self.secret_arn()
             if not secret_arn:
                 return
             ecs = self.clients("ecs")
@@ -564,13 +596,50 @@ class FactChecker:
                       if s.get("status") == "ACTIVE" and s.get("serviceName") not in named and s.get("serviceArn") not in named]
             for service in others:
                 found = describe_task_definition(ecs, service["taskDefinition"], getattr(self.clients, "described", None))
-                if found and reads_secret(found[0], secret_arn):
-                    self.problems.append(
-                        f"{self.name('ecs_services')} leaves out service {service['serviceName']!r} of ECS cluster {ecs_cluster!r}, whose "
-                        f"revision {found[0].get('family')}:{found[0].get('revision')} reads the database secret that teardown deletes with "
-                        "the cluster: list it (teardown takes its wiring out), or move it off the secret first")
+                readers = secret_readers(found[0], secret_arn) if found else {}
+                if not readers:
+                    continue
+                task_definition, tags = found
+                revision = f"{task_definition.get('family')}:{task_definition.get('revision')}"
+                leaves_out = (f"{self.name('ecs_services')} leaves out service {service['serviceName']!r} of ECS cluster {ecs_cluster!r}, "
+                              f"whose revision {revision}")
+                wired_by = tags.get(CREATED_BY_TAG)
+                if wired_by and wired_by != deployment:
+                    self.problems.append(f"{leaves_out} reads the database secret that teardown deletes with the cluster, wired by deployment "
+                                         f"{wired_by!r}: tear that deployment down first, or move the service off the secret")
+                elif len(readers) > 1:
+                    self.problems.append(f"{leaves_out} reads the database secret in containers {', '.join(sorted(readers))}: teardown takes "
+                                         "the wiring out of one container; move the others off the secret first")
+                else:
+                    container, variables = next(iter(readers.items()))
+                    users[service["serviceName"]] = {"task_definition": service["taskDefinition"], "container_name": container, "variables": variables}
         except (EcsRdsError, ClientError, BotoCoreError):
-            return  # not answered (no permission to list): teardown goes on as before
+            return  # not answered (no permission to list): teardown goes on with the services it was given
+        self.facts["secret_users"] = users
+
+    def check_released(self) -> None:
+        """Each service to release, with the container to unwire and whether its running revision still
+        reads the deployment's secret there (``wired``): the service role unwires only those, and the
+        deployment check is not in sync while one does. A service that is gone has nothing left to release."""
+        ecs, cluster = self.clients("ecs"), self.value("ecs_cluster")
+        described = describe_services(ecs, cluster, [service.name for service in self.released]) or []
+        active = {s["serviceName"]: s for s in described if s.get("status") == "ACTIVE"}
+        active.update({s["serviceArn"]: s for s in described if s.get("status") == "ACTIVE" and s.get("serviceArn")})
+        secret_arn = self.secret_arn()
+        released: Dict[str, Dict[str, Any]] = {}
+        for entry in self.released:
+            service = active.get(entry.name)
+            found = describe_task_definition(ecs, service["taskDefinition"], getattr(self.clients, "described", None)) if service else None
+            if found is None:
+                continue
+            problem = container_problem(entry, found[0])
+            if problem:
+                self.problems.append(problem)
+                continue
+            readers = secret_readers(found[0], secret_arn) if secret_arn else {}
+            released[entry.name] = {"task_definition": service["taskDefinition"], "container_name": entry.container_name,
+                                    "wired": entry.container_name in readers}
+        self.facts["released"] = released
 
     def check_engine_version(self) -> None:
         option, wanted = self.name("engine_version"), self.value("engine_version")
@@ -607,11 +676,11 @@ def validate(clients: Any, profile_name: str, inputs: Mapping[str, Any], spec: M
     ``clients.described`` for the later steps of the same process."""
     region = region or getattr(clients, "region", None)
     profile = PROFILES[profile_name]
-    values, services, problems = check_inputs(profile, inputs, spec, known, region, check_mode)
+    values, services, released, problems = check_inputs(profile, inputs, spec, known, region, check_mode)
     facts: Dict[str, Any] = {}
     connection_broken = any(p in problems for p in connection_problems(profile.names, values, region))
     if with_facts and profile.facts and region and not connection_broken:
-        fact_problems, facts = FactChecker(clients, profile, values, services).run()
+        fact_problems, facts = FactChecker(clients, profile, values, services, released).run()
         problems += fact_problems
     elif "instance_class" in profile.names:
         problems.append(instance_class_pattern_problem(profile.names["instance_class"], values.get(profile.names["instance_class"])))

@@ -45,6 +45,9 @@ def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = No
     """What site.yml shows at its end, from the facts the roles published (or, when the deployment check
     found nothing to do, the same facts as the check derived them) and the check's ``plan``."""
     in_sync = bool((plan or {}).get("in_sync"))
+    # The service role's release loop (ecs_service_deploy results): those whose wiring it took out.
+    released = [result["item"]["service"] for result in (published.get("service__released") or {}).get("results") or []
+                if result.get("changed") and isinstance(result.get("item"), Mapping)]
     return {
         # Check mode before the cluster exists: what RDS will assign is not known yet (the steps plan with
         # marked stand-ins; the summary says null).
@@ -55,8 +58,10 @@ def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = No
         "db_security_group_id": published.get("network__db_security_group_id"),
         "revisions": {entry["service"]: entry["task_definition_arn"] for entry in published.get("service__results") or []},
         "redeploy_on_rotation": (published.get("rotation__redeploy") or {}).get("state_machine_arn"),
-        # Wired by this deployment (its rotation redeploy named them), no longer in its inputs.
-        "services_no_longer_in_inputs": list((published.get("rotation__redeploy") or {}).get("services_dropped") or []),
+        # Wired by this deployment (its rotation redeploy named them), no longer in its inputs, not released.
+        "services_no_longer_in_inputs": [name for name in (published.get("rotation__redeploy") or {}).get("services_dropped") or []
+                                         if name not in released],
+        "services_released": released,
         "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
     }
 

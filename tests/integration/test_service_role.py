@@ -371,3 +371,46 @@ def test_beside_the_applications_pipeline(moto, play):
     down_again = play(_role_play(_vars(env), tasks_from="teardown"))
     assert write_calls(moto.stop_recording()) == []
     assert down_again.rc == 0 and down_again.changed == 0, down_again.stdout
+
+
+def test_a_released_service_loses_the_wiring_and_the_grant_no_wired_service_needs(moto, play):
+    """A service dropped from the inputs keeps working; listed in service_release_services it is
+    unwired as teardown would (its image kept) and its own execution role loses the grant, while the
+    role of a service still wired keeps it. Planned in check mode; a re-run changes nothing."""
+    env = _environment(moto)
+    ecs, iam = moto.client("ecs"), moto.client("iam")
+    cluster, app = env["cluster"], env["service"]
+    worker_role = iam.create_role(RoleName="demo-worker-execution", AssumeRolePolicyDocument=json.dumps(demo_environment.TRUST_POLICY))["Role"]["Arn"]
+    own_role = dict(ecs.describe_task_definition(taskDefinition=env["worker_task_definition_arn"])["taskDefinition"], executionRoleArn=worker_role)
+    fields = {key: own_role[key] for key in ("family", "containerDefinitions", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")}
+    origin = ecs.register_task_definition(**fields)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=cluster, service=WORKER, taskDefinition=origin)
+    first = play(_role_play(_vars(env)))
+    assert first.rc == 0, first.stdout
+    assert POLICY in iam.list_role_policies(RoleName="demo-worker-execution")["PolicyNames"]
+
+    # Dropped from the inputs only: it keeps its wiring and grant.
+    dropped = play(_role_play(_vars(env, service_ecs_services=[app])))
+    assert dropped.rc == 0 and dropped.changed == 0, dropped.stdout
+    assert _wiring(ecs, ecs.describe_services(cluster=cluster, services=[WORKER])["services"][0]["taskDefinition"], "worker")[0]
+
+    release = _vars(env, service_ecs_services=[app], service_release_services=[{"name": WORKER, "container_name": "worker"}])
+    moto.start_recording()
+    planned = play(_role_play(release), check=True)
+    assert write_calls(moto.stop_recording()) == [] and planned.rc == 0 and planned.changed > 0, planned.stdout
+
+    moto.start_recording()
+    released = play(_role_play(release))
+    writes = sorted(c.operation for c in write_calls(moto.stop_recording()))
+    assert released.rc == 0, released.stdout
+    # Nothing else changed since the wiring: the revision it started from runs again (no copy registered);
+    # ours is deregistered; the policy leaves the worker's own role only.
+    assert writes == ["DeleteRolePolicy", "DeregisterTaskDefinition", "UpdateService"], writes
+    assert ecs.describe_services(cluster=cluster, services=[WORKER])["services"][0]["taskDefinition"] == origin
+    assert _wiring(ecs, origin, "worker") == (set(), "public.ecr.aws/docker/library/busybox:latest")
+    assert POLICY not in iam.list_role_policies(RoleName="demo-worker-execution")["PolicyNames"]
+    assert POLICY in iam.list_role_policies(RoleName=env["execution_role_arn"].rsplit("/", 1)[-1])["PolicyNames"]
+
+    moto.start_recording()
+    again = play(_role_play(release))
+    assert write_calls(moto.stop_recording()) == [] and again.rc == 0 and again.changed == 0, again.stdout

@@ -168,6 +168,14 @@ def test_a_step_that_runs_every_time_means_no_aws_read_at_all(monkeypatch):
     assert deployment.always_runs(inputs(service_preflight=False, service_preflight_every_run=True)) is None
 
 
+def test_a_service_released_but_still_wired_means_the_roles_run(monkeypatch):
+    steps = Steps(monkeypatch)
+    wired = {"released": {"old": {"task_definition": "arn:td/old:3", "container_name": "app", "wired": True}}}
+    plan = deployment.check_deployment(None, inputs(service_release_services=["old"]), dict(steps.discovered, **wired))
+    assert plan["in_sync"] is False and plan["reason"] == "service: old to release" and steps.options == {}
+    assert deployment.still_to_release({"released": {"old": dict(wired["released"]["old"], wired=False)}}) is None
+
+
 def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatch):
     plan = Steps(monkeypatch).check()
     shown = published.summary(plan["facts"], plan)
@@ -175,9 +183,15 @@ def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatc
     assert shown["revisions"] == {"api": TD, "worker": TD} and shown["port"] == 5433 and shown["db_security_group_id"] == "sg-db"
     assert published.summary(plan["facts"], {"in_sync": False, "reason": "grant: x"})["deployment_check"] == "grant: x"
     assert published.summary({}, None) == dict.fromkeys(shown, None) | {"revisions": {}, "deployment_check": "not asked",
-                                                                        "services_no_longer_in_inputs": []}
-    dropped = published.summary({"rotation__redeploy": {"state_machine_arn": "arn:sm", "services_dropped": ["legacy-worker"]}})
-    assert dropped["services_no_longer_in_inputs"] == ["legacy-worker"]
+                                                                        "services_no_longer_in_inputs": [], "services_released": []}
+    dropped = published.summary({"rotation__redeploy": {"state_machine_arn": "arn:sm", "services_dropped": ["legacy-worker", "old-api"]}})
+    assert dropped["services_no_longer_in_inputs"] == ["legacy-worker", "old-api"]
+    # Released in the same run: named as released, no longer as merely dropped. One already unwired
+    # (its release loop entry unchanged) is not named again.
+    released = published.summary({"rotation__redeploy": {"services_dropped": ["legacy-worker", "old-api"]},
+                                  "service__released": {"results": [{"item": {"service": "legacy-worker"}, "changed": True},
+                                                                    {"item": {"service": "gone"}, "changed": False}]}})
+    assert released["services_released"] == ["legacy-worker"] and released["services_no_longer_in_inputs"] == ["old-api"]
     # --check before the cluster exists: the steps planned with marked stand-ins; the summary says null.
     fresh = published.summary({"database__endpoint": "db.cluster-planned-by-check-mode.us-east-1.rds.amazonaws.com", "database__port": 5432,
                                "database__secret_arn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!cluster-planned-by-check-mode"})

@@ -18,6 +18,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import 
     deploy_problem,
     log_check_options,
     preflight_options,
+    release_options,
     restore_options,
     rollout_plan,
     run_service_deploy,
@@ -745,3 +746,31 @@ def test_the_teardown_restores_each_service_and_refuses_to_guess_the_deployment(
         restore_options(nameless)
     with pytest.raises(ValueError, match="service_deployment_id, service_db_cluster_identifier and service_secret_arn are empty"):
         restore_options(dict(nameless, service_execution_role_policy_name="mine"))
+
+
+def test_the_teardown_also_unwires_the_services_found_reading_the_secret():
+    inputs = role_inputs("service", entry_point="teardown", service_ecs_cluster="shop", service_ecs_services=["api"],
+                         service_db_cluster_identifier="shop-db")
+    found = {"secret_users": {"reports": {"task_definition": "arn:td/reports:4", "container_name": "worker", "variables": ["PGPASSWORD"]}}}
+    listed, user = restore_options(inputs, found)
+    assert listed == restore_options(inputs)[0]
+    # Its container; the deployment's four names and the one of its own that reads the secret.
+    assert (user["service"], user["cluster"], user["unwire"]["container_name"]) == ("reports", "shop", "worker")
+    assert user["unwire"]["variables"] == ["DATABASE_URL", "DATABASE_DRIVER_CLASS", "DATABASE_USERNAME", "DATABASE_PASSWORD", "PGPASSWORD"]
+    assert user["deregister_tagged"] == {"ecsrds.connect/created-by": "shop-db"}
+
+
+def test_only_the_released_services_still_wired_are_unwired():
+    inputs = role_inputs("service", service_ecs_cluster="shop", service_ecs_services=["api"], service_secret_arn="arn:s",
+                         service_db_cluster_identifier="shop-db", service_release_services=["old", {"name": "batch", "container_name": "job"}])
+    released = {"old": {"task_definition": "arn:td/old:3", "container_name": "app", "wired": False},
+                "batch": {"task_definition": "arn:td/batch:9", "container_name": "job", "wired": True}}
+    [batch] = release_options(inputs, {"released": released})
+    assert (batch["service"], batch["unwire"]["container_name"]) == ("batch", "job")
+    assert batch["unwire"]["variables"] == ["DATABASE_URL", "DATABASE_DRIVER_CLASS", "DATABASE_USERNAME", "DATABASE_PASSWORD"]
+    # Nothing to release after the run that released them.
+    assert release_options(inputs, {"released": {name: dict(entry, wired=False) for name, entry in released.items()}}) == []
+    # Without the deployment check's reading (it was not asked): every listed service is looked at by the module.
+    assert [(o["service"], o["unwire"]["container_name"]) for o in release_options(inputs)] == [("old", "app"), ("batch", "job")]
+    assert release_options(role_inputs("service", service_ecs_cluster="shop", service_ecs_services=["api"], service_secret_arn="arn:s"),
+                           {"released": {}}) == []

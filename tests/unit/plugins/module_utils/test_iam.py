@@ -499,3 +499,12 @@ def test_the_teardown_takes_the_policy_off_the_roles_the_services_run_afterwards
     options = grant_removal_options(service_inputs(service_db_cluster_identifier="shop-db"), restored)
     assert options == {"roles": ["execRole"], "policy_name": "ecsrds-connect-shop-db", "state": "absent"}
     assert grant_problems(options) == []
+
+
+def test_a_release_keeps_the_grant_on_a_role_a_wired_service_still_uses():
+    released = [{"running_task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/shared"}},
+                {"running_task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/batchRole"}}]
+    still_wired = [{"task_definition": {"execution_role_arn": "arn:aws:iam::123456789012:role/shared"}}]
+    options = grant_removal_options(service_inputs(service_db_cluster_identifier="shop-db"), released, still_wired)
+    assert options["roles"] == ["batchRole"] and options["state"] == "absent"
+    assert grant_removal_options(service_inputs(service_db_cluster_identifier="shop-db"), released, [])["roles"] == ["shared", "batchRole"]

@@ -36,12 +36,12 @@ GOOD = {"ecsrds_ecs_cluster": "shop", "ecsrds_ecs_services": ["shop-api"], "ecsr
 
 
 def problems_for(**overrides):
-    return check_inputs(PROFILES["site"], dict(GOOD, **overrides), SPEC, region="eu-west-1")[2]
+    return check_inputs(PROFILES["site"], dict(GOOD, **overrides), SPEC, region="eu-west-1")[3]
 
 
 def test_good_inputs_have_no_problem_and_strings_from_the_command_line_are_converted():
-    values, services, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_db_port="5433", ecsrds_db_allow_wide_ingress="yes"),
-                                              SPEC, region="eu-west-1")
+    values, services, _released, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_db_port="5433", ecsrds_db_allow_wide_ingress="yes"),
+                                                         SPEC, region="eu-west-1")
     assert problems == []
     assert values["ecsrds_db_port"] == 5433 and values["ecsrds_db_allow_wide_ingress"] is True
     assert services == [Service("shop-api", "app", "ecsrds_container_name")]
@@ -80,7 +80,7 @@ def test_only_undeclared_secret_looking_inputs_are_masked():
 
 
 def test_service_entries_take_a_name_and_a_container_name_only():
-    services, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_ecs_services=[
+    services, _released, problems = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_ecs_services=[
         {"name": "a", "container": "web"}, {"name": "b", "container_name": "worker"}, "c", {"container_name": "x"}, 7, "c"]), SPEC, region="r")[1:]
     assert [(s.name, s.container_name) for s in services] == [("b", "worker"), ("c", "app"), ("c", "app")]
     assert any("ecsrds_ecs_services[0]: key 'container'" in p and "'container_name'" in p for p in problems)
@@ -132,16 +132,16 @@ def test_kms_key_forms(value, alias_ok, ok):
 
 def test_region_and_loopback_are_blamed_separately():
     site_spec = dict(SPEC, ecsrds_aws_endpoint_url={"type": "str"}, ecsrds_require_loopback_endpoint={"type": "bool"}, ecsrds_aws_region={"type": "str"})
-    no_region = check_inputs(PROFILES["site"], GOOD, site_spec, region=None)[2]
+    no_region = check_inputs(PROFILES["site"], GOOD, site_spec, region=None)[3]
     assert no_region == ["no AWS region: set ecsrds_aws_region (or AWS_REGION)"]
     remote = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_require_loopback_endpoint=True, ecsrds_aws_endpoint_url="https://rds.amazonaws.com"),
-                          site_spec, region="r")[2]
+                          site_spec, region="r")[3]
     assert len(remote) == 1 and "ecsrds_aws_endpoint_url 'https://rds.amazonaws.com'" in remote[0]
 
 
 def test_monitoring_without_role_blames_only_the_monitoring_inputs():
     spec = dict(SPEC, ecsrds_db_monitoring_interval={"type": "int"}, ecsrds_db_monitoring_role_arn={"type": "str"})
-    [problem] = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_db_monitoring_interval=60), spec, region="r")[2]
+    [problem] = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_db_monitoring_interval=60), spec, region="r")[3]
     assert "ecsrds_db_monitoring_interval 60 needs ecsrds_db_monitoring_role_arn" in problem and "subnet" not in problem
 
 
@@ -257,8 +257,8 @@ def test_rotation_role_inputs_are_checked_under_their_own_names():
     good = {"rotation_ecs_cluster": "c", "rotation_ecs_services": ["svc"], "rotation_db_cluster_identifier": "orders-db",
             "rotation_secret_arn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!cluster-1-AbCdEf",
             "rotation_secret_rotation_days": "30"}
-    assert check_inputs(PROFILES["rotation"], good, spec, region="eu-west-1")[2] == []
-    problems = check_inputs(PROFILES["rotation"], dict(good, rotation_secret_rotation_days=0, rotation_ecs_services="a,b"), spec, region="eu-west-1")[2]
+    assert check_inputs(PROFILES["rotation"], good, spec, region="eu-west-1")[3] == []
+    problems = check_inputs(PROFILES["rotation"], dict(good, rotation_secret_rotation_days=0, rotation_ecs_services="a,b"), spec, region="eu-west-1")[3]
     assert len(problems) == 2
     assert any(p.startswith("rotation_secret_rotation_days 0 is out of range") for p in problems), problems
     assert any(p.startswith("rotation_ecs_services must be a list") for p in problems), problems
@@ -371,15 +371,62 @@ class SharedSecretAccount(FakeAws):
                 "tags": []}
 
 
-def test_teardown_stops_for_a_service_left_out_that_still_reads_the_secret():
+def test_teardown_takes_the_wiring_out_of_a_service_left_out_that_still_reads_the_secret():
     aws = SharedSecretAccount()
     spec = dict(SPEC, ecsrds_db_cluster_identifier={"type": "str"})
-    problems = validate(aws, "teardown", dict(GOOD, ecsrds_ecs_services=["shop-api"], ecsrds_db_cluster_identifier="shop-db"), spec,
-                        region="eu-west-1")[0]
-    # The worker reads the secret and is not listed; reports reads another parameter; shop-api is listed.
-    assert len(problems) == 1 and "leaves out service 'shop-worker'" in problems[0] and "shop-worker:7" in problems[0], problems
-    assert problems[0].startswith("ecsrds_ecs_services")
+    problems, result = validate(aws, "teardown", dict(GOOD, ecsrds_ecs_services=["shop-api"], ecsrds_db_cluster_identifier="shop-db"), spec,
+                                region="eu-west-1")
+    # The worker reads the secret and is not listed: teardown unwires it too (its container, and the
+    # variable reading the secret under a name of its own). reports reads another parameter; shop-api is listed.
+    assert problems == []
+    assert result["discovered"]["secret_users"] == {
+        "shop-worker": {"task_definition": "arn:td/shop-worker:7", "container_name": "worker", "variables": ["DATABASE_USERNAME"]}}
     assert all(call.startswith(("Describe", "List")) for call in aws.calls)
     listed = validate(SharedSecretAccount(), "teardown", dict(GOOD, ecsrds_ecs_services=["shop-api", "shop-worker"],
-                                                              ecsrds_db_cluster_identifier="shop-db"), spec, region="eu-west-1")[0]
-    assert listed == []
+                                                              ecsrds_db_cluster_identifier="shop-db"), spec, region="eu-west-1")
+    assert listed[0] == [] and listed[1]["discovered"]["secret_users"] == {}
+
+
+@pytest.mark.parametrize("revision, tags, named", [
+    # Another deployment sharing the database wired it (its revision carries that deployment's tag): its to unwire.
+    ([{"name": "worker", "secrets": [{"name": "DATABASE_PASSWORD", "valueFrom": SECRET_ARN}]}],
+     [{"key": "ecsrds.connect/created-by", "value": "reports-deployment"}], "wired by deployment 'reports-deployment'"),
+    ([{"name": "worker", "secrets": [{"name": "DATABASE_PASSWORD", "valueFrom": SECRET_ARN}]},
+      {"name": "sidecar", "secrets": [{"name": "PGPASSWORD", "valueFrom": f"{SECRET_ARN}:password:AWSCURRENT:"}]}], [], "containers sidecar, worker"),
+])
+def test_teardown_stops_for_a_reader_it_cannot_unwire(revision, tags, named):
+    class Account(SharedSecretAccount):
+        revisions = dict(SharedSecretAccount.revisions, **{"arn:td/shop-worker:7": revision})
+
+        def describe_task_definition(self, taskDefinition, include=None, aws_retry=False):
+            answer = super().describe_task_definition(taskDefinition, include, aws_retry)
+            return dict(answer, tags=tags if taskDefinition.endswith("shop-worker:7") else [])
+
+    spec = dict(SPEC, ecsrds_db_cluster_identifier={"type": "str"})
+    [problem] = validate(Account(), "teardown", dict(GOOD, ecsrds_ecs_services=["shop-api"], ecsrds_db_cluster_identifier="shop-db"), spec,
+                         region="eu-west-1")[0]
+    assert problem.startswith("ecsrds_ecs_services leaves out service 'shop-worker'") and "shop-worker:7" in problem and named in problem, problem
+
+
+def test_a_service_to_release_is_looked_at_and_never_also_wired():
+    spec = dict(SPEC, ecsrds_db_cluster_identifier={"type": "str"}, ecsrds_release_services={"type": "list", "elements": "raw"})
+    both = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_release_services=["shop-api", {"name": "x", "container": "w"}]), spec, region="r")[3]
+    assert any("ecsrds_release_services names service 'shop-api', which ecsrds_ecs_services lists too" in p for p in both), both
+    assert any("ecsrds_release_services[1]: key 'container' is not known, did you mean 'container_name'?" in p for p in both), both
+
+    aws = SharedSecretAccount()
+    inputs = dict(GOOD, ecsrds_ecs_cluster="shop", ecsrds_ecs_services=["reports"], ecsrds_db_cluster_identifier="shop-db",
+                  ecsrds_release_services=[{"name": "shop-worker", "container_name": "worker"}, "shop-api", "long-gone"])
+    problems, result = validate(aws, "site", inputs, spec, region="eu-west-1", with_facts=True)
+    released = result["discovered"]["released"]
+    # shop-api reads the secret, but in container app, the default: wired. A service that is gone has nothing to release.
+    assert released == {"shop-worker": {"task_definition": "arn:td/shop-worker:7", "container_name": "worker", "wired": True},
+                        "shop-api": {"task_definition": "arn:td/shop-api:3", "container_name": "app", "wired": True}}, (problems, released)
+    assert all(call.startswith(("Describe", "List")) for call in aws.calls)
+
+    class Unwired(SharedSecretAccount):
+        revisions = dict(SharedSecretAccount.revisions, **{"arn:td/shop-worker:7": [{"name": "worker", "environment": [{"name": "Q", "value": "jobs"}]}]})
+
+    again = validate(Unwired(), "site", dict(inputs, ecsrds_release_services=[{"name": "shop-worker", "container_name": "worker"}]), spec,
+                     region="eu-west-1")[1]["discovered"]["released"]
+    assert again == {"shop-worker": {"task_definition": "arn:td/shop-worker:7", "container_name": "worker", "wired": False}}
