@@ -575,10 +575,15 @@ class TaskDefinitionEnv:
                 message=f"task definition {base['taskDefinitionArn']} has no execution role (executionRoleArn): "
                 "ECS fetches secrets with it. Add an execution role to the task definition, then run again"
             )
+        wanted = set(request.environment or {}) | set(request.secrets or {})
+        held = {pair.get("name") for pair in plan.environment_before + plan.secrets_before}
         result: Dict[str, Any] = {
             "changed": plan.changed,
             "family": base["family"],
             "previous_task_definition_arn": base["taskDefinitionArn"],
+            # The base holds none of the variables: never wired, or registered without them since
+            # (an application's pipeline from a file of its own); the summary tells the two apart.
+            "wiring_missing": bool(wanted) and not wanted & held,
             "diff": plan.diff(container_name),
         }
         register_request = build_register_request(base, plan, self.allowed) if plan.changed else None

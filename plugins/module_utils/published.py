@@ -62,8 +62,21 @@ def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = No
         "services_no_longer_in_inputs": [name for name in (published.get("rotation__redeploy") or {}).get("services_dropped") or []
                                          if name not in released],
         "services_released": released,
+        # A service this deployment had wired (its rotation redeploy named it) whose running revision held
+        # none of the wiring: an application's pipeline deployed without it. The revision that lost it.
+        "wiring_lost_on": lost_wiring(published),
         "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
     }
+
+
+def lost_wiring(published: Mapping[str, Any]) -> Dict[str, str]:
+    """Each service whose wiring this run put back, with the revision that ran without it: the service
+    role registered on top of a revision holding none of the variables (ecs_taskdef_secret_env's
+    ``wiring_missing``) and the rotation redeploy already named the service (so it had been wired)."""
+    before = set((published.get("rotation__redeploy") or {}).get("services_before") or [])
+    registered = (published.get("service__task_definitions") or {}).get("task_definitions") or []
+    return {entry["name"]: entry["previous_task_definition_arn"] for entry in registered
+            if entry.get("changed") and entry.get("wiring_missing") and entry.get("name") in before}
 
 
 def _known(value: Any) -> Any:

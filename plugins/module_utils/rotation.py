@@ -723,6 +723,8 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
         "definition": outcome["definition"],
         "rotation_days": params.get("rotation_days"),
         "services_dropped": services_dropped(seen["machine"], params["services"]),
+        # What the state machine redeployed before this run: the services this deployment had wired.
+        "services_before": machine_services((seen["machine"] or {}).get("definition")),
     }
     return bool(job.actions), {"rotation": result, "actions": job.actions, "diff": {"before": outcome["before"], "after": outcome["after"]}}
 

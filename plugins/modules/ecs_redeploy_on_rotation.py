@@ -179,6 +179,12 @@ rotation:
           may have taken them over); C(site.yml) names them in its summary.
       type: list
       elements: str
+    services_before:
+      description:
+        - The services the existing state machine redeployed before this run, empty when there was none; they are those
+          this deployment had wired. C(site.yml)'s summary names one of them whose wiring an application's pipeline lost.
+      type: list
+      elements: str
 actions:
   description: What was (or in check mode would be) changed, in words.
   returned: always

@@ -238,6 +238,12 @@ previous_task_definition_arn:
   returned: success
   type: str
   sample: arn:aws:ecs:us-east-1:123456789012:task-definition/web:3
+wiring_missing:
+  description:
+    - Whether the base revision's container held none of the variables asked for (never wired, or registered
+      without them since, say by an application's pipeline from a file of its own).
+  returned: success
+  type: bool
 environment:
   description:
     - The container's resulting plain environment variables, name to value.
@@ -255,7 +261,7 @@ task_definitions:
   description:
     - With O(task_definitions), one result per entry in the order given, each with the keys above
       (RV(task_definition), RV(task_definition_arn), RV(revision), RV(family), RV(previous_task_definition_arn),
-      RV(environment), RV(secrets)) plus C(changed), C(name) and C(container_name) as given.
+      RV(wiring_missing), RV(environment), RV(secrets)) plus C(changed), C(name) and C(container_name) as given.
     - The single-revision keys above are not returned then.
   returned: when O(task_definitions) is given
   type: list

@@ -183,7 +183,8 @@ def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatc
     assert shown["revisions"] == {"api": TD, "worker": TD} and shown["port"] == 5433 and shown["db_security_group_id"] == "sg-db"
     assert published.summary(plan["facts"], {"in_sync": False, "reason": "grant: x"})["deployment_check"] == "grant: x"
     assert published.summary({}, None) == dict.fromkeys(shown, None) | {"revisions": {}, "deployment_check": "not asked",
-                                                                        "services_no_longer_in_inputs": [], "services_released": []}
+                                                                        "services_no_longer_in_inputs": [], "services_released": [],
+                                                                        "wiring_lost_on": {}}
     dropped = published.summary({"rotation__redeploy": {"state_machine_arn": "arn:sm", "services_dropped": ["legacy-worker", "old-api"]}})
     assert dropped["services_no_longer_in_inputs"] == ["legacy-worker", "old-api"]
     # Released in the same run: named as released, no longer as merely dropped. One already unwired
@@ -192,6 +193,14 @@ def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatc
                                   "service__released": {"results": [{"item": {"service": "legacy-worker"}, "changed": True},
                                                                     {"item": {"service": "gone"}, "changed": False}]}})
     assert released["services_released"] == ["legacy-worker"] and released["services_no_longer_in_inputs"] == ["old-api"]
+    # The wiring put back on a revision that held none of it: named with that revision when the service
+    # had been wired (the rotation redeploy named it), not on its first wiring nor on a changed value.
+    registered = {"task_definitions": [
+        {"name": "api", "changed": True, "wiring_missing": True, "previous_task_definition_arn": "arn:td/api:9"},
+        {"name": "new", "changed": True, "wiring_missing": True, "previous_task_definition_arn": "arn:td/new:1"},
+        {"name": "worker", "changed": True, "wiring_missing": False, "previous_task_definition_arn": "arn:td/worker:4"}]}
+    drift = published.summary({"rotation__redeploy": {"services_before": ["api", "worker"]}, "service__task_definitions": registered})
+    assert drift["wiring_lost_on"] == {"api": "arn:td/api:9"}
     # --check before the cluster exists: the steps planned with marked stand-ins; the summary says null.
     fresh = published.summary({"database__endpoint": "db.cluster-planned-by-check-mode.us-east-1.rds.amazonaws.com", "database__port": 5432,
                                "database__secret_arn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!cluster-planned-by-check-mode"})

@@ -415,6 +415,14 @@ def test_unchanged_request_makes_no_write_call():
     assert ecs.register_calls == 0 and not result["changed"] and result["revision"] == 1
 
 
+def test_a_base_holding_none_of_the_variables_is_told_apart_from_one_with_other_values():
+    ecs = FakeEcs()
+    missing = TaskDefinitionEnv(ecs, check_mode=True).ensure("app", build_request(environment={"NEW": "1"}), family="web")
+    changed_value = TaskDefinitionEnv(ecs, check_mode=True).ensure("app", build_request(environment={"A": "2", "NEW": "1"}), family="web")
+    assert missing["changed"] and missing["wiring_missing"] is True
+    assert changed_value["changed"] and changed_value["wiring_missing"] is False
+
+
 def test_lost_response_adopts_the_revision_instead_of_registering_twice():
     ecs = FakeEcs(failures=["InternalFailure"])
     result = TaskDefinitionEnv(ecs).ensure("app", build_request(environment={"NEW": "1"}), family="web", tags={"mark": "y"})

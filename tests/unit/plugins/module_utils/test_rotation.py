@@ -620,6 +620,8 @@ def test_a_service_dropped_from_the_inputs_is_named_once_before_the_machine_forg
     assert changed and result["rotation"]["services_dropped"] == ["worker"]
     changed, result = rotate(cloud, _params(services=["app"]), False)
     assert changed and result["rotation"]["services_dropped"] == ["worker"]
+    # What it redeployed before this run: the services the deployment had wired.
+    assert result["rotation"]["services_before"] == ["app", "worker"]
     # Updated: the machine redeploys app alone, and nothing is named again.
     assert machine_services(state_machine_definition("aws", CLUSTER, ["app"])) == ["app"]
     changed, result = rotate(cloud, _params(services=["app"]), False)
