@@ -1,8 +1,15 @@
 """`make demo`: the whole job on this machine, with no AWS account.
 
-Starts a moto server on a free 127.0.0.1 port, builds the environment the original console
-walk-through started from, runs site.yml, runs it again to show `changed=0`, prints what was built
-and stops the server, also when interrupted. It refuses to run against anything but loopback.
+Starts a moto server on a free 127.0.0.1 port and a real PostgreSQL (pgserver), builds the environment
+the original console walk-through started from, runs site.yml, runs it again to show `changed=0`,
+prints what was built and stops both, also when interrupted. It refuses to run against anything but
+loopback.
+
+Real: PostgreSQL 16, the psycopg driver's connection and query, the values it connects with (resolved
+from the new revision's environment and secrets the way the ECS agent resolves them), the master
+login's password (the one in the cluster's managed secret). Emulated: the AWS APIs (moto), the task
+(no container runs: a stand-in thread starts it in moto, connects in its place and logs what the app
+logs), and the endpoint's DNS (the URL's host stands for the local server).
 """
 
 from __future__ import annotations
@@ -12,13 +19,13 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-from support.demo_environment import app_stand_in, build_demo_environment
+from support.demo_environment import TaskStandIn, build_demo_environment
+from support.real_database import RealDatabase
 from support.sandbox import REPO_ROOT, MotoServer, ansible_env, assert_loopback
 
 # The line the service role waits for after the rollout (the seed's proof that the app connected).
@@ -57,27 +64,20 @@ def run_site(endpoint: str, label: str) -> int:
     return changed
 
 
-class AppStandIn(threading.Thread):
-    """moto runs no containers: this thread plays the application. When the service's new deployment
-    appears it starts its tasks and writes the app's start-up lines to CloudWatch Logs, so the
-    service role's log check has something real-shaped to find. Every action is printed as a stand-in."""
-
-    def __init__(self, server: MotoServer) -> None:
-        super().__init__(daemon=True)
-        self.server = server
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(1.0):
-            try:
-                done = app_stand_in(self.server.client)
-            except Exception as exc:  # a stand-in hiccup must not kill the demo; the log check would then say so
-                print(f"[stand-in for the application] could not act this second: {exc}", flush=True)
-                continue
-            if done:
-                print(f"[stand-in for the application, not ECS] deployment {done['deployment_id']}: started its tasks and wrote "
-                      f"'HikariPool-1 - Added connection org.postgresql...' to {done['log_group']} streams {', '.join(done['log_streams'])}",
-                      flush=True)
+def report(service: str, done: dict) -> None:
+    """What the stand-in for the task did, said as a stand-in's."""
+    who = f"[stand-in for the task, not ECS] {service}"
+    if "error" in done:
+        print(f"{who}: could not act this second: {done['error']}", flush=True)
+    elif done.get("stopped_reason"):
+        print(f"{who}, deployment {done['deployment_id']}: the task stopped: {done['stopped_reason']}", flush=True)
+    elif done["connected"]:
+        print(f"{who}, deployment {done['deployment_id']}: resolved DATABASE_URL and the secrets as the ECS agent does, connected to "
+              f"the real PostgreSQL as {done['connected']}, ran a query, and logged 'HikariPool-1 - Added connection "
+              f"org.postgresql...' to {done['log_group']}", flush=True)
+    else:
+        print(f"{who}, deployment {done['deployment_id']}: PostgreSQL refused the connection; logged the app's failure to "
+              f"{done['log_group']}", flush=True)
 
 
 def show_what_was_built(server: MotoServer, facts: dict) -> None:
@@ -121,12 +121,14 @@ def show_what_was_built(server: MotoServer, facts: dict) -> None:
     log_group = app["logConfiguration"]["options"]["awslogs-group"]
     found = server.client("logs").filter_log_events(logGroupName=log_group)["events"]
     for event in (e for e in found if re.search(VERIFY_LOG_PATTERN, e["message"])):
-        print(f"Log check        found in {log_group} {event['logStreamName']}: {event['message']}  (written by the stand-in)")
+        print(f"Log check        found in {log_group} {event['logStreamName']}: {event['message']}  "
+              "(logged by the stand-in after its real connection)")
 
 
 def main() -> int:
     server = None
     stand_in = None
+    database = None
 
     def stop(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -139,9 +141,12 @@ def main() -> int:
         print(f"moto server on {server.endpoint}; building the walk-through's starting environment...", flush=True)
         facts = build_demo_environment(server.client)
         print(json.dumps(facts, indent=2, default=str))
-        print("moto runs no containers: a stand-in thread plays the application and logs its HikariPool connection line "
-              "to moto's CloudWatch Logs once the new deployment appears, for the service role's log check.", flush=True)
-        stand_in = AppStandIn(server)
+        database = RealDatabase().start()
+        print(f"Real: PostgreSQL {database.version} (pgserver, socket {database.socket_directory}), its master login set from the "
+              "cluster's managed secret once moto has made it, the psycopg driver, and the values the task connects with. "
+              "Emulated: the AWS APIs (moto), the task (no container runs: a stand-in thread starts it in moto, resolves its "
+              "variables as the ECS agent does, connects and logs what the app logs) and the endpoint's DNS.", flush=True)
+        stand_in = TaskStandIn(server.client, database, report=report)
         stand_in.start()
         first = run_site(server.endpoint, "First run")
         if first == 0:
@@ -150,6 +155,8 @@ def main() -> int:
         if second != 0:
             raise SystemExit(f"The second run reported changed={second}; expected changed=0")
         show_what_was_built(server, facts)
+        connected = [done["connected"] for _service, done in stand_in.outcomes if done.get("connected")]
+        print(f"Connections      {len(connected)} real connection(s) with the resolved values: {', '.join(connected) or 'none'}")
         print(f"\nDemo finished in {time.monotonic() - started:.0f}s: first run changed={first}, second run changed=0.")
         return 0
     except KeyboardInterrupt:
@@ -157,10 +164,11 @@ def main() -> int:
         return 130
     finally:
         if stand_in is not None:
-            stand_in.stopped.set()
-            stand_in.join(timeout=10)
+            stand_in.stop()
         if server is not None:
             server.stop()
+        if database is not None:
+            database.stop()
 
 
 if __name__ == "__main__":

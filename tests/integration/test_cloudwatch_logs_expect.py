@@ -8,7 +8,7 @@ import time
 
 from support.sandbox import write_calls
 
-from support.demo_environment import app_stand_in, build_demo_environment
+from support.demo_environment import build_demo_environment, log_app_start
 
 DEFAULTS = {"module_defaults": {"group/ecsrds.connect.aws": {"region": "us-east-1"}}}
 HIKARI = "HikariPool-1 - Added connection org.postgresql.jdbc.PgConnection@1f2e3d4c"
@@ -34,7 +34,7 @@ def test_finds_the_current_deployments_line_and_nothing_older(moto, play):
     body["containerDefinitions"][0]["environment"] = [{"name": "DATABASE_URL", "value": "jdbc:postgresql://db:5432/postgres"}]
     revision = ecs.register_task_definition(family=base["family"], **body)["taskDefinition"]["taskDefinitionArn"]
     ecs.update_service(cluster=env["cluster"], service=env["service"], taskDefinition=revision, forceNewDeployment=True)
-    started = app_stand_in(moto.client)  # plays the app: the new deployment's tasks log the line
+    started = log_app_start(moto.client)  # the new deployment's tasks log the line (data: this test reads logs)
     assert started and len(started["log_streams"]) == 2
 
     service = dict(cluster=env["cluster"], service=env["service"], container_name="app")

@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 REGION = "us-east-1"
 VPC_NAME = "demo-service-vpc"
@@ -287,37 +288,129 @@ APP_START_LINES = (
 )
 
 
-def app_stand_in(client_factory: ClientFactory, cluster: str = CLUSTER, service: str = SERVICE) -> Optional[Dict[str, Any]]:
-    """A STAND-IN for the application, which moto does not run: when the service's current
-    deployment runs a revision with DATABASE_URL and has no task yet, start its tasks (as ECS would:
-    group ``service:<name>``, startedBy the deployment id) and write, for each, the lines the real app
-    logs at start - HikariPool's "Added connection org.postgresql..." among them - to the awslogs
+# What the app logs when its pool cannot log in (HikariCP over pgjdbc), before it exits.
+APP_FAILURE_LINES = (
+    "Starting DemoApplication using Java 17",
+    "HikariPool-1 - Starting...",
+    "HikariPool-1 - Exception during pool initialization.",
+    "org.postgresql.util.PSQLException: {error}",
+    "Application run failed",
+)
+
+
+def app_stand_in(client_factory: ClientFactory, database: Any, cluster: str = CLUSTER, service: str = SERVICE) -> Optional[Dict[str, Any]]:
+    """A STAND-IN for the application's task, which moto does not run, on a REAL PostgreSQL
+    (``database``: support.real_database.RealDatabase). When the service's current deployment runs a
+    revision with DATABASE_URL and has no task yet, it starts the deployment's tasks (as ECS would: group
+    ``service:<name>``, startedBy the deployment id) and for each does what ECS and the app would:
+    the container's environment and secrets resolved as the ECS agent does (a secret it cannot read,
+    or a JSON key missing, stops the task with the agent's ResourceInitializationError); then a
+    connection with those values, the URL's host standing for the PostgreSQL server (moto's cluster
+    endpoint names none), and a query. The lines the app logs, connected or not, go to the awslogs
     stream ``<prefix>/<container>/<task-id>``. Returns what it did, or None when nothing was to do."""
-    ecs, logs = client_factory("ecs"), client_factory("logs")
+    from support.real_database import TaskStartError, resolve_container
+
+    starting = _start_deployment_tasks(client_factory, cluster, service, before_start=lambda: follow_clusters(client_factory, database))
+    if starting is None:
+        return None
+    deployment_id, container, started = starting
+    ecs = client_factory("ecs")
+    try:
+        variables = resolve_container(client_factory, container)
+    except TaskStartError as error:
+        for task in started:
+            ecs.stop_task(cluster=cluster, task=task["taskArn"], reason=str(error))
+        return {"deployment_id": deployment_id, "stopped_reason": str(error), "log_streams": [], "connected": None}
+    try:
+        user, version = database.connect_as_the_application(variables)
+        lines, connected = APP_START_LINES, f"{user}@PostgreSQL {version}"
+    except Exception as error:  # the driver's refusal is what the app logs
+        refusal = str(error).replace("{", "(").replace("}", ")")
+        lines, connected = tuple(line.replace("{error}", refusal) for line in APP_FAILURE_LINES), None
+    done = _write_task_logs(client_factory, container, started, lines)
+    return dict(done, deployment_id=deployment_id, connected=connected)
+
+
+def log_app_start(client_factory: ClientFactory, cluster: str = CLUSTER, service: str = SERVICE) -> Optional[Dict[str, Any]]:
+    """For the tests of log reading alone: the current deployment's tasks started and the app's start-up
+    lines written as given data, with no database behind them (app_stand_in connects for real)."""
+    starting = _start_deployment_tasks(client_factory, cluster, service)
+    if starting is None:
+        return None
+    deployment_id, container, started = starting
+    return dict(_write_task_logs(client_factory, container, started, APP_START_LINES), deployment_id=deployment_id)
+
+
+def _start_deployment_tasks(client_factory: ClientFactory, cluster: str, service: str,
+                            before_start: Callable[[], Any] = lambda: None) -> Optional[Tuple[str, Dict[str, Any], List[Dict[str, Any]]]]:
+    """As ECS would for the service's PRIMARY deployment once it runs a revision with DATABASE_URL and
+    has no task yet: its tasks (group ``service:<name>``, startedBy the deployment id). None otherwise."""
+    ecs = client_factory("ecs")
     described = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
     primary = next(d for d in described["deployments"] if d["status"] == "PRIMARY")
     revision = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
     container = next((c for c in revision["containerDefinitions"] if any(e["name"] == "DATABASE_URL" for e in c.get("environment", []))), None)
     if container is None:
         return None
-    arns = ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+    arns = [arn for status in ("RUNNING", "STOPPED") for arn in ecs.list_tasks(cluster=cluster, desiredStatus=status)["taskArns"]]
     tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
     if any(t.get("startedBy") == primary["id"] and t.get("group") == f"service:{service}" for t in tasks):
         return None
-    options = container["logConfiguration"]["options"]
+    before_start()
     started = ecs.run_task(
         cluster=cluster, taskDefinition=described["taskDefinition"], count=described["desiredCount"], group=f"service:{service}",
         startedBy=primary["id"], launchType="FARGATE", networkConfiguration=described["networkConfiguration"],
     )["tasks"]
+    return primary["id"], container, started
+
+
+def _write_task_logs(client_factory: ClientFactory, container: Mapping[str, Any], started: List[Dict[str, Any]], lines: Tuple[str, ...]) -> Dict[str, Any]:
+    """The lines each task's app logs, to its awslogs stream ``<prefix>/<container>/<task-id>``."""
+    logs, options = client_factory("logs"), container["logConfiguration"]["options"]
     streams = []
     for task in started:
         stream = f"{options['awslogs-stream-prefix']}/{container['name']}/{task['taskArn'].rsplit('/', 1)[-1]}"
         logs.create_log_stream(logGroupName=options["awslogs-group"], logStreamName=stream)
         now = int(time.time() * 1000)
-        events = [{"timestamp": now + i, "message": line.format(suffix=task["taskArn"][-8:])} for i, line in enumerate(APP_START_LINES)]
+        events = [{"timestamp": now + i, "message": line.format(suffix=task["taskArn"][-8:])} for i, line in enumerate(lines)]
         logs.put_log_events(logGroupName=options["awslogs-group"], logStreamName=stream, logEvents=events)
         streams.append(stream)
-    return {"deployment_id": primary["id"], "log_group": options["awslogs-group"], "log_streams": streams}
+    return {"log_group": options["awslogs-group"], "log_streams": streams}
+
+
+class TaskStandIn(threading.Thread):
+    """Plays the tasks of ``services`` every second (:func:`app_stand_in`) until stopped; each outcome
+    goes to ``outcomes`` and to ``report`` (the demo prints it). A hiccup of moto's is reported as such
+    and tried again the next second: the log check then tells whether the app connected."""
+
+    def __init__(self, client_factory: ClientFactory, database: Any, services: Sequence[str] = (SERVICE,), cluster: str = CLUSTER,
+                 report: Callable[[str, Dict[str, Any]], None] = lambda service, outcome: None) -> None:
+        super().__init__(daemon=True)
+        self.client_factory, self.database, self.services, self.cluster, self.report = client_factory, database, list(services), cluster, report
+        self.outcomes: List[Tuple[str, Dict[str, Any]]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            for service in self.services:
+                try:
+                    done = app_stand_in(self.client_factory, self.database, self.cluster, service)
+                except Exception as exc:  # noqa: BLE001 - a stand-in hiccup must not end the thread
+                    done = {"error": str(exc)}
+                if done:
+                    self.outcomes.append((service, done))
+                    self.report(service, done)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+def follow_clusters(client_factory: ClientFactory, database: Any) -> List[str]:
+    """RDS's part for every Aurora cluster moto holds: its master login on the real server is what its
+    managed secret holds now. Returns the clusters whose login was (re)set."""
+    clusters = client_factory("rds").describe_db_clusters()["DBClusters"]
+    return [c["DBClusterIdentifier"] for c in clusters if database.follow_cluster(client_factory, c["DBClusterIdentifier"])]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
