@@ -26,14 +26,15 @@ EE_DIR := build/ee
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help install demo test unit integration sanity lint docs-check changelog changelog-lint \
+.PHONY: help install demo test unit integration sanity targets lint docs-check changelog changelog-lint \
 	build-check ee-check reliability bench clean
 
 help:
 	@echo "make demo         - run site.yml twice on a local moto server and show what was built"
-	@echo "make test         - the whole suite: unit integration sanity lint docs-check changelog-lint build-check ee-check"
+	@echo "make test         - the whole suite: unit integration sanity targets lint docs-check changelog-lint build-check ee-check"
 	@echo "make unit | integration"
 	@echo "make sanity       - ansible-test sanity and ansible-test units (no ignore files)"
+	@echo "make targets      - the acceptance targets with ansible-test on moto (unchanged on a real account: docs/REAL-AWS.md)"
 	@echo "make lint         - ansible-lint, production profile, offline"
 	@echo "make docs-check   - ansible-doc renders every module and role"
 	@echo "make changelog    - regenerate CHANGELOG.rst from changelogs/ (after adding a fragment)"
@@ -58,7 +59,7 @@ install: $(STAMP) $(COLLECTION_LINK)
 demo: install
 	PYTHONPATH=tests $(BIN)/python tests/demo/run_demo.py
 
-test: unit integration sanity lint docs-check changelog-lint build-check ee-check
+test: unit integration sanity targets lint docs-check changelog-lint build-check ee-check
 
 unit: install
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/unit
@@ -71,6 +72,11 @@ integration: install
 sanity: install
 	$(BIN)/python tests/tools/run_ansible_test.py sanity
 	$(BIN)/python tests/tools/run_ansible_test.py units
+
+# The acceptance targets (tests/integration/targets/) with ansible-test against a moto server: the same
+# targets run unchanged on a real account (docs/REAL-AWS.md).
+targets: install
+	PYTHONPATH=tests $(BIN)/python tests/tools/run_targets.py
 
 $(LINT_STAMP): $(STAMP) $(TOOLS)
 	$(BIN)/pip install --quiet -c $(TOOLS) ansible-lint

@@ -139,7 +139,7 @@ def seed_get_pip() -> None:
     cache.write_text(GET_PIP_STANDIN, encoding="utf-8")
 
 
-def ansible_test(command: str, args: list[str]) -> int:
+def ansible_test(command: str, args: list[str], env: dict[str, str] | None = None) -> int:
     base = ["--venv", "--requirements", "--python", PYTHON_VERSION, "--color", "no"]
     if command == "sanity":
         for test in SKIPPED_SANITY_TESTS:
@@ -148,7 +148,7 @@ def ansible_test(command: str, args: list[str]) -> int:
         workers = os.environ.get("PYTEST_WORKERS", "")  # the Makefile's knob; "auto" means ansible-test's own default
         if workers.isdigit():
             base += ["--num-workers", workers]
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     # Without this ansible-test walks up from the copy, finds the checkout's .git and asks git for
     # the copy's files, which .gitignore hides (tests/output/): the copy would look empty.
     env["ANSIBLE_TEST_CONTENT_ROOT"] = str(COLLECTION)
