@@ -2,14 +2,15 @@
 
 1. `ansible-galaxy collection build` into build/dist/; the tarball holds what a user needs and
    none of the local toolchain (build_ignore in galaxy.yml).
-2. `ansible-galaxy collection install <tarball> --no-deps` into build/install/, next to exactly the
+2. `ansible-galaxy collection install -r requirements.yml --no-deps` (the tarball as a `type: file`
+   entry, as a user's requirements.yml names a collection) into an empty build/install/, next to exactly the
    collections galaxy.yml declares (linked from the `ansible` package: Galaxy is unreachable here)
    and nothing else: the `ansible` package's other collections are hidden
    (ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false), so a collection the roles call but galaxy.yml does not
    declare fails the run with "couldn't resolve module".
-3. From that install only: `ansible-playbook ecsrds.connect.site --syntax-check`, then a
-   `--check` run of ecsrds.connect.site against a moto server on 127.0.0.1 holding the demo's
-   starting environment (it must predict changes and fail nothing).
+3. From that install only: `ansible-playbook ecsrds.connect.site --syntax-check`, then against a
+   moto server on 127.0.0.1 holding the demo's starting environment a `--check` run (it must
+   predict changes and fail nothing), a real run (changes, fails nothing) and a re-run (changed=0).
 4. galaxy-importer (its own venv, offline, tests/tools/galaxy-importer.cfg) imports the tarball;
    any ERROR or WARNING line it prints fails the check.
 
@@ -109,7 +110,9 @@ def add_declared_dependencies() -> None:
 def install(tarball: Path, workdir: str) -> None:
     shutil.rmtree(INSTALL, ignore_errors=True)
     env = installed_env()
-    run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "--no-deps", "-p", str(INSTALL)], cwd=workdir, env=env)
+    requirements = Path(workdir) / "requirements.yml"
+    requirements.write_text(yaml.safe_dump({"collections": [{"name": str(tarball), "type": "file"}]}))
+    run([str(BIN / "ansible-galaxy"), "collection", "install", "-r", str(requirements), "--no-deps", "-p", str(INSTALL)], cwd=workdir, env=env)
     add_declared_dependencies()
     listed = json.loads(run([str(BIN / "ansible-galaxy"), "collection", "list", "ecsrds.connect", "--format", "json"],
                             cwd=workdir, env=env).stdout)
@@ -127,16 +130,26 @@ def run_installed_playbook(workdir: str) -> None:
         build_demo_environment(server.client)
         env = safe_aws_env(server.endpoint, installed_env())
         env["ANSIBLE_PYTHON_INTERPRETER"] = sys.executable
-        proc = run([*playbook, "--check", "-e", json.dumps({"ecsrds_aws_endpoint_url": server.endpoint})], cwd=workdir, env=env)
+        endpoint = ["-e", json.dumps({"ecsrds_aws_endpoint_url": server.endpoint})]
+        counts = {label: recap_counts(run([*playbook, *flags, *endpoint], cwd=workdir, env=env).stdout, label)
+                  for label, flags in (("--check", ["--check"]), ("converge", []), ("re-run", []))}
     finally:
         server.stop()
-    recap = RECAP.findall(proc.stdout)
+    if not counts["--check"][0] or not counts["converge"][0] or counts["re-run"][0]:
+        raise SystemExit(f"the installed ecsrds.connect.site on moto: changed (--check, converge, re-run) = "
+                         f"{[counts[k][0] for k in counts]}; the re-run must change nothing, the others something")
+    print(f"installed ecsrds.connect.site with only {', '.join(declared_dependencies())}: --syntax-check ok; on moto "
+          f"--check predicts changed={counts['--check'][0]}, the run changes {counts['converge'][0]}, the re-run 0")
+
+
+def recap_counts(stdout: str, label: str) -> tuple[int, int]:
+    """(changed, failed) of a run's recap; a run that failed or printed no recap ends the check."""
+    recap = RECAP.findall(stdout)
     changed = sum(int(row[1]) for row in recap)
     failed = sum(int(row[2]) + int(row[3]) for row in recap)
-    if not recap or failed or not changed:
-        raise SystemExit(f"--check run of the installed ecsrds.connect.site: changed={changed} failed={failed}\n{proc.stdout[-4000:]}")
-    print(f"installed ecsrds.connect.site with only {', '.join(declared_dependencies())}: --syntax-check ok, "
-          f"--check against moto predicts changed={changed}")
+    if not recap or failed:
+        raise SystemExit(f"{label} run of the installed ecsrds.connect.site: changed={changed} failed={failed}\n{stdout[-4000:]}")
+    return changed, failed
 
 
 def importer_deps() -> Path:
