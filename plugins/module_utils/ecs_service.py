@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 try:
@@ -25,7 +25,7 @@ except ImportError:  # handled by AnsibleAWSModule
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, aws_retry, call, create_or_adopt
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import tags_to_dict, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import tags_to_dict, timeout_message, wait_for
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import build_register_request, register_parameters, register_task_definition
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import same_content, task_definition_result, unwire_plan
@@ -489,51 +489,121 @@ class RolloutWatcher:
         ``known`` is a description just taken, used for the first look instead of describing again.
         """
         fresh = [known] if known else []
-        last: Dict[str, Any] = {}
+
+        followed = Followed(cluster, service_name, deployment_id, target)
 
         def check() -> Optional[Tuple[Dict[str, Any], RolloutStatus]]:
             service = fresh.pop() if fresh else self.reads.describe_service(cluster, service_name)
-            status = judge_deployment(service, deployment_id)
-            last.update(service=service, status=status)
-            if status.settled:
-                return service, status
-            if status.failed:
-                raise EcsRdsError(
-                    message=rollout_failure_message(service, status, deployment_id, target),
-                    deployment_id=deployment_id,
-                    rollout_state=status.rollout_state,
-                )
-            stopped = self.reads.tasks_of_deployment(cluster, service_name, target, deployment_id)
-            failure = early_failure(stopped, self.region, self.grace_until)
-            if failure and failure.diagnosis:
-                raise EcsRdsError(
-                    message=(
-                        f"Deployment {deployment_id} of {target} to service {service_name} is failing: task {failure.task_arn} "
-                        f"stopped with: {failure.reason} -- {failure.diagnosis.message()}"
-                    ),
-                    deployment_id=deployment_id,
-                    rollout_state=status.rollout_state,
-                )
-            reasons = classify_stopped_tasks(stopped, self.region)
-            if reasons:
-                # A known reason seen within the grace is what the user most needs at a timeout.
-                latest = next((r for r in reversed(reasons) if r.diagnosis), reasons[-1])
-                last["stop_reason"] = latest.reason + (f" -- {latest.diagnosis.message()}" if latest.diagnosis else "")
-            return None
+            return self.look(followed, service)
 
-        what = f"deployment {deployment_id} of {target} to service {service_name} to be PRIMARY with rolloutState COMPLETED"
         try:
-            return wait_for(check, timeout, what, delay=self.poll_delay)
+            return wait_for(check, timeout, followed.what(), delay=self.poll_delay)
         except EcsRdsError as exc:
             if not exc.message.startswith("Timed out"):
                 raise
-            message = exc.message
-            if last.get("status"):
-                message += f"; last seen: {describe_status(last['service'], last['status'])}"
-            if last.get("stop_reason"):
-                message += f"; last stopped task reason: {last['stop_reason']}"
-            state = last["status"].rollout_state if last.get("status") else None
-            raise EcsRdsError(message=message, deployment_id=deployment_id, rollout_state=state)
+            raise self.timed_out(followed, exc.message) from None
+
+    def look(self, followed: "Followed", service: Dict[str, Any]) -> Optional[Tuple[Dict[str, Any], RolloutStatus]]:
+        """One look at a followed deployment in a fresh description of its service: the service and
+        the status once it completed, None while it goes on; EcsRdsError once it failed (rolled back,
+        FAILED, or a stopped task proves it cannot succeed)."""
+        cluster, service_name, deployment_id, target = followed.cluster, followed.service, followed.deployment_id, followed.target
+        status = judge_deployment(service, deployment_id)
+        followed.last.update(service=service, status=status)
+        if status.settled:
+            return service, status
+        if status.failed:
+            raise EcsRdsError(
+                message=rollout_failure_message(service, status, deployment_id, target),
+                deployment_id=deployment_id,
+                rollout_state=status.rollout_state,
+            )
+        stopped = self.reads.tasks_of_deployment(cluster, service_name, target, deployment_id)
+        failure = early_failure(stopped, self.region, self.grace_until)
+        if failure and failure.diagnosis:
+            raise EcsRdsError(
+                message=(
+                    f"Deployment {deployment_id} of {target} to service {service_name} is failing: task {failure.task_arn} "
+                    f"stopped with: {failure.reason} -- {failure.diagnosis.message()}"
+                ),
+                deployment_id=deployment_id,
+                rollout_state=status.rollout_state,
+            )
+        reasons = classify_stopped_tasks(stopped, self.region)
+        if reasons:
+            # A known reason seen within the grace is what the user most needs at a timeout.
+            latest = next((r for r in reversed(reasons) if r.diagnosis), reasons[-1])
+            followed.last["stop_reason"] = latest.reason + (f" -- {latest.diagnosis.message()}" if latest.diagnosis else "")
+        return None
+
+    @staticmethod
+    def timed_out(followed: "Followed", message: str) -> EcsRdsError:
+        last = followed.last
+        if last.get("status"):
+            message += f"; last seen: {describe_status(last['service'], last['status'])}"
+        if last.get("stop_reason"):
+            message += f"; last stopped task reason: {last['stop_reason']}"
+        state = last["status"].rollout_state if last.get("status") else None
+        return EcsRdsError(message=message, deployment_id=followed.deployment_id, rollout_state=state)
+
+    def wait_together(self, followed: Sequence["Followed"], timeout: float, clock: Optional[Callable[[], float]] = None,
+                      sleep: Optional[Callable[[float], None]] = None) -> None:
+        """Follows every deployment at once until each has completed or failed, or the time is up:
+        each poll describes the services still going on with one DescribeServices per cluster and 10
+        services, and judges each as :meth:`wait` would. One failing does not stop the others being
+        followed; each ends with ``outcome`` (service, status) or ``error`` (EcsRdsError)."""
+        clock, sleep = clock or time.monotonic, sleep or time.sleep
+        deadline = clock() + timeout
+        going = [f for f in followed if f.deployment_id]
+        while True:
+            described = self._describe_all([f for f in going if f.known is None])
+            for entry in going:
+                service = entry.known if entry.known is not None else described.get((entry.cluster, entry.service))
+                entry.known = None
+                if service is None:
+                    entry.error = EcsRdsError(message=f"Service {entry.service!r} is no longer an ACTIVE service of ECS cluster {entry.cluster!r}")
+                    continue
+                try:
+                    entry.outcome = self.look(entry, service)
+                except EcsRdsError as exc:
+                    entry.error = exc
+            going = [f for f in going if f.outcome is None and f.error is None]
+            if not going:
+                return
+            if clock() >= deadline:
+                for entry in going:
+                    entry.error = self.timed_out(entry, timeout_message(timeout, entry.what(), None))
+                return
+            sleep(min(self.poll_delay, max(0.0, deadline - clock())))
+
+    def _describe_all(self, followed: Sequence["Followed"]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+        by_cluster: Dict[str, List[str]] = {}
+        for entry in followed:
+            by_cluster.setdefault(entry.cluster, []).append(entry.service)
+        found: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        for cluster, names in by_cluster.items():
+            for service in self.reads.describe_services(cluster, names):
+                for name in names:
+                    if name in (service.get("serviceName"), service.get("serviceArn")):
+                        found[(cluster, name)] = service
+        return found
+
+
+@dataclass
+class Followed:
+    """One deployment followed to its end: where, which, and how it ended (``outcome`` or ``error``)."""
+
+    cluster: str
+    service: str
+    deployment_id: Optional[str]
+    target: str
+    known: Optional[Dict[str, Any]] = None  # a description just taken, for the first look
+    last: Dict[str, Any] = field(default_factory=dict)
+    outcome: Optional[Tuple[Dict[str, Any], RolloutStatus]] = None
+    error: Optional[EcsRdsError] = None
+
+    def what(self) -> str:
+        return f"deployment {self.deployment_id} of {self.target} to service {self.service} to be PRIMARY with rolloutState COMPLETED"
 
 
 class ServiceDeployer(ServiceReads):
@@ -690,6 +760,77 @@ class ServiceDeployer(ServiceReads):
         return result
 
 
+def roll_out(deployer: "ServiceDeployer", rollouts: Sequence[Mapping[str, Any]], wait: bool, wait_timeout: float) -> List[Dict[str, Any]]:
+    """ecs_service_rollouts: every service moved onto its revision first (one DescribeServices per
+    cluster and 10 services, then UpdateService where it is needed), then every deployment followed
+    together (:meth:`RolloutWatcher.wait_together`). One result per rollout, in order; ``error`` names
+    how one that did not complete ended."""
+    described: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    by_cluster: Dict[str, List[str]] = {}
+    for rollout in rollouts:
+        by_cluster.setdefault(rollout["cluster"], []).append(rollout["service"])
+    for cluster, names in by_cluster.items():
+        found = deployer.describe_services(cluster, names)
+        for name in names:
+            match = next((s for s in found if name in (s.get("serviceName"), s.get("serviceArn"))), None)
+            if match is None:
+                raise EcsRdsError(message=f"Service {name!r} not found in ECS cluster {cluster!r} (option rollouts)")
+            described[(cluster, name)] = match
+    followed: List[Followed] = []
+    results: List[Dict[str, Any]] = []
+    for rollout in rollouts:
+        service = described[(rollout["cluster"], rollout["service"])]
+        target = deployer.resolve_task_definition_arn(rollout["task_definition"])
+        deployed = needs_deployment(service, target, rollout["force_new_deployment"])
+        previous = service.get("taskDefinition")
+        deployment: Optional[Dict[str, Any]] = None
+        if deployed and not deployer.check_mode:
+            service = deployer.update(rollout["cluster"], service["serviceName"], target, before=service)
+            deployment = primary_deployment(service)
+        elif not deployed:
+            # Already on it: its rollout (an interrupted run's) is followed from this description.
+            deployment = deployment_for_revision(service, target)
+        followed.append(Followed(rollout["cluster"], rollout["service"], (deployment or {}).get("id"), target,
+                                 known=None if deployed else service, last={"service": service}))
+        results.append({"service": rollout["service"], "cluster": rollout["cluster"], "previous_task_definition_arn": previous,
+                        "task_definition_arn": target, "deployed": deployed, "deployment_id": (deployment or {}).get("id")})
+    if wait and not deployer.check_mode:
+        deployer.watcher.wait_together(followed, wait_timeout)
+    for entry, result in zip(followed, results):
+        service, status = entry.outcome or (entry.last["service"], judge_deployment(entry.last["service"], entry.deployment_id))
+        result.update(rollout_state=_reported_state(status), error=entry.error.message if entry.error else None)
+    return results
+
+
+def run_service_rollouts(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
+    """ecs_service_rollouts: the services onto their revisions, their rollouts followed together; the
+    module fails when one did not complete, naming every service's outcome."""
+    deployer = ServiceDeployer(clients("ecs"), clients.region, check_mode, recent_change_grace=params["recent_change_grace"])
+    results = roll_out(deployer, params["rollouts"], params["wait"], params["wait_timeout"])
+    failed = [r for r in results if r["error"]]
+    if failed:
+        outcomes = " ".join(f"({n}) {r['service']}: {r['error'] or r['rollout_state'] or 'not followed'}" for n, r in enumerate(results, 1))
+        raise EcsRdsError(message=f"{len(failed)} of {len(results)} rollouts did not complete: {outcomes}", rollouts=results)
+    diff = {"before": {r["service"]: r["previous_task_definition_arn"] for r in results},
+            "after": {r["service"]: r["task_definition_arn"] for r in results}}
+    actions = [f"deploy {r['task_definition_arn']} to service {r['service']}" for r in results if r["deployed"]]
+    return Outcome(any(r["deployed"] for r in results), {"rollouts": results}, diff if diff_mode else None, actions)
+
+
+# ecs_service_rollouts' options, here beside its runner.
+ROLLOUTS_ARGUMENT_SPEC = dict(
+    rollouts=dict(type="list", elements="dict", required=True, options=dict(
+        cluster=dict(type="str", required=True),
+        service=dict(type="str", required=True),
+        task_definition=dict(type="str", required=True),
+        force_new_deployment=dict(type="bool", default=False),
+    )),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=900),
+    recent_change_grace=dict(type="int", default=0),
+)
+
+
 def deploy_problem(params: Mapping[str, Any]) -> Optional[str]:
     for option in ("wait_timeout", "recent_change_grace"):
         if params[option] < 0:
@@ -736,20 +877,23 @@ def service_entries(inputs: Mapping[str, Any], discovered: Optional[Mapping[str,
     return [dict(entry, task_definition=(running.get(entry["name"]) or {}).get("task_definition")) for entry in entries if entry]
 
 
-def deploy_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], recent_change: bool = False) -> List[Dict[str, Any]]:
-    """ecs_service_deploy's options for each service :func:`rollout_plan` rolls out. In check mode a
-    revision not registered yet has no ARN: a forced deployment of the running one stands for it, so
-    the plan counts the deployments a real run makes. ``recent_change``: this run changed the grant or
-    the Secrets Manager endpoint, which AWS may still be applying (service_recent_change_grace)."""
-    return [{
-        "cluster": inputs.get("service_ecs_cluster"),
-        "service": entry["service"],
-        "task_definition": entry["task_definition_arn"] or entry["previous_task_definition_arn"],
-        "force_new_deployment": entry["task_definition_arn"] is None,
+def deploy_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], recent_change: bool = False) -> Dict[str, Any]:
+    """ecs_service_rollouts' options: a rollout for each service :func:`rollout_plan` rolls out, all
+    followed together. In check mode a revision not registered yet has no ARN: a forced deployment of
+    the running one stands for it, so the plan counts the deployments a real run makes.
+    ``recent_change``: this run changed the grant or the Secrets Manager endpoint, which AWS may still
+    be applying (service_recent_change_grace)."""
+    return {
+        "rollouts": [{
+            "cluster": inputs.get("service_ecs_cluster"),
+            "service": entry["service"],
+            "task_definition": entry["task_definition_arn"] or entry["previous_task_definition_arn"],
+            "force_new_deployment": entry["task_definition_arn"] is None,
+        } for entry in plan if entry["roll_out"]],
         "wait": inputs.get("service_wait"),
         "wait_timeout": inputs.get("service_wait_timeout"),
         "recent_change_grace": inputs.get("service_recent_change_grace") if recent_change or inputs.get("service_secretsmanager_endpoint_changed") else 0,
-    } for entry in plan if entry["roll_out"]]
+    }
 
 
 def preflight_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], check_mode: bool = False) -> List[Dict[str, Any]]:
@@ -849,10 +993,10 @@ def rollout_plan(
     move to the revision registered for it (or its last rollout has not settled), which is also when
     the preflight runs. ``services`` are the inputs check's entries, ``running`` what it read of
     each service (task_definition, settled), ``registered`` ecs_taskdef_secret_env's results in the
-    same order (None when nothing was registered), ``deployments`` the deploy task's loop results;
+    same order (None when nothing was registered), ``deployments`` ecs_service_rollouts' ``rollouts``;
     ``deployed`` then tells what happened, and the entries have the published shape of
     ``service__results`` (service, task_definition_arn, previous_task_definition_arn, revision, deployed)."""
-    deployed = {d["item"]["service"]: bool(d.get("deployed")) for d in deployments or () if isinstance(d.get("item"), Mapping) and "deployed" in d}
+    deployed = {d["service"]: bool(d["deployed"]) for d in deployments or () if "service" in d and "deployed" in d}
     plan: List[Dict[str, Any]] = []
     for index, entry in enumerate(services):
         current = running.get(entry["name"]) or {}

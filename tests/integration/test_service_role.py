@@ -414,3 +414,23 @@ def test_a_released_service_loses_the_wiring_and_the_grant_no_wired_service_need
     moto.start_recording()
     again = play(_role_play(release))
     assert write_calls(moto.stop_recording()) == [] and again.rc == 0 and again.changed == 0, again.stdout
+
+
+def test_four_rollouts_are_started_before_the_first_is_followed(moto, play):
+    """Counting, not timing: every UpdateService of the run comes before the first look at a rollout,
+    and each look describes the four services in one DescribeServices (at most one per 10 services)."""
+    env = demo_environment.build_demo_environment(moto.client, service_count=4)
+    secret_arn = moto.client("secretsmanager").create_secret(
+        Name="rds!cluster-8f14e45f-ceea-467f-a8f2-bbbbbbbbbbbb", SecretString=json.dumps({"username": "postgres", "password": PASSWORD}))["ARN"]
+    services = [env["service"]] + env["extra_services"]
+    moto.start_recording()
+    run = play(_role_play(_vars(dict(env, secret_arn=secret_arn), service_ecs_services=services)))
+    calls = [c for c in moto.stop_recording() if c.service == "ecs"]
+    assert run.rc == 0, run.stdout[-3000:]
+    operations = [c.operation for c in calls]
+    first_update = operations.index("UpdateService")
+    after = operations[first_update:]
+    assert after[:4] == ["UpdateService"] * 4, after
+    looks = [c for c in calls[first_update:] if c.operation == "DescribeServices"]
+    assert looks and all(len(c.params["services"]) == 4 for c in looks), [c.params for c in looks]
+    assert sorted(r["service"] for r in run.result("results")["service__results"] if r["deployed"]) == sorted(services)

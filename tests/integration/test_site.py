@@ -73,7 +73,8 @@ def test_check_mode_on_a_fresh_environment_writes_nothing(moto, play, demo):
     registered = run.result("ecsrds.connect.service : Register a revision with the database variables on top of what each service runs")
     assert registered["task_definitions"][0]["changed"] and "planned-by-check-mode" in json.dumps(registered["diff"])
     assert "ecsrds.connect.service : Allow each execution role to read exactly the database secret" in planned
-    assert planned["ecsrds.connect.service : Move each service onto its revision and wait for the rollout"] == [demo["service"]]
+    rollouts = run.result("ecsrds.connect.service : Move the services onto their revisions, then follow the rollouts together")
+    assert rollouts["changed"] and [(r["service"], r["deployed"]) for r in rollouts["rollouts"]] == [(demo["service"], True)]
     # The rotation redeploy is planned, but no ARN is made up for it in an account nobody has looked up.
     [summary] = [t.result["msg"] for t in run.tasks if t.name == "Summary" and not t.result.get("skipped")]
     assert summary["redeploy_on_rotation"] is None and "000000000000" not in json.dumps(summary), summary

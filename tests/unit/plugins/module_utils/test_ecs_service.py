@@ -22,6 +22,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import 
     restore_options,
     rollout_plan,
     run_service_deploy,
+    run_service_rollouts,
     service_entries,
     diagnose_stopped_reason,
     early_failure,
@@ -702,14 +703,15 @@ def _plan(roll_out=(True, False), registered=(PLAN_NEW, PLAN_NEW)):
 
 
 def test_only_the_services_rolled_out_are_deployed_with_the_grace_after_a_recent_change():
-    [api] = deploy_options(_plan(), service_inputs())
-    assert api == {"cluster": "shop", "service": "api", "task_definition": PLAN_NEW, "force_new_deployment": False, "wait": True,
-                   "wait_timeout": 900, "recent_change_grace": 0}
-    assert deploy_options(_plan(), service_inputs(), recent_change=True)[0]["recent_change_grace"] == 180
-    assert deploy_options(_plan(), service_inputs(service_secretsmanager_endpoint_changed=True))[0]["recent_change_grace"] == 180
+    options = deploy_options(_plan(), service_inputs())
+    assert options == {"rollouts": [{"cluster": "shop", "service": "api", "task_definition": PLAN_NEW, "force_new_deployment": False}],
+                       "wait": True, "wait_timeout": 900, "recent_change_grace": 0}
+    assert deploy_options(_plan(), service_inputs(), recent_change=True)["recent_change_grace"] == 180
+    assert deploy_options(_plan(), service_inputs(service_secretsmanager_endpoint_changed=True))["recent_change_grace"] == 180
     # Check mode: a revision not registered yet is planned as a forced deployment of the running one.
-    planned = deploy_options(_plan(registered=(None, None)), service_inputs())[0]
+    [planned] = deploy_options(_plan(registered=(None, None)), service_inputs())["rollouts"]
     assert planned["task_definition"] == PLAN_OLD and planned["force_new_deployment"] is True
+    assert len(deploy_options(_plan(roll_out=(True, True)), service_inputs())["rollouts"]) == 2
 
 
 def test_the_preflight_guards_a_rollout_and_only_reports_in_check_mode():
@@ -774,3 +776,94 @@ def test_only_the_released_services_still_wired_are_unwired():
     assert [(o["service"], o["unwire"]["container_name"]) for o in release_options(inputs)] == [("old", "app"), ("batch", "job")]
     assert release_options(role_inputs("service", service_ecs_cluster="shop", service_ecs_services=["api"], service_secret_arn="arn:s"),
                            {"released": {}}) == []
+
+
+class FleetEcs(FakeEcs):
+    """Services svc-0 .. svc-<n-1> of cluster c on TD1. UpdateService starts a deployment of TD2 that
+    ECS reports IN_PROGRESS; each later description of that service counts as one look, and at look
+    ``looks_to_end`` the deployment is COMPLETED (or FAILED for a service in ``failing``), as AWS
+    shows them (PRIMARY with rolloutState)."""
+
+    def __init__(self, count, looks_to_end, failing=(), clock=None):
+        self.clock, self.poll_times = clock, []
+        services = {f"svc-{i}": _service(TD1, deployments=[_deployment(OLD, "PRIMARY", TD1, "COMPLETED", running=2)], name=f"svc-{i}")
+                    for i in range(count)}
+        super().__init__(services, _fake().task_definitions)
+        self.looks_to_end, self.failing, self.looks = looks_to_end, set(failing), {}
+
+    def update_service(self, **kwargs):
+        self._record("update_service", kwargs)
+        name = kwargs["service"]
+        self.services[name] = _answer(TD2, [_deployment(f"ecs-svc/{name}", "PRIMARY", TD2, "IN_PROGRESS"),
+                                            _deployment(OLD, "ACTIVE", TD1, "COMPLETED", running=2)])
+        self.services[name].update(serviceName=name, serviceArn=f"arn:aws:ecs:us-east-1:1:service/c/{name}")
+        self.looks[name] = 0
+        return {"service": copy.deepcopy(self.services[name])}
+
+    def describe_services(self, **kwargs):
+        if self.looks and self.clock:
+            self.poll_times.append(self.clock.now)
+        for name in kwargs["services"]:
+            if name in self.looks:
+                self.looks[name] += 1
+                if self.looks[name] == self.looks_to_end:
+                    state = "FAILED" if name in self.failing else "COMPLETED"
+                    self.services[name]["deployments"] = [_deployment(f"ecs-svc/{name}", "PRIMARY", TD2, state, BREAKER if state == "FAILED" else None,
+                                                                      running=0 if state == "FAILED" else 2)]
+        return super().describe_services(**kwargs)
+
+    def polls(self):
+        """The services each DescribeServices after the first UpdateService asked for."""
+        first = next(i for i, (name, _kwargs) in enumerate(self.calls) if name == "update_service")
+        return [kwargs["services"] for name, kwargs in self.calls[first:] if name == "describe_services"]
+
+
+def _rollouts(ecs, count, wait_timeout=900):
+    params = {"rollouts": [{"cluster": "c", "service": f"svc-{i}", "task_definition": TD2, "force_new_deployment": False} for i in range(count)],
+              "wait": True, "wait_timeout": wait_timeout, "recent_change_grace": 0}
+    return run_service_rollouts(Clients(lambda service: ecs, "us-east-1"), params, False, False)
+
+
+class TestRolloutsTogether:
+    def test_every_service_is_moved_before_the_first_is_followed_and_a_poll_describes_ten_at_a_time(self, fake_clock):
+        ecs = FleetEcs(12, looks_to_end=3, clock=fake_clock)
+        outcome = _rollouts(ecs, 12)
+        names = [name for name, _kwargs in ecs.calls]
+        first_update, last_update = names.index("update_service"), len(names) - 1 - names[::-1].index("update_service")
+        # All twelve UpdateService calls come before any look at a rollout.
+        assert names[first_update:last_update + 1] == ["update_service"] * 12
+        # Before them, one DescribeServices per 10 services decided who needs a deployment.
+        assert [len(k["services"]) for n, k in ecs.calls[:first_update] if n == "describe_services"] == [10, 2]
+        # Each poll: one DescribeServices per 10 services still rolling out; three polls to the end.
+        assert [len(services) for services in ecs.polls()] == [10, 2, 10, 2, 10, 2]
+        assert [r["rollout_state"] for r in outcome.result["rollouts"]] == ["COMPLETED"] * 12 and outcome.changed
+        # Polls no more often than every 5 seconds (10 here).
+        times = sorted(set(ecs.poll_times))
+        assert [b - a for a, b in zip(times, times[1:])] == [10.0, 10.0]
+
+    def test_one_failing_rollout_does_not_stop_the_others_and_every_outcome_is_named(self, fake_clock):
+        ecs = FleetEcs(3, looks_to_end=2, failing={"svc-1"}, clock=fake_clock)
+        with pytest.raises(EcsRdsError) as error:
+            _rollouts(ecs, 3)
+        rollouts = error.value.kwargs["rollouts"]
+        assert [(r["service"], r["rollout_state"]) for r in rollouts] == [("svc-0", "COMPLETED"), ("svc-1", "FAILED"), ("svc-2", "COMPLETED")]
+        assert rollouts[1]["error"].startswith(f"Deployment ecs-svc/svc-1 of {TD2} to service svc-1 failed: {BREAKER}")
+        message = error.value.message
+        assert message.startswith("1 of 3 rollouts did not complete: (1) svc-0: COMPLETED (2) svc-1: Deployment") and "(3) svc-2: COMPLETED" in message
+
+    def test_the_time_is_shared_and_every_rollout_still_going_times_out_named(self, fake_clock):
+        ecs = FleetEcs(2, looks_to_end=99, clock=fake_clock)
+        with pytest.raises(EcsRdsError) as error:
+            _rollouts(ecs, 2, wait_timeout=0)
+        errors = [r["error"] for r in error.value.kwargs["rollouts"]]
+        assert all(e.startswith("Timed out after 0 seconds waiting for deployment ecs-svc/svc-") and "last seen: PRIMARY, rolloutState IN_PROGRESS" in e
+                   for e in errors), errors
+        assert len(ecs.polls()) == 1  # one look at both, then the time was up
+
+    def test_a_service_already_on_its_revision_is_not_deployed_again(self, fake_clock):
+        ecs = FleetEcs(2, looks_to_end=1, clock=fake_clock)
+        _rollouts(ecs, 2)
+        writes_before = ecs.writes
+        again = _rollouts(ecs, 2)
+        assert ecs.writes == writes_before and not again.changed
+        assert [r["deployed"] for r in again.result["rollouts"]] == [False, False]
