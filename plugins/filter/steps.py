@@ -32,6 +32,7 @@ FILTERS = {
     "log_check_options": ("ecs_service", "log_check_options"),
     "restore_options": ("ecs_service", "restore_options"),
     "release_options": ("ecs_service", "release_options"),
+    "unwired_services": ("published", "unwired_services"),
     "grant_removal_options": ("iam", "grant_removal_options"),
     "redeploy_options": ("rotation", "redeploy_options"),
     "redeploy_facts": ("rotation", "redeploy_facts"),

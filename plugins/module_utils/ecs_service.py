@@ -415,6 +415,20 @@ class ServiceReads:
             raise EcsRdsError(message=f"ECS cluster {cluster!r} not found, or not ACTIVE (option cluster)")
         return [s for s in found if s.get("status") != "INACTIVE"]
 
+    def describe_each(self, services: Sequence[Tuple[str, str]]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+        """Each (cluster, service name or ARN) described, one DescribeServices per cluster and 10
+        services; a service that is not there (or INACTIVE) is left out."""
+        by_cluster: Dict[str, List[str]] = {}
+        for cluster, name in services:
+            by_cluster.setdefault(cluster, []).append(name)
+        found: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        for cluster, names in by_cluster.items():
+            for service in self.describe_services(cluster, names):
+                for name in names:
+                    if name in (service.get("serviceName"), service.get("serviceArn")):
+                        found[(cluster, name)] = service
+        return found
+
     def describe_task_definition(self, reference: str) -> Tuple[Dict[str, Any], Dict[str, str]]:
         found = describe_revision(self.client, reference)
         if found is None:
@@ -556,7 +570,7 @@ class RolloutWatcher:
         deadline = clock() + timeout
         going = [f for f in followed if f.deployment_id]
         while True:
-            described = self._describe_all([f for f in going if f.known is None])
+            described = self.reads.describe_each([(f.cluster, f.service) for f in going if f.known is None])
             for entry in going:
                 service = entry.known if entry.known is not None else described.get((entry.cluster, entry.service))
                 entry.known = None
@@ -575,18 +589,6 @@ class RolloutWatcher:
                     entry.error = self.timed_out(entry, timeout_message(timeout, entry.what(), None))
                 return
             sleep(min(self.poll_delay, max(0.0, deadline - clock())))
-
-    def _describe_all(self, followed: Sequence["Followed"]) -> Dict[Tuple[str, str], Dict[str, Any]]:
-        by_cluster: Dict[str, List[str]] = {}
-        for entry in followed:
-            by_cluster.setdefault(entry.cluster, []).append(entry.service)
-        found: Dict[Tuple[str, str], Dict[str, Any]] = {}
-        for cluster, names in by_cluster.items():
-            for service in self.reads.describe_services(cluster, names):
-                for name in names:
-                    if name in (service.get("serviceName"), service.get("serviceArn")):
-                        found[(cluster, name)] = service
-        return found
 
 
 @dataclass
@@ -759,54 +761,45 @@ class ServiceDeployer(ServiceReads):
             result["running_task_definition"] = task_definition_result(*running, self.client.meta.service_model)
         return result
 
-
-def roll_out(deployer: "ServiceDeployer", rollouts: Sequence[Mapping[str, Any]], wait: bool, wait_timeout: float) -> List[Dict[str, Any]]:
-    """ecs_service_rollouts: every service moved onto its revision first (one DescribeServices per
-    cluster and 10 services, then UpdateService where it is needed), then every deployment followed
-    together (:meth:`RolloutWatcher.wait_together`). One result per rollout, in order; ``error`` names
-    how one that did not complete ended."""
-    described: Dict[Tuple[str, str], Dict[str, Any]] = {}
-    by_cluster: Dict[str, List[str]] = {}
-    for rollout in rollouts:
-        by_cluster.setdefault(rollout["cluster"], []).append(rollout["service"])
-    for cluster, names in by_cluster.items():
-        found = deployer.describe_services(cluster, names)
-        for name in names:
-            match = next((s for s in found if name in (s.get("serviceName"), s.get("serviceArn"))), None)
-            if match is None:
-                raise EcsRdsError(message=f"Service {name!r} not found in ECS cluster {cluster!r} (option rollouts)")
-            described[(cluster, name)] = match
-    followed: List[Followed] = []
-    results: List[Dict[str, Any]] = []
-    for rollout in rollouts:
-        service = described[(rollout["cluster"], rollout["service"])]
-        target = deployer.resolve_task_definition_arn(rollout["task_definition"])
-        deployed = needs_deployment(service, target, rollout["force_new_deployment"])
-        previous = service.get("taskDefinition")
-        deployment: Optional[Dict[str, Any]] = None
-        if deployed and not deployer.check_mode:
-            service = deployer.update(rollout["cluster"], service["serviceName"], target, before=service)
-            deployment = primary_deployment(service)
-        elif not deployed:
-            # Already on it: its rollout (an interrupted run's) is followed from this description.
-            deployment = deployment_for_revision(service, target)
-        followed.append(Followed(rollout["cluster"], rollout["service"], (deployment or {}).get("id"), target,
-                                 known=None if deployed else service, last={"service": service}))
-        results.append({"service": rollout["service"], "cluster": rollout["cluster"], "previous_task_definition_arn": previous,
-                        "task_definition_arn": target, "deployed": deployed, "deployment_id": (deployment or {}).get("id")})
-    if wait and not deployer.check_mode:
-        deployer.watcher.wait_together(followed, wait_timeout)
-    for entry, result in zip(followed, results):
-        service, status = entry.outcome or (entry.last["service"], judge_deployment(entry.last["service"], entry.deployment_id))
-        result.update(rollout_state=_reported_state(status), error=entry.error.message if entry.error else None)
-    return results
+    def roll_out(self, rollouts: Sequence[Mapping[str, Any]], wait: bool, wait_timeout: float) -> List[Dict[str, Any]]:
+        """The ecs_service_rollouts job: every service moved onto its revision first (one
+        DescribeServices per cluster and 10 services, then UpdateService where it is needed), then every
+        deployment followed together (:meth:`RolloutWatcher.wait_together`). One result per rollout, in
+        order; ``error`` names how one that did not complete ended."""
+        described = self.describe_each([(rollout["cluster"], rollout["service"]) for rollout in rollouts])
+        followed: List[Followed] = []
+        results: List[Dict[str, Any]] = []
+        for rollout in rollouts:
+            service = described.get((rollout["cluster"], rollout["service"]))
+            if service is None:
+                raise EcsRdsError(message=f"Service {rollout['service']!r} not found in ECS cluster {rollout['cluster']!r} (option rollouts)")
+            target = self.resolve_task_definition_arn(rollout["task_definition"])
+            deployed = needs_deployment(service, target, rollout["force_new_deployment"])
+            previous = service.get("taskDefinition")
+            deployment: Optional[Dict[str, Any]] = None
+            if deployed and not self.check_mode:
+                service = self.update(rollout["cluster"], service["serviceName"], target, before=service)
+                deployment = primary_deployment(service)
+            elif not deployed:
+                # Already on it: its rollout (an interrupted run's) is followed from this description.
+                deployment = deployment_for_revision(service, target)
+            followed.append(Followed(rollout["cluster"], rollout["service"], (deployment or {}).get("id"), target,
+                                     known=None if deployed else service, last={"service": service}))
+            results.append({"service": rollout["service"], "cluster": rollout["cluster"], "previous_task_definition_arn": previous,
+                            "task_definition_arn": target, "deployed": deployed, "deployment_id": (deployment or {}).get("id")})
+        if wait and not self.check_mode:
+            self.watcher.wait_together(followed, wait_timeout)
+        for entry, result in zip(followed, results):
+            status = entry.outcome[1] if entry.outcome else judge_deployment(entry.last["service"], entry.deployment_id)
+            result.update(rollout_state=_reported_state(status), error=entry.error.message if entry.error else None)
+        return results
 
 
 def run_service_rollouts(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
     """ecs_service_rollouts: the services onto their revisions, their rollouts followed together; the
     module fails when one did not complete, naming every service's outcome."""
     deployer = ServiceDeployer(clients("ecs"), clients.region, check_mode, recent_change_grace=params["recent_change_grace"])
-    results = roll_out(deployer, params["rollouts"], params["wait"], params["wait_timeout"])
+    results = deployer.roll_out(params["rollouts"], params["wait"], params["wait_timeout"])
     failed = [r for r in results if r["error"]]
     if failed:
         outcomes = " ".join(f"({n}) {r['service']}: {r['error'] or r['rollout_state'] or 'not followed'}" for n, r in enumerate(results, 1))

@@ -20,6 +20,7 @@ role is used on its own) with its value. A :class:`Profile` says which name stan
 from __future__ import annotations
 
 import difflib
+import functools
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -34,7 +35,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import describe_services, list_all, rollout_progress
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import IamRoles
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import names_aws_managed_key
-from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, grant_policy_name
+from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, grant_policy_name, service_deployment_id
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
     DEFAULT_CONTAINER,
     LOOPBACK_HOSTS,
@@ -415,6 +416,16 @@ def container_problem(service: Service, task_definition: Mapping[str, Any]) -> O
             f"{task_definition.get('family')}:{task_definition.get('revision')}, whose containers are {', '.join(containers) or 'none'}")
 
 
+def active_by_name(described: Sequence[Mapping[str, Any]]) -> Dict[str, Mapping[str, Any]]:
+    """The ACTIVE services of a DescribeServices answer, by name and by ARN (an input may give either)."""
+    active: Dict[str, Mapping[str, Any]] = {}
+    for service in described:
+        if service.get("status") == "ACTIVE":
+            active[service["serviceName"]] = service
+            active[service.get("serviceArn", "")] = service
+    return active
+
+
 @dataclass
 class FactChecker:
     """Reads AWS to find what would make a run fail half way; never writes."""
@@ -426,7 +437,6 @@ class FactChecker:
     released: List[Service] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
     facts: Dict[str, Any] = field(default_factory=dict)
-    _secret_arn: Dict[str, Optional[str]] = field(default_factory=dict)
 
     def name(self, meaning: str) -> str:
         return self.profile.names[meaning]
@@ -465,11 +475,7 @@ class FactChecker:
         if described is None:
             self.problems.append(f"{self.name('ecs_cluster')} {_show(cluster)}: no ACTIVE ECS cluster of that name in this account and region")
             return []
-        active = {}
-        for service in described:
-            if service.get("status") == "ACTIVE":
-                active[service["serviceName"]] = service
-                active[service.get("serviceArn", "")] = service
+        active = active_by_name(described)
         option = self.name("ecs_services")
         usable = []
         self.facts["services"] = {}
@@ -564,17 +570,18 @@ class FactChecker:
             if problem:
                 self.problems.append(problem)
 
+    @functools.cached_property
     def secret_arn(self) -> Optional[str]:
         """The deployment's secret: as given (the service role's input), else the cluster's managed
         secret, described once. None when neither is known (no cluster yet)."""
         if self.value("secret_arn"):
             return str(self.value("secret_arn"))
         identifier = self.value("db_cluster_identifier")
-        if identifier and "arn" not in self._secret_arn:
-            clusters = call(self.clients("rds"), "describe_db_clusters", f"describe DB cluster {identifier}", ("DBClusterNotFoundFault",),
-                            DBClusterIdentifier=identifier)
-            self._secret_arn["arn"] = (((clusters or {}).get("DBClusters") or [{}])[0].get("MasterUserSecret") or {}).get("SecretArn")
-        return self._secret_arn.get("arn")
+        if not identifier:
+            return None
+        clusters = call(self.clients("rds"), "describe_db_clusters", f"describe DB cluster {identifier}", ("DBClusterNotFoundFault",),
+                        DBClusterIdentifier=identifier)
+        return (((clusters or {}).get("DBClusters") or [{}])[0].get("MasterUserSecret") or {}).get("SecretArn")
 
     def check_secret_users(self) -> None:
         """Services of the ECS cluster that the inputs leave out but whose running revision reads the
@@ -583,10 +590,12 @@ class FactChecker:
         read the secret). One that another deployment wired (its revision carries that deployment's
         tag), or that reads the secret in more than one container, stops the teardown first, named."""
         ecs_cluster = self.value("ecs_cluster")
-        deployment = self.value("deployment_id") or self.value("db_cluster_identifier")
+        # As the service role tags its revisions: the same derivation, in the characters a tag value takes.
+        deployment = service_deployment_id({"service_deployment_id": self.value("deployment_id"),
+                                            "service_db_cluster_identifier": self.value("db_cluster_identifier")})
         users: Dict[str, Dict[str, Any]] = {}
         try:
-            secret_arn = self.secret_arn()
+            secret_arn = self.secret_arn
             if not secret_arn:
                 return
             ecs = self.clients("ecs")
@@ -622,10 +631,8 @@ class FactChecker:
         reads the deployment's secret there (``wired``): the service role unwires only those, and the
         deployment check is not in sync while one does. A service that is gone has nothing left to release."""
         ecs, cluster = self.clients("ecs"), self.value("ecs_cluster")
-        described = describe_services(ecs, cluster, [service.name for service in self.released]) or []
-        active = {s["serviceName"]: s for s in described if s.get("status") == "ACTIVE"}
-        active.update({s["serviceArn"]: s for s in described if s.get("status") == "ACTIVE" and s.get("serviceArn")})
-        secret_arn = self.secret_arn()
+        active = active_by_name(describe_services(ecs, cluster, [service.name for service in self.released]) or [])
+        secret_arn = self.secret_arn
         released: Dict[str, Dict[str, Any]] = {}
         for entry in self.released:
             service = active.get(entry.name)

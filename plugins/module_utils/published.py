@@ -10,7 +10,7 @@ every run templates, and the deployment check (deployment.py) reads the wiring f
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import planned
 
@@ -45,9 +45,7 @@ def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = No
     """What site.yml shows at its end, from the facts the roles published (or, when the deployment check
     found nothing to do, the same facts as the check derived them) and the check's ``plan``."""
     in_sync = bool((plan or {}).get("in_sync"))
-    # The service role's release loop (ecs_service_deploy results): those whose wiring it took out.
-    released = [result["item"]["service"] for result in (published.get("service__released") or {}).get("results") or []
-                if result.get("changed") and isinstance(result.get("item"), Mapping)]
+    released = unwired_services((published.get("service__released") or {}).get("results") or [])
     return {
         # Check mode before the cluster exists: what RDS will assign is not known yet (the steps plan with
         # marked stand-ins; the summary says null).
@@ -67,6 +65,12 @@ def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = No
         "wiring_lost_on": lost_wiring(published),
         "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
     }
+
+
+def unwired_services(results: Sequence[Mapping[str, Any]]) -> List[str]:
+    """The services whose wiring a loop of ecs_service_deploy with ``unwire`` took out (or would, in
+    check mode): the service role's teardown and its release of services."""
+    return [result["item"]["service"] for result in results if result.get("changed") and isinstance(result.get("item"), Mapping)]
 
 
 def lost_wiring(published: Mapping[str, Any]) -> Dict[str, str]:

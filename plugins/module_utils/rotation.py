@@ -152,11 +152,12 @@ def machine_services(definition: Any) -> List[str]:
             if isinstance(state.get("Parameters"), dict) and state["Parameters"].get("Service")]
 
 
-def services_dropped(machine: Optional[Mapping[str, Any]], services: Sequence[str]) -> List[str]:
-    """Services the deployment's state machine redeploys that the inputs no longer name: wired by this
-    deployment, still running with the wiring, and no longer redeployed on rotation once it is updated."""
+def services_dropped(before: Sequence[str], services: Sequence[str]) -> List[str]:
+    """Services the deployment's state machine redeploys (``before``: :func:`machine_services` of it)
+    that the inputs no longer name: wired by this deployment, still running with the wiring, and no
+    longer redeployed on rotation once it is updated."""
     wanted = set(services)
-    return [name for name in machine_services((machine or {}).get("definition")) if name not in wanted]
+    return [name for name in before if name not in wanted]
 
 
 def trust_policy(service_principal: str) -> Dict[str, Any]:
@@ -711,6 +712,7 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
     else:
         outcome = _converged(plan, seen, params, service_arns)
 
+    before = machine_services((seen["machine"] or {}).get("definition"))
     result = {
         "rule_name": names["rule"],
         "rule_arn": plan["rule_arn"],
@@ -722,9 +724,9 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
         "event_pattern": plan["event_pattern"],
         "definition": outcome["definition"],
         "rotation_days": params.get("rotation_days"),
-        "services_dropped": services_dropped(seen["machine"], params["services"]),
+        "services_dropped": services_dropped(before, params["services"]),
         # What the state machine redeployed before this run: the services this deployment had wired.
-        "services_before": machine_services((seen["machine"] or {}).get("definition")),
+        "services_before": before,
     }
     return bool(job.actions), {"rotation": result, "actions": job.actions, "diff": {"before": outcome["before"], "after": outcome["after"]}}
 

@@ -64,7 +64,7 @@ def test_drift_is_named_and_a_released_service_is_unwired(moto, play):
     assert (running, names, image) == (lost, set(), NEW_IMAGE)
     # Both services run under the demo's execution role: the grant stays for the one still wired.
     assert "DeleteRolePolicy" not in writes and "UpdateService" in writes, writes
-    assert not ecs.describe_services(cluster=cluster, services=[app])["services"][0]["taskDefinition"].endswith(":1")
+    assert _wiring(ecs, cluster, app)[1] == {"DATABASE_URL", "DATABASE_DRIVER_CLASS", "DATABASE_USERNAME", "DATABASE_PASSWORD"}
 
     moto.start_recording()
     settled = play(SITE, extra_vars=released_vars)

@@ -430,3 +430,17 @@ def test_a_service_to_release_is_looked_at_and_never_also_wired():
     again = validate(Unwired(), "site", dict(inputs, ecsrds_release_services=[{"name": "shop-worker", "container_name": "worker"}]), spec,
                      region="eu-west-1")[1]["discovered"]["released"]
     assert again == {"shop-worker": {"task_definition": "arn:td/shop-worker:7", "container_name": "worker", "wired": False}}
+
+
+def test_a_reader_this_deployment_wired_is_known_by_its_tag_as_the_service_role_writes_it():
+    # ECS tag values take [A-Za-z0-9._-] only: the service role tags its revisions with the deployment id
+    # in those characters (ownership.service_deployment_id), and teardown must recognise that tag as its own.
+    class Account(SharedSecretAccount):
+        def describe_task_definition(self, taskDefinition, include=None, aws_retry=False):
+            answer = super().describe_task_definition(taskDefinition, include, aws_retry)
+            return dict(answer, tags=[{"key": "ecsrds.connect/created-by", "value": "team-a-b"}] if taskDefinition.endswith("shop-worker:7") else [])
+
+    spec = dict(SPEC, ecsrds_db_cluster_identifier={"type": "str"}, ecsrds_deployment_id={"type": "str"})
+    problems, result = validate(Account(), "teardown", dict(GOOD, ecsrds_ecs_services=["shop-api"], ecsrds_db_cluster_identifier="shop-db",
+                                                            ecsrds_deployment_id="team@a b"), spec, region="eu-west-1")
+    assert problems == [] and list(result["discovered"]["secret_users"]) == ["shop-worker"], problems
