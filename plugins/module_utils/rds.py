@@ -802,8 +802,11 @@ class AuroraCluster:
 
         return create_or_adopt(_create, self.describe, f"create DB cluster {self.cluster_id}")
 
-    def create_instance(self, args: Dict[str, Any]) -> Dict[str, Any]:
+    def create_instance(self, args: Dict[str, Any], busy_timeout: float = 0) -> Dict[str, Any]:
+        """Create (or adopt) one instance of the cluster, resending while RDS answers that the
+        cluster is not in a state to take it (at most ``busy_timeout`` seconds)."""
         identifier = args["DBInstanceIdentifier"]
+        what = f"create DB instance {identifier}"
 
         def _create() -> Dict[str, Any]:
             try:
@@ -814,7 +817,10 @@ class AuroraCluster:
                     raise
                 return existing
 
-        return create_or_adopt(_create, lambda: self.describe_instance(identifier), f"create DB instance {identifier}")
+        def send() -> Dict[str, Any]:
+            return retry_while_busy(_create, busy_timeout, what, codes=("InvalidDBClusterStateFault",))
+
+        return create_or_adopt(send, lambda: self.describe_instance(identifier), what)
 
     def modify(self, changes: Dict[str, Any], busy_timeout: float = 0) -> bool:
         """Apply ``changes`` now, resending while RDS answers that the cluster is busy (at most
@@ -1183,11 +1189,12 @@ class AuroraManagedSecretManager:
             # CreateDBCluster needs the group to exist.
             group = self._apply_subnet_group(group, group_plan)
         cluster = self.aws.create(cluster_create_args(self.params))
-        if self.params["wait"]:
-            # Instances join a cluster that is available; asking earlier can be refused as the wrong state.
-            cluster, _ignored = self._wait_ready()
+        # The writer is asked for while the cluster is still creating (as the console does), so the two
+        # settle together rather than one after the other (7-10 minutes saved on AWS); should RDS refuse
+        # it as the cluster's state, it is sent again until the cluster takes it.
         for identifier in identifiers:
-            self.aws.create_instance(instance_create_args(self.params, cluster, identifier))
+            self.aws.create_instance(instance_create_args(self.params, cluster, identifier),
+                                     busy_timeout=self._remaining() if self.params["wait"] else 0)
         if self.params["wait"]:
             cluster, instances = self._wait_ready()
         else:
@@ -1380,6 +1387,9 @@ def cluster_facts(result: Mapping[str, Any]) -> Dict[str, Any]:
         "database__secret_arn": reached.get("secret_arn"),
         "database__secret_kms_key_id": reached.get("secret_kms_key_id"),
         "database__secret_kms_key_manager": reached.get("secret_kms_key_manager"),
+        # Created (or changed) by a run that did not wait for it: the service role waits for it before
+        # the first task needs it. Empty otherwise (the service role's input is a string).
+        "database__pending_cluster_identifier": (result.get("cluster") or {}).get("db_cluster_identifier") or "" if result.get("pending") else "",
     }
 
 

@@ -326,6 +326,7 @@ class FakeRDS:
         self.group_busy = 0  # DeleteDBSubnetGroup calls answered "in use" although the cluster is gone
         self.deleted_group_while_cluster_existed = False
         self.deleting_describes = 0  # describes that still show a deleted cluster as "deleting", as AWS does for a while
+        self.refuse_instances = 0  # CreateDBInstance calls refused because of the cluster's state
 
     def _with_subnet_group(self, item):
         """AWS's DescribeDBInstances carries an Aurora instance's DBSubnetGroup (the cluster's):
@@ -401,6 +402,11 @@ class FakeRDS:
         return {"DBCluster": copy.deepcopy(self.cluster)}
 
     def create_db_instance(self, **args):
+        if self.refuse_instances:
+            # RDS's answer to an instance the cluster cannot take in its present state.
+            self.refuse_instances -= 1
+            self.calls.append("CreateDBInstance (refused)")
+            raise client_error("InvalidDBClusterStateFault")
         self._record("CreateDBInstance")
         identifier = args["DBInstanceIdentifier"]
         self.instance_args = args
@@ -570,6 +576,20 @@ class TestManager:
         assert fake.calls.count("CreateDBCluster") == 1
         assert fake.calls.count("CreateDBInstance") == 1
         assert result["cluster"]["db_cluster_identifier"] == "orders-db"
+
+    def test_the_writer_is_asked_for_while_the_cluster_is_still_creating(self):
+        fake = FakeRDS()
+        manage(fake)
+        # No look at the cluster between the two creates: they settle together, not one after the other.
+        created = fake.calls.index("CreateDBCluster")
+        assert fake.calls[created:created + 2] == ["CreateDBCluster", "CreateDBInstance"]
+
+    def test_a_writer_refused_for_the_cluster_state_is_sent_again_until_taken(self, fake_clock):
+        fake = FakeRDS()
+        fake.refuse_instances = 2
+        result = manage(fake)
+        assert fake.calls.count("CreateDBInstance (refused)") == 2 and fake.calls.count("CreateDBInstance") == 1
+        assert result["instances"][0]["db_instance_identifier"] == "orders-db-instance-1"
 
     def test_cluster_created_concurrently_is_adopted(self):
         fake = FakeRDS()
