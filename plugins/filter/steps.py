@@ -27,6 +27,7 @@ FILTERS = {
     "taskdef_options": ("ecs", "taskdef_options"),
     "render_options": ("ecs", "render_options"),
     "grant_options": ("iam", "grant_options"),
+    "dependencies_options": ("ecs_service", "dependencies_options"),
     "preflight_options": ("ecs_service", "preflight_options"),
     "deploy_options": ("ecs_service", "deploy_options"),
     "log_check_options": ("ecs_service", "log_check_options"),

@@ -74,6 +74,12 @@ def _network_options(state: Pass) -> Dict[str, Any]:
     return network.access_options(state.inputs, state.discovered)
 
 
+def _endpoint_still_to_do(state: Pass, options: Mapping[str, Any], outcome: Outcome) -> Optional[str]:
+    # Created by a run that did not wait for it: the service role waits for it before a rollout.
+    pending = network.pending_endpoint_id((outcome.result.get("endpoint") or {}).get("endpoint"))
+    return f"Secrets Manager endpoint {pending} is still pending" if pending else None
+
+
 def _database_still_to_do(state: Pass, options: Mapping[str, Any], outcome: Outcome) -> Optional[str]:
     # A run with wait=true waits for a cluster still settling: part of being in sync.
     if options["wait"] and outcome.result.get("pending"):
@@ -118,7 +124,7 @@ def _rds_problem(options: Mapping[str, Any]) -> Optional[str]:
 
 STEPS = (
     Step("network", network.NETWORK_ACCESS_ARGUMENT_SPEC, _network_options, network.validate_access_params, network.run_network_access,
-         lambda state, options, outcome: network.access_facts(outcome.result, options)),
+         lambda state, options, outcome: network.access_facts(outcome.result, options), _endpoint_still_to_do),
     Step("database", rds.CLUSTER_ARGUMENT_SPEC, lambda state: rds.cluster_options(state.inputs), _rds_problem, rds.run_cluster,
          lambda state, options, outcome: rds.cluster_facts(outcome.result), _database_still_to_do),
     Step("task_definitions", ecs.TASKDEF_ARGUMENT_SPEC, _taskdef_options, lambda options: None, ecs.run_taskdef_env,

@@ -889,6 +889,18 @@ def deploy_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any],
     }
 
 
+def dependencies_options(inputs: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """ecs_task_dependencies_ready's options: the Secrets Manager endpoint and the DB cluster that
+    site.yml created without waiting and are still settling, awaited before the preflight; None
+    (no task) when neither is."""
+    endpoint = inputs.get("service_secretsmanager_endpoint_pending_id")
+    cluster = inputs.get("service_db_pending_cluster_identifier")
+    if not endpoint and not cluster:
+        return None
+    return {"vpc_endpoint_ids": [endpoint] if endpoint else [], "db_cluster_identifier": cluster or None,
+            "wait_timeout": inputs.get("service_dependencies_wait_timeout")}
+
+
 def preflight_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], check_mode: bool = False) -> List[Dict[str, Any]]:
     """ecs_secrets_preflight's options for each service about to be rolled out (every service with
     service_preflight_every_run) whose revision has an ARN (check mode has none for a revision it

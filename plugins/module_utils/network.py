@@ -729,12 +729,10 @@ class SecretsManagerEndpoint(_NetworkJob):
 
         def check() -> Optional[Dict[str, Any]]:
             endpoint = self.net.endpoint(endpoint_id)
-            state = str((endpoint or {}).get("State", "")).lower()
-            if state == "available":
-                return endpoint
-            if endpoint is None or state in _GONE_STATES:
-                raise EcsRdsError(message=f"VPC endpoint {endpoint_id} became {state or 'gone'} instead of available")
-            return None
+            problem = endpoint_unusable(endpoint_id, endpoint)
+            if problem:
+                raise EcsRdsError(message=problem)
+            return endpoint if str((endpoint or {}).get("State", "")).lower() == "available" else None
 
         return wait_for(check, self.params["wait_timeout"], f"VPC endpoint {endpoint_id} to be available", delay=self.poll_delay)
 
@@ -854,6 +852,14 @@ class SecretsManagerEndpoint(_NetworkJob):
             self._do(f"delete security group {group_id}", self.net.delete_security_group, group_id, self.params["wait_timeout"])
         return {"vpc_id": vpc_id, "service_name": self.service_name, "endpoint": None, "deleted_endpoint_ids": deleted,
                 "deleted_group_ids": list(groups_to_delete), "skipped": False}
+
+
+def endpoint_unusable(endpoint_id: str, endpoint: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """Why an endpoint being waited for will never be available (gone, rejected, failed), or None."""
+    state = str((endpoint or {}).get("State", "")).lower()
+    if endpoint is None or state in _GONE_STATES:
+        return f"VPC endpoint {endpoint_id} became {state or 'gone'} instead of available"
+    return None
 
 
 def group_summary(group: Optional[Dict[str, Any]], port: int) -> Optional[Dict[str, Any]]:
@@ -1072,6 +1078,9 @@ def access_options(inputs: Mapping[str, Any], discovered: Mapping[str, Any], vpc
             "source_security_group_ids": group_ids,
             "source_cidrs": list(inputs.get("network_secretsmanager_endpoint_ingress_cidrs") or []),
             "manage_vpc_dns": inputs.get("network_manage_vpc_dns"),
+            # site.yml creates the endpoint without waiting: the service role waits for it before the
+            # first task needs it, while the database is being created.
+            "wait": inputs.get("network_wait") is not False,
         },
         "db_security_group": {
             "name": _named(inputs, "network_db_security_group_name", "-sg"),
@@ -1103,7 +1112,17 @@ def access_facts(result: Mapping[str, Any], options: Mapping[str, Any]) -> Dict[
         "network__db_security_group_id": result["db_security_group"]["group_id"],
         "network__secretsmanager_endpoint_id": endpoint["endpoint"]["vpc_endpoint_id"] if endpoint.get("endpoint") else None,
         "network__secretsmanager_endpoint_changed": bool(endpoint["changed"]),
+        "network__secretsmanager_endpoint_pending_id": pending_endpoint_id(endpoint.get("endpoint")),
     }
+
+
+def pending_endpoint_id(summary: Optional[Mapping[str, Any]]) -> str:
+    """The id of an endpoint (as endpoint_summary gives it) that exists and is not available yet:
+    created or changed by a run that did not wait for it, or still settling from an earlier run.
+    Empty otherwise (the service role's input is a string)."""
+    if not summary or not summary.get("vpc_endpoint_id") or str(summary.get("state") or "").lower() == "available":
+        return ""
+    return summary["vpc_endpoint_id"]
 
 
 def teardown_options(inputs: Mapping[str, Any], services: Sequence[Mapping[str, Any]],

@@ -26,6 +26,8 @@ SITE_WIRING: Dict[str, Any] = {
     "service_db_port": "database__port",
     "service_db_name": "database__name",
     "service_secretsmanager_endpoint_changed": "network__secretsmanager_endpoint_changed",
+    "service_secretsmanager_endpoint_pending_id": "network__secretsmanager_endpoint_pending_id",
+    "service_db_pending_cluster_identifier": "database__pending_cluster_identifier",
     "service_preflight_db_security_group_ids": ["network__db_security_group_id"],
     "rotation_secret_arn": "database__secret_arn",
 }

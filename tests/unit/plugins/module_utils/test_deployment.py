@@ -25,7 +25,8 @@ DISCOVERED = {
     },
     "subnets": [],
 }
-NETWORK = {"vpc_id": "vpc-1", "endpoint": {"changed": False, "endpoint": {"vpc_endpoint_id": "vpce-1"}}, "db_security_group": {"group_id": "sg-db"}}
+NETWORK = {"vpc_id": "vpc-1", "endpoint": {"changed": False, "endpoint": {"vpc_endpoint_id": "vpce-1", "state": "available"}},
+           "db_security_group": {"group_id": "sg-db"}}
 CONNECTION = {"endpoint": "db.cluster-x", "port": 5433, "database_name": None, "secret_arn": SECRET, "secret_kms_key_id": "k",
               "secret_kms_key_manager": "AWS"}
 
@@ -42,10 +43,10 @@ class Steps:
     """Each step's runner answering as given (their decisions are unit-tested in their areas): what
     the pass must do is give them the right options and act on their outcome."""
 
-    def __init__(self, monkeypatch, changed=(), pending=None, registered=False, settled=True, failing=None):
+    def __init__(self, monkeypatch, changed=(), pending=None, registered=False, settled=True, failing=None, endpoint_state="available"):
         self.options = {}
         answers = {
-            "network": NETWORK,
+            "network": dict(NETWORK, endpoint={"changed": False, "endpoint": {"vpc_endpoint_id": "vpce-1", "state": endpoint_state}}),
             "database": {"cluster": {"endpoint": "db.cluster-x"}, "connection": CONNECTION, "pending": pending},
             "task_definitions": {"task_definitions": [{"changed": registered, "task_definition_arn": None if registered else TD, "revision": 4,
                                                        "task_definition": {"execution_role_arn": ROLE}}] * 2},
@@ -125,6 +126,8 @@ def test_the_wiring_table_states_what_site_yml_passes():
 
 @pytest.mark.parametrize("answer, step, why", [
     ({"changed": ("network",)}, "network", "change network"),
+    # site.yml creates the endpoint without waiting: while it settles the service role still has a wait to do.
+    ({"endpoint_state": "pending"}, "network", "Secrets Manager endpoint vpce-1 is still pending"),
     ({"changed": ("database",)}, "database", "change database"),
     ({"pending": "cluster status 'modifying'"}, "database", "modifying"),
     ({"changed": ("task_definitions",)}, "task_definitions", "change task_definitions"),

@@ -801,15 +801,26 @@ def test_a_vpc_named_must_be_exactly_one():
 
 def test_the_network_role_publishes_what_the_next_roles_take():
     options = access_options(network_inputs(), SERVICES_FOUND)
-    result = {"vpc_id": "vpc-1", "db_security_group": {"group_id": "sg-db"}, "endpoint": {"changed": True, "endpoint": {"vpc_endpoint_id": "vpce-1"}}}
+    result = {"vpc_id": "vpc-1", "db_security_group": {"group_id": "sg-db"},
+              "endpoint": {"changed": True, "endpoint": {"vpc_endpoint_id": "vpce-1", "state": "available"}}}
     assert access_facts(result, options) == {
         "network__vpc_id": "vpc-1", "network__subnet_ids": ["subnet-a", "subnet-b", "subnet-c"],
         "network__service_security_group_ids": ["sg-app", "sg-w"], "network__db_security_group_id": "sg-db",
         "network__secretsmanager_endpoint_id": "vpce-1", "network__secretsmanager_endpoint_changed": True,
+        "network__secretsmanager_endpoint_pending_id": "",
     }
+    # Created without waiting (AWS answers State "pendingAcceptance"/"pending" until it is ready): the service role waits for it.
+    pending = dict(result, endpoint={"changed": True, "endpoint": {"vpc_endpoint_id": "vpce-1", "state": "pending"}})
+    assert access_facts(pending, options)["network__secretsmanager_endpoint_pending_id"] == "vpce-1"
     skipped = dict(result, endpoint={"changed": False, "endpoint": None}, db_security_group={"group_id": None})
     facts = access_facts(skipped, options)
     assert facts["network__secretsmanager_endpoint_id"] is None and facts["network__db_security_group_id"] is None
+    assert facts["network__secretsmanager_endpoint_pending_id"] == ""
+
+
+def test_the_role_waits_for_the_endpoint_unless_told_not_to():
+    assert access_options(network_inputs(), SERVICES_FOUND)["endpoint"]["wait"] is True
+    assert access_options(network_inputs(network_wait=False), SERVICES_FOUND)["endpoint"]["wait"] is False
 
 
 def test_the_teardown_finds_the_vpc_without_describing_the_services_when_it_can():
