@@ -627,11 +627,23 @@ def render_report(results: Dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------------------- main
 
+# The section tests/benchmark/critical_path.py writes into the same page, kept when this one rewrites it.
+CRITICAL_PATH_BEGIN, CRITICAL_PATH_END = "<!-- critical-path:begin -->", "<!-- critical-path:end -->"
+
+
+def with_kept_section(report: Path, text: str) -> str:
+    old = report.read_text() if report.exists() else ""
+    if CRITICAL_PATH_BEGIN not in old or CRITICAL_PATH_END not in old:
+        return text
+    kept = old[old.index(CRITICAL_PATH_BEGIN): old.index(CRITICAL_PATH_END) + len(CRITICAL_PATH_END)]
+    return text.rstrip("\n") + "\n\n" + kept + "\n"
+
+
 def write_outputs(results: Dict[str, Any], output: Path, report: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(render_report(results))
+    report.write_text(with_kept_section(report, render_report(results)))
 
 
 def parse_options(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -659,7 +671,7 @@ def parse_options(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_options(argv)
     if args.report_only:
-        args.report.write_text(render_report(json.loads(args.report_only.read_text())))
+        args.report.write_text(with_kept_section(args.report, render_report(json.loads(args.report_only.read_text()))))
         print(f"wrote {args.report}")
         return 0
     try:

@@ -122,6 +122,9 @@ class FaultProxy:
         self._lock = threading.Lock()
         # Called after each forwarded request; returning "drop" closes the connection unanswered.
         self.after_forward: Optional[Callable[[Request], Optional[str]]] = None
+        # Given a forwarded request, its body, and moto's status and answer: the answer to give instead
+        # (tests/support/latency.py holds resources in their transitional states this way).
+        self.rewrite: Optional[Callable[[Request, bytes, int, bytes], bytes]] = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -216,6 +219,8 @@ class FaultProxy:
                     code, status = SERVER_ERROR[protocol]
                     self._error(service, code, status, "the request was applied, its answer lost (tests/support/faults.py)")
                     return
+                if proxy.rewrite is not None:
+                    answer = proxy.rewrite(request, body, status, answer)
                 self._answer(status, answer_headers, answer)
 
             def _error(self, service, code, status, message):

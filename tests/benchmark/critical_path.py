@@ -1,0 +1,180 @@
+"""`make bench` (second part): site.yml's converge on AWS's latencies, against its critical path.
+
+moto answers every resource ready at once, so the side-by-side benchmark (bench.py) measures
+Ansible. Here a proxy of our own (tests/support/latency.py) sits in front of moto and holds each
+resource in its transitional state for a set time, AWS's typical latencies divided by 6: the Secrets
+Manager endpoint ``pending``, the cluster and its writer ``creating``, each ECS rollout
+``IN_PROGRESS`` with no task running. For 1, 4 and 10 services sharing the database, one converge
+each on a fresh environment, it records when each wait began and ended, the rollouts in flight at
+once and the calls made while waiting, and compares the converge with the critical path of the
+simulated latencies (what no run can beat) and with the same waits one after another (what a run
+waiting for each resource, then each rollout, in turn would take).
+
+Writes build/bench/critical-path.json and the "Critical path" section of docs/BENCHMARKS.md.
+
+Usage: .venv/bin/python tests/benchmark/critical_path.py [--services 1,4,10] [--scale 6]
+       .venv/bin/python tests/benchmark/critical_path.py --report-only build/bench/critical-path.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from support.demo_environment import build_demo_environment
+from support.latency import Latencies, LatencyProxy
+from support.sandbox import REPO_ROOT, MotoServer, run_playbook
+
+from bench import CRITICAL_PATH_BEGIN as BEGIN
+from bench import CRITICAL_PATH_END as END
+from bench import SITE, ours_vars
+
+DEFAULT_OUTPUT = REPO_ROOT / "build" / "bench" / "critical-path.json"
+DEFAULT_REPORT = REPO_ROOT / "docs" / "BENCHMARKS.md"
+DEFAULT_SERVICES = (1, 4, 10)
+# AWS's typical seconds (docs: endpoint ~2 min; cluster 3-5, writer 7-10, rollout 2-5 minutes).
+AWS_SECONDS = {"endpoint": 120.0, "cluster": 240.0, "instance": 480.0, "rollout": 180.0}
+# Issue 18's targets: converge / critical path, by service count.
+TARGETS = {4: 1.3, 10: 1.4}
+
+
+def latencies(scale: float) -> Latencies:
+    return Latencies(**{kind: seconds / scale for kind, seconds in AWS_SECONDS.items()})
+
+
+def run_scenario(server: MotoServer, services: int, simulated: Latencies, log=print) -> Dict[str, Any]:
+    server.reset()
+    build_demo_environment(server.client, service_count=services)
+    proxy = LatencyProxy(server.endpoint, simulated)
+    try:
+        started = time.monotonic()
+        run = run_playbook(proxy.endpoint, SITE, extra_vars=ours_vars(proxy.endpoint, services))
+        wall = time.monotonic() - started
+        if run.rc != 0:
+            raise RuntimeError(f"site.yml exited {run.rc} with {services} services:\n{run.stdout[-4000:]}")
+        report = proxy.report()
+    finally:
+        proxy.stop()
+    critical = simulated.critical_path()
+    result = {
+        "services": services,
+        "converge_s": round(wall, 1),
+        "critical_path_s": critical,
+        "one_after_another_s": simulated.one_after_another(services),
+        "ratio_to_critical_path": round(wall / critical, 2),
+        "changed": run.changed,
+        **report,
+    }
+    log(f"  {services:2} services: converge {wall:6.1f}s, critical path {critical:.0f}s ({result['ratio_to_critical_path']:.2f}x), "
+        f"one after another {result['one_after_another_s']:.0f}s, rollouts at once {report['rollouts_in_flight_at_once']}")
+    return result
+
+
+def run_all(service_counts: Sequence[int], scale: float, log=print) -> Dict[str, Any]:
+    simulated = latencies(scale)
+    results: Dict[str, Any] = {
+        "format": 1,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "scale": scale,
+        "latencies_s": {kind: getattr(simulated, kind) for kind in AWS_SECONDS},
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "scenarios": [],
+    }
+    server = MotoServer()
+    try:
+        for count in service_counts:
+            results["scenarios"].append(run_scenario(server, count, simulated, log))
+    finally:
+        server.stop()
+    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def _waits_line(scenario: Dict[str, Any], kind: str) -> str:
+    waits = [w for w in scenario["waits"] if w["kind"] == kind]
+    if not waits:
+        return "-"
+    first = waits[0]
+    ended = max((w["wait_ended"] or 0.0) for w in waits)
+    return f"asked {first['asked']:.0f}s, ready {max(w['ready'] for w in waits):.0f}s, seen ready {ended:.0f}s"
+
+
+def report_section(results: Dict[str, Any]) -> str:
+    lat = results["latencies_s"]
+    lines = [
+        BEGIN,
+        "## Critical path: converge on AWS's latencies",
+        "",
+        f"Generated by `tests/benchmark/critical_path.py` (part of `make bench`) on {results['date']}, {results['cpu_count']} CPUs, "
+        f"load average {results['load_average_start'][0]} at the start. A proxy of ours in front of moto (`tests/support/latency.py`) "
+        f"holds each resource in its transitional state for AWS's typical time divided by {results['scale']:g}: the Secrets Manager "
+        f"endpoint `pending` {lat['endpoint']:.0f} s, the cluster `creating` {lat['cluster']:.0f} s, its writer `creating` "
+        f"{lat['instance']:.0f} s from CreateDBInstance (never before its cluster), each ECS rollout `IN_PROGRESS` with no task "
+        f"running {lat['rollout']:.0f} s after UpdateService. One converge per row, on a fresh environment.",
+        "",
+        "- *Critical path*: what no run can beat - the endpoint, the cluster and its writer settling side by side, then the "
+        f"rollouts all at once: max({lat['endpoint']:.0f}, {lat['cluster']:.0f}, {lat['instance']:.0f}) + {lat['rollout']:.0f} s.",
+        "- *One after another*: the same waits in turn - endpoint, cluster, writer, then each rollout (the collection before "
+        "issue 18 waited like this).",
+        "- *Polls*: DescribeServices calls while a rollout was in flight; every one asks for up to 10 services.",
+        "",
+        "| Services | Converge | Critical path | Ratio (target) | One after another | Rollouts at once "
+        "| Polls (services per call, min interval) | Looks while settling (endpoint / cluster / writer / rollouts) |",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for s in results["scenarios"]:
+        target = TARGETS.get(s["services"])
+        looks = s["looks_in_transition"]
+        lines.append(
+            f"| {s['services']} | {s['converge_s']:.1f} s | {s['critical_path_s']:.0f} s | {s['ratio_to_critical_path']:.2f}x"
+            f"{f' (≤ {target}x)' if target else ''} | {s['one_after_another_s']:.0f} s | {s['rollouts_in_flight_at_once']} of {s['services']} | "
+            f"{s['describe_services_while_rolling']} ({s['services_per_describe_max']}, {s['poll_interval_min_s']:.0f} s) | "
+            f"{looks.get('endpoint', 0)} / {looks.get('cluster', 0)} / {looks.get('instance', 0)} / {looks.get('rollout', 0)} |")
+    lines += ["", "When each wait began and ended (seconds from the start of the run; *seen ready*: the first look that found it ready):", "",
+              "| Services | Endpoint | Cluster | Writer | Rollouts |", "|---:|---|---|---|---|"]
+    for s in results["scenarios"]:
+        lines.append(f"| {s['services']} | {_waits_line(s, 'endpoint')} | {_waits_line(s, 'cluster')} | {_waits_line(s, 'instance')} | "
+                     f"{_waits_line(s, 'rollout')} |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_report(results: Dict[str, Any], report: Path) -> None:
+    """Put the section in place of the one there, or at the end (bench.py keeps it when it rewrites the page)."""
+    section = report_section(results)
+    text = report.read_text() if report.exists() else ""
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    report.write_text(text)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", default=",".join(str(n) for n in DEFAULT_SERVICES))
+    parser.add_argument("--scale", type=float, default=6.0, help="divide AWS's typical latencies by this")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    parser.add_argument("--report-only", type=Path)
+    args = parser.parse_args(argv)
+    if args.report_only:
+        results = json.loads(args.report_only.read_text())
+    else:
+        results = run_all([int(n) for n in args.services.split(",")], args.scale, log=lambda line: print(line, flush=True))
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=1) + "\n")
+    write_report(results, args.report)
+    print(f"wrote {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
