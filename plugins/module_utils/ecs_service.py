@@ -901,22 +901,25 @@ def dependencies_options(inputs: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
             "wait_timeout": inputs.get("service_dependencies_wait_timeout")}
 
 
-def preflight_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], check_mode: bool = False) -> List[Dict[str, Any]]:
-    """ecs_secrets_preflight's options for each service about to be rolled out (every service with
-    service_preflight_every_run) whose revision has an ARN (check mode has none for a revision it
-    did not register). It guards a rollout, so a run that rolls nothing out checks nothing; in check
-    mode, where the grant and network changes before it were not made, it only reports."""
+def preflight_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], check_mode: bool = False) -> Optional[Dict[str, Any]]:
+    """ecs_secrets_preflight's options, one run for every service about to be rolled out (every
+    service with service_preflight_every_run) whose revision has an ARN (check mode has none for a
+    revision it did not register); None when there is none. It guards a rollout, so a run that rolls
+    nothing out checks nothing; in check mode, where the grant and network changes before it were not
+    made, it only reports."""
     if not inputs.get("service_preflight"):
-        return []
-    return [{
+        return None
+    services = [{"service": entry["service"], "task_definition": entry["task_definition_arn"], "container_name": entry["container_name"]}
+                for entry in plan if entry["task_definition_arn"] and (entry["roll_out"] or inputs.get("service_preflight_every_run"))]
+    if not services:
+        return None
+    return {
         "cluster": inputs.get("service_ecs_cluster"),
-        "service": entry["service"],
-        "task_definition": entry["task_definition_arn"],
-        "container_name": entry["container_name"],
+        "services": services,
         "db_security_group_ids": [group for group in inputs.get("service_preflight_db_security_group_ids") or [] if group],
         "db_port": inputs.get("service_db_port"),
         "fail_on": "never" if check_mode else inputs.get("service_preflight_fail_on"),
-    } for entry in plan if entry["task_definition_arn"] and (entry["roll_out"] or inputs.get("service_preflight_every_run"))]
+    }
 
 
 def log_check_options(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:

@@ -13,7 +13,8 @@ findings ``{check, status, resource, message, fix}``, so each is unit-tested wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from functools import cached_property
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition, value_from_error
@@ -505,18 +506,52 @@ class PreflightReader:
     """Every read the preflight makes, from the clients of each area. Nothing here writes, reads a
     secret value (DescribeSecret only) or a parameter value (DescribeParameters only)."""
 
-    def __init__(self, clients: Mapping[str, Any], region: str) -> None:
-        self.ecs = ServiceReads(clients["ecs"])
-        self.ecs_client = clients["ecs"]
-        self.net = NetworkClient(clients["ec2"])
-        self.iam = IamReader(clients["iam"])
-        self.secretsmanager = clients["secretsmanager"]
-        self.ssm = clients["ssm"]
-        self.keys = KeyReader(clients["kms"])
+    def __init__(self, clients: Union[Mapping[str, Any], Callable[[str], Any]], region: str) -> None:
+        # A client is made when first needed (each loads its service model): SSM's only for a
+        # parameter reference, KMS's only for a secret with a key.
+        self._client = clients if callable(clients) else clients.__getitem__
         self.region = region
+        # Several services checked in one run share their secret, execution role and subnets: each
+        # is read once.
+        self._read: Dict[Any, Any] = {}
+
+    @cached_property
+    def ecs_client(self) -> Any:
+        return self._client("ecs")
+
+    @cached_property
+    def ecs(self) -> ServiceReads:
+        return ServiceReads(self.ecs_client)
+
+    @cached_property
+    def net(self) -> NetworkClient:
+        return NetworkClient(self._client("ec2"))
+
+    @cached_property
+    def iam(self) -> IamReader:
+        return IamReader(self._client("iam"))
+
+    @cached_property
+    def secretsmanager(self) -> Any:
+        return self._client("secretsmanager")
+
+    @cached_property
+    def ssm(self) -> Any:
+        return self._client("ssm")
+
+    @cached_property
+    def keys(self) -> KeyReader:
+        return KeyReader(self._client("kms"))
+
+    def _once(self, key: Any, read: Callable[[], Any]) -> Any:
+        if key not in self._read:
+            self._read[key] = read()
+        return self._read[key]
 
     def describe_secret(self, secret_id: str) -> Optional[Dict[str, Any]]:
-        return call(self.secretsmanager, "describe_secret", f"describe secret {secret_id}", not_found=("ResourceNotFoundException",), SecretId=secret_id)
+        def read() -> Optional[Dict[str, Any]]:
+            return call(self.secretsmanager, "describe_secret", f"describe secret {secret_id}", not_found=("ResourceNotFoundException",), SecretId=secret_id)
+        return self._once(("secret", secret_id), read)
 
     def describe_parameter(self, name: str) -> Optional[Dict[str, Any]]:
         response = call(self.ssm, "describe_parameters", f"describe SSM parameter {name}",
@@ -527,15 +562,20 @@ class PreflightReader:
     def existing_groups(self, group_ids: Sequence[str]) -> List[Dict[str, Any]]:
         """The groups of ``group_ids`` that exist: a group-id filter answers without the
         InvalidGroup.NotFound error that GroupIds raises for a missing one."""
-        response = call(self.net.client, "describe_security_groups", "describe the database security groups",
-                        Filters=[{"Name": "group-id", "Values": list(group_ids)}])
-        return response.get("SecurityGroups") or []
+        def read() -> List[Dict[str, Any]]:
+            response = call(self.net.client, "describe_security_groups", "describe the database security groups",
+                            Filters=[{"Name": "group-id", "Values": list(group_ids)}])
+            return response.get("SecurityGroups") or []
+        return self._once(("groups", tuple(group_ids)), read)
 
     def customer_key(self, key_id: Optional[str]) -> Optional[str]:
         """The ARN of a customer-managed key, None for an AWS-managed one (aws/secretsmanager)."""
-        return self.keys.customer_key_arn(key_id)
+        return self._once(("key", key_id), lambda: self.keys.customer_key_arn(key_id))
 
     def role_access(self, role_arn: str, needs: Sequence[AccessNeed]) -> Tuple[Optional[List[NamedPolicy]], Dict[Tuple[str, str], Decision], str]:
+        return self._once(("role", role_arn, repr(list(needs))), lambda: self._role_access(role_arn, needs))
+
+    def _role_access(self, role_arn: str, needs: Sequence[AccessNeed]) -> Tuple[Optional[List[NamedPolicy]], Dict[Tuple[str, str], Decision], str]:
         policies = self.iam.role_policies(role_name_from_arn(role_arn))
         if policies is None:
             return None, {}, OWN_EVALUATION
@@ -555,6 +595,10 @@ class PreflightReader:
 
     def network(self, service: Mapping[str, Any], needed: bool) -> NetworkFacts:
         awsvpc = ((service.get("networkConfiguration") or {}).get("awsvpcConfiguration")) or {}
+        key = ("network", tuple(awsvpc.get("subnets") or []), tuple(awsvpc.get("securityGroups") or []), awsvpc.get("assignPublicIp"), needed)
+        return self._once(key, lambda: self._network(awsvpc, needed))
+
+    def _network(self, awsvpc: Mapping[str, Any], needed: bool) -> NetworkFacts:
         subnet_ids = list(awsvpc.get("subnets") or [])
         facts = NetworkFacts(self.region, None, [], [], [], {}, [], list(awsvpc.get("securityGroups") or []),
                              awsvpc.get("assignPublicIp") == "ENABLED")
@@ -640,10 +684,20 @@ def preflight_problem(params: Mapping[str, Any]) -> Optional[str]:
 
 def run_secrets_preflight(clients: Clients, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> Outcome:
     """ecs_secrets_preflight (read-only): the findings, failing the task with every finding that
-    reaches ``fail_on``."""
-    reader = PreflightReader({name: clients(name) for name in ("ecs", "ec2", "iam", "secretsmanager", "ssm", "kms")}, clients.region)
-    result = run_preflight(reader, params)
-    failing = reached(result["findings"], params["fail_on"])
-    if failing:
-        raise EcsRdsError(message=failure_message(params["service"], failing), changed=False, **result)
+    reaches ``fail_on``; for each service of ``services`` in turn when several are given, with what
+    they share read once."""
+    reader = PreflightReader(clients, clients.region)
+    if not params.get("services"):
+        result = run_preflight(reader, params)
+        failing = reached(result["findings"], params["fail_on"])
+        if failing:
+            raise EcsRdsError(message=failure_message(params["service"], failing), changed=False, **result)
+        return Outcome(False, result)
+    each = [dict(run_preflight(reader, dict(params, **entry)), service=entry["service"]) for entry in params["services"]]
+    findings = [dict(f, service=one["service"]) for one in each for f in one["findings"]]
+    result = {"services": each, "findings": findings, "summary": summarize(findings)}
+    failed = [(one["service"], reached(one["findings"], params["fail_on"])) for one in each]
+    failed = [(service, failing) for service, failing in failed if failing]
+    if failed:
+        raise EcsRdsError(message=" || ".join(failure_message(service, failing) for service, failing in failed), changed=False, **result)
     return Outcome(False, result)

@@ -43,9 +43,27 @@ options:
     type: str
     required: true
   service:
-    description: Name or ARN of the ECS service.
+    description: Name or ARN of the ECS service. One of O(service) and O(services) is required.
     type: str
-    required: true
+  services:
+    description:
+      - Several services of O(cluster), checked in one run, each with the revision and container to check (as
+        O(task_definition) and O(container_name) for one service). What they share - the secret, the execution role,
+        the subnets and their endpoint, the database groups - is read once.
+      - The module fails after every service was checked, naming each service's findings that reach O(fail_on).
+    type: list
+    elements: dict
+    suboptions:
+      service:
+        description: Name or ARN of the ECS service.
+        type: str
+        required: true
+      task_definition:
+        description: Revision to check; default is the revision the service runs.
+        type: str
+      container_name:
+        description: Container whose secrets are checked; default is every container of the revision.
+        type: str
   task_definition:
     description:
       - Revision to check (family, family:revision or ARN). Default is the revision the service runs.
@@ -100,6 +118,17 @@ EXAMPLES = r"""
     db_security_group_ids: [sg-0db]
     db_port: 5432
 
+- name: Check two services in one run, each on the revision about to be rolled out
+  ecsrds.connect.ecs_secrets_preflight:
+    cluster: demo-ecs-cluster
+    services:
+      - service: demo-ecs-service
+        task_definition: demo-ecs-task:7
+        container_name: app
+      - service: demo-worker
+        task_definition: demo-worker-task:3
+    db_security_group_ids: [sg-0db]
+
 - name: Only report; look at the findings afterwards
   ecsrds.connect.ecs_secrets_preflight:
     cluster: demo-ecs-cluster
@@ -113,8 +142,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+services:
+  description:
+    - With O(services), one entry per service in the order given, each with the keys returned for one service
+      (RV(findings), RV(summary), RV(task_definition_arn), RV(execution_role_arn), RV(access_method)) and its C(service).
+  returned: when O(services) is given
+  type: list
+  elements: dict
 findings:
-  description: Every finding, in the order secret_reference, execution_role_access, network_path, vpc_dns, platform_version, db_ingress.
+  description:
+    - Every finding, in the order secret_reference, execution_role_access, network_path, vpc_dns, platform_version, db_ingress.
+    - With O(services), every service's findings in turn, each with the C(service) it is about.
   returned: always
   type: list
   elements: dict
@@ -154,17 +192,17 @@ summary:
   sample: {"ok": 5, "warn": 0, "fail": 3}
 task_definition_arn:
   description: The revision that was checked.
-  returned: always
+  returned: when O(service) is given
   type: str
 execution_role_arn:
   description: Its execution role, or null.
-  returned: always
+  returned: when O(service) is given
   type: str
 access_method:
   description:
     - How execution_role_access was decided - C(iam:SimulatePrincipalPolicy), or C(own evaluation of the role's policies) followed by
       why the simulation was not used. Null when no permission was needed.
-  returned: always
+  returned: when O(service) is given
   type: str
 actions:
   description: Always empty; the checks only read.
@@ -182,14 +220,20 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import FA
 def main() -> None:
     argument_spec = dict(
         cluster=dict(type="str", required=True),
-        service=dict(type="str", required=True),
+        service=dict(type="str"),
+        services=dict(type="list", elements="dict", options=dict(
+            service=dict(type="str", required=True),
+            task_definition=dict(type="str"),
+            container_name=dict(type="str"),
+        )),
         task_definition=dict(type="str"),
         container_name=dict(type="str"),
         db_security_group_ids=dict(type="list", elements="str", default=[]),
         db_port=dict(type="int", default=5432),
         fail_on=dict(type="str", choices=list(FAIL_ON), default="fail"),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=[("service", "services")],
+                              mutually_exclusive=[("service", "services"), ("services", "task_definition"), ("services", "container_name")])
     run_step(module, run_secrets_preflight, preflight_problem(module.params))
 
 

@@ -156,7 +156,7 @@ def test_after_site_nothing_fails_and_a_failing_check_stops_site_before_deployin
     site = play(SITE, extra_vars=variables)
     assert site.rc == 0, site.stdout[-4000:]
     # site.yml ran the preflight itself, before its rollout, with the database group from the network role.
-    (item,) = site.result(ROLE_PREFLIGHT)["results"]
+    (item,) = site.result(ROLE_PREFLIGHT)["services"]
     assert item["summary"]["fail"] == 0 and item["summary"]["warn"] == 0, item["findings"]
     assert {f["check"] for f in item["findings"]} == {
         "secret_reference", "execution_role_access", "network_path", "vpc_dns", "platform_version", "db_ingress"}
@@ -191,7 +191,7 @@ def test_after_site_nothing_fails_and_a_failing_check_stops_site_before_deployin
     assert stopped.rc != 0
     failed = stopped.result(ROLE_PREFLIGHT)
     assert failed["failed"] is True
-    (item,) = failed["results"]
-    assert "[execution_role_access]" in item["msg"] and "deny-secrets" in item["msg"]
+    assert f"Preflight of service {facts['service']}" in failed["msg"]
+    assert "[execution_role_access]" in failed["msg"] and "deny-secrets" in failed["msg"]
     assert "UpdateService" not in {c.operation for c in calls}
     assert ecs.describe_services(cluster=facts["cluster"], services=[facts["service"]])["services"][0]["taskDefinition"] == before

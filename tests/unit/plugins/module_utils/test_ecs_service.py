@@ -715,14 +715,15 @@ def test_only_the_services_rolled_out_are_deployed_with_the_grace_after_a_recent
 
 
 def test_the_preflight_guards_a_rollout_and_only_reports_in_check_mode():
-    [api] = preflight_options(_plan(), service_inputs(service_preflight_db_security_group_ids=["sg-db", None], service_db_port=5433))
-    assert api == {"cluster": "shop", "service": "api", "task_definition": PLAN_NEW, "container_name": "app",
+    api = preflight_options(_plan(), service_inputs(service_preflight_db_security_group_ids=["sg-db", None], service_db_port=5433))
+    assert api == {"cluster": "shop", "services": [{"service": "api", "task_definition": PLAN_NEW, "container_name": "app"}],
                    "db_security_group_ids": ["sg-db"], "db_port": 5433, "fail_on": "fail"}
-    assert [o["service"] for o in preflight_options(_plan(), service_inputs(service_preflight_every_run=True))] == ["api", "worker"]
-    assert preflight_options(_plan(), service_inputs(), check_mode=True)[0]["fail_on"] == "never"
-    assert preflight_options(_plan(), service_inputs(service_preflight=False)) == []
+    # Every service in one run of the module.
+    assert [o["service"] for o in preflight_options(_plan(), service_inputs(service_preflight_every_run=True))["services"]] == ["api", "worker"]
+    assert preflight_options(_plan(), service_inputs(), check_mode=True)["fail_on"] == "never"
+    assert preflight_options(_plan(), service_inputs(service_preflight=False)) is None
     # A revision check mode did not register has no ARN to check.
-    assert preflight_options(_plan(registered=(None, None)), service_inputs()) == []
+    assert preflight_options(_plan(registered=(None, None)), service_inputs()) is None
 
 
 def test_the_log_check_reads_every_service_when_asked():

@@ -393,3 +393,28 @@ def test_the_module_runner_fails_with_every_finding_that_reaches_fail_on():
     reported = run_secrets_preflight(clients, dict(PARAMS, fail_on="never"), False, False)
     assert reported.changed is False and reported.actions == [] and reported.result["summary"]["fail"] == 1
     assert preflight_problem(dict(PARAMS, db_port=80)) == "db_port 80 is out of range: Aurora listens on a port from 1150 to 65535"
+
+
+def test_several_services_in_one_run_share_their_reads_and_every_failing_one_is_named():
+    from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError
+    from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import run_secrets_preflight
+
+    def simulate(**kwargs):
+        return {"EvaluationResults": [{"EvalActionName": kwargs["ActionNames"][0], "EvalResourceName": kwargs["ResourceArns"][0],
+                                       "EvalDecision": "allowed", "MatchedStatements": [], "MissingContextValues": []}], "IsTruncated": False}
+
+    one, two = [], []
+    single = dict(PARAMS, fail_on="never")
+    run_secrets_preflight(Clients(fake_clients(one, simulate).__getitem__, REGION), single, False, False)
+    several = dict(PARAMS, service=None, fail_on="fail", services=[{"service": "svc", "task_definition": None, "container_name": None},
+                                                                   {"service": "svc-2", "task_definition": None, "container_name": "app"}])
+    with pytest.raises(EcsRdsError) as failed:
+        run_secrets_preflight(Clients(fake_clients(two, simulate).__getitem__, REGION), several, False, False)
+    # Same secret, role and subnets: read once for both; only each service and its revision are read again.
+    per_service = ("describe_services", "describe_task_definition")
+    assert sorted(c for c in two if c not in per_service) == sorted(c for c in one if c not in per_service)
+    assert two.count("describe_services") == 2 and "describe_parameters" not in two
+    # Both lack the database group: the message names each service, the result holds each one's findings.
+    assert failed.value.message.count("Preflight of service") == 2 and "service svc-2" in failed.value.message
+    assert [s["service"] for s in failed.value.kwargs["services"]] == ["svc", "svc-2"]
+    assert {f["service"] for f in failed.value.kwargs["findings"]} == {"svc", "svc-2"} and failed.value.kwargs["summary"]["fail"] == 2
