@@ -125,6 +125,9 @@ class FaultProxy:
         # Given a forwarded request, its body, and moto's status and answer: the answer to give instead
         # (tests/support/latency.py holds resources in their transitional states this way).
         self.rewrite: Optional[Callable[[Request, bytes, int, bytes], bytes]] = None
+        # Given a request (method, path, headers, body): an answer (status, headers, body) to give
+        # without forwarding it, or None to forward it (tests/support/data_api.py plays an API moto lacks).
+        self.intercept: Optional[Callable[[str, str, Dict[str, str], bytes], Optional[Tuple[int, List[Tuple[str, str]], bytes]]]] = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -205,6 +208,11 @@ class FaultProxy:
                 with proxy._lock:
                     proxy.log.requests.append(request)
                 protocol = _protocol(service)
+                answered = proxy.intercept(self.command, self.path, headers, body) if proxy.intercept and not request.fault else None
+                if answered is not None:
+                    request.forwarded = True  # answered by the stand-in, as the server would have
+                    self._answer(*answered)
+                    return
                 if request.fault in INJECTED:
                     code, status = INJECTED[request.fault][protocol]
                     self._error(service, code, status, "injected by tests/support/faults.py")

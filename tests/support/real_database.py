@@ -6,7 +6,7 @@ around it, each doing exactly what AWS documents and nothing more.
   (SCRAM-SHA-256), so a wrong secret fails as it would on Aurora.
 - RDS's part (:meth:`RealDatabase.follow_cluster`): the master login of the cluster is what the
   cluster's managed secret holds, made as RDS makes it (a member of ``rds_superuser`` with CREATEROLE
-  and CREATEDB, not a superuser). moto's secret names the login ``admin`` whatever MasterUsername
+  and CREATEDB, not a superuser), and the cluster's ``DatabaseName`` a database it owns. moto's secret names the login ``admin`` whatever MasterUsername
   was asked (AWS's names the MasterUsername): the login is whatever the secret says. moto creates the secret with ManageMasterUserPassword; this sets the
   login's password from it (as a SCRAM verifier computed here: the password never travels in SQL) each
   time the secret's current version changes.
@@ -168,6 +168,10 @@ class RealDatabase:
             self._admin(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN "
                         f"CREATE ROLE {user} LOGIN CREATEROLE CREATEDB IN ROLE rds_superuser; END IF; END $$")
             self._admin(f"ALTER ROLE {user} LOGIN PASSWORD '{verifier}'")
+            # The cluster's DatabaseName is made as RDS makes it: owned by the master login.
+            name = clusters[0].get("DatabaseName")
+            if name and re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name) and not self._admin(f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+                self._admin(f"CREATE DATABASE {name} OWNER {user}")
             self._followed[secret_arn] = answer["VersionId"]
             return True
 
