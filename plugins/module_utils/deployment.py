@@ -81,7 +81,8 @@ def _endpoint_still_to_do(state: Pass, options: Mapping[str, Any], outcome: Outc
 
 
 def _database_still_to_do(state: Pass, options: Mapping[str, Any], outcome: Outcome) -> Optional[str]:
-    # A run with wait=true waits for a cluster still settling: part of being in sync.
+    # A cluster still settling is waited for - by the database role with wait=true, by the service
+    # role's dependencies step when site.yml creates it without waiting: part of being in sync.
     if options["wait"] and outcome.result.get("pending"):
         return outcome.result["pending"]
     if outcome.result.get("cluster") is None:
