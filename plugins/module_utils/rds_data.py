@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, wait_for
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, retry_while_busy, wait_for
 from ansible_collections.ecsrds.connect.plugins.module_utils.rds import AuroraCluster
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -66,6 +66,8 @@ class Login:
     privileges: str
     schema: str
     secret_name: str
+    # "password" (its own secret) or "iam" (IAM database authentication: the rds_iam role, no password, no secret).
+    auth: str = "password"
 
 
 def wanted_logins(params: Mapping[str, Any]) -> List[Login]:
@@ -76,7 +78,7 @@ def wanted_logins(params: Mapping[str, Any]) -> List[Login]:
         privileges = entry.get("privileges") or "owner"
         schema = entry.get("schema") or (entry["name"] if privileges == "owner" else "public")
         secret_name = entry.get("secret_name") or f"{params.get('secret_prefix') or ''}{entry['name']}"
-        result.append(Login(entry["name"], privileges, schema, secret_name))
+        result.append(Login(entry["name"], privileges, schema, secret_name, entry.get("auth") or "password"))
     return result
 
 
@@ -123,7 +125,9 @@ STATE_SQL = """SELECT
   (SELECT d.defaclacl::text FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
     WHERE n.nspname = :schema AND d.defaclrole = n.nspowner AND d.defaclobjtype = 'r') AS default_acl,
   (SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = :login) AS owned_relations,
-  (SELECT pg_has_role(current_user, r.oid, 'MEMBER') FROM pg_roles r WHERE r.rolname = :login) AS master_member"""
+  (SELECT pg_has_role(current_user, r.oid, 'MEMBER') FROM pg_roles r WHERE r.rolname = :login) AS master_member,
+  EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+          WHERE g.rolname = 'rds_iam' AND r.rolname = :login) AS rds_iam"""
 
 
 @dataclass
@@ -140,14 +144,16 @@ class LoginState:
     owned_relations: int = 0
     # The master (current_user of the Data API) is a member: it may make objects owned by the login.
     master_member: bool = False
+    rds_iam: bool = False  # a member of rds_iam: it signs in with IAM authentication tokens only
 
 
 def parse_state(login: str, row: Sequence[Any]) -> LoginState:
-    can_login, schema_owner, usage, can_create, lacking, holding, default_acl, owned, member = row
+    can_login, schema_owner, usage, can_create, lacking, holding, default_acl, owned, member, rds_iam = row
     return LoginState(
         exists=can_login is not None, schema_owner=schema_owner, usage=bool(usage), can_create=bool(can_create),
         tables_lacking=sorted((lacking or "").split(",")) if lacking else [], tables_holding=sorted((holding or "").split(",")) if holding else [],
-        default_privileges=default_privileges_of(default_acl, login), owned_relations=int(owned or 0), master_member=bool(member))
+        default_privileges=default_privileges_of(default_acl, login), owned_relations=int(owned or 0), master_member=bool(member),
+        rds_iam=bool(rds_iam))
 
 
 def default_privileges_of(acl: Optional[str], login: str) -> List[str]:
@@ -167,7 +173,13 @@ def login_statements(login: Login, state: LoginState, verifier: Optional[str]) -
     name = quoted(login.name)
     schema = quoted(login.schema)
     statements = []
-    if not state.exists:
+    if login.auth == "iam":
+        # Aurora lets a member of rds_iam sign in only with an IAM authentication token, never a password.
+        if not state.exists:
+            statements.append(f"CREATE ROLE {name} LOGIN")
+        if not state.rds_iam:
+            statements.append(f"GRANT rds_iam TO {name}")
+    elif not state.exists:
         # The verifier is no password: PostgreSQL stores it as given and never sees the password.
         statements.append(f"CREATE ROLE {name} LOGIN PASSWORD '{verifier}'")
     elif verifier:
@@ -237,8 +249,11 @@ def secret_document(login: Login, password: str, cluster: Mapping[str, Any], dat
 class DataApi:
     """ExecuteStatement with the master secret, each statement naming its database."""
 
-    def __init__(self, client: Any, cluster_arn: str, secret_arn: str, database: str) -> None:
+    def __init__(self, client: Any, cluster_arn: str, secret_arn: str, database: str, resume_timeout: float = 300) -> None:
         self.client, self.cluster_arn, self.secret_arn, self.database = client, cluster_arn, secret_arn, database
+        # A Serverless v2 cluster paused at 0 ACUs answers DatabaseResumingException while it resumes
+        # (up to about 15 s): the statement is sent again until it runs.
+        self.resume_timeout = resume_timeout
         self.sent: List[str] = []
 
     def execute(self, sql: str, parameters: Optional[Mapping[str, str]] = None, shown: Optional[str] = None) -> List[List[Any]]:
@@ -246,7 +261,8 @@ class DataApi:
         args: Dict[str, Any] = dict(resourceArn=self.cluster_arn, secretArn=self.secret_arn, database=self.database, sql=sql)
         if parameters:
             args["parameters"] = [{"name": key, "value": {"stringValue": value}} for key, value in parameters.items()]
-        answer = call(self.client, "execute_statement", shown or sql, **args)
+        answer = retry_while_busy(lambda: call(self.client, "execute_statement", shown or sql, **args), self.resume_timeout,
+                                  f"run {shown or sql}", codes=("DatabaseResumingException",), delay=5.0)
         self.sent.append(shown or sql)
         return [[_value(field_) for field_ in record] for record in answer.get("records") or []]
 
@@ -320,7 +336,7 @@ class LoginManager:
             raise EcsRdsError(message=problem)
         turned_on = self.http_endpoint(cluster)
         self.database = self.params.get("database") or cluster.get("DatabaseName") or "postgres"
-        api = DataApi(self.data_client, cluster["DBClusterArn"], master_secret, self.database)
+        api = DataApi(self.data_client, cluster["DBClusterArn"], master_secret, self.database, self.params["wait_timeout"])
         results = []
         for login in wanted_logins(self.params):
             # Before the Data API is on (check mode turning it on), nothing can be read: all is planned.
@@ -336,10 +352,13 @@ class LoginManager:
         return parse_state(login.name, row)
 
     def present(self, api: DataApi, login: Login, state: LoginState, cluster: Dict[str, Any], master_secret: str) -> Dict[str, Any]:
-        secret = self.describe_secret(login.secret_name)
+        # An IAM login has no secret: its application signs in with a token its task role may ask for.
+        secret = self.describe_secret(login.secret_name) if login.auth == "password" else None
         verifier = None
         password = None
-        if secret is None:
+        if login.auth == "iam":
+            pass
+        elif secret is None:
             self.actions.append(f"create secret {login.secret_name} for login {login.name}")
             password = "" if self.check_mode else self.new_password()
         elif not state.exists:
@@ -355,11 +374,12 @@ class LoginManager:
         for statement in statements:
             self.actions.append(f"{login.name}: {_shown(statement)}")
         if not self.check_mode:
-            if secret is None:
+            if secret is None and login.auth == "password":
                 secret = self.create_secret(login, secret_document(login, password, cluster, self.database, master_secret))
             for statement in statements:
                 api.execute(statement, shown=_shown(statement))
-        return {"name": login.name, "privileges": login.privileges, "schema": login.schema, "secret_name": login.secret_name,
+        return {"name": login.name, "auth": login.auth, "privileges": login.privileges, "schema": login.schema,
+                "secret_name": login.secret_name if login.auth == "password" else None,
                 "secret_arn": (secret or {}).get("ARN"), "created": not state.exists, "statements": [_shown(s) for s in statements]}
 
     def absent(self, api: DataApi, login: Login, state: LoginState) -> Dict[str, Any]:
@@ -391,6 +411,7 @@ LOGINS_ARGUMENT_SPEC = dict(
     logins=dict(type="list", elements="dict", required=True, options=dict(
         name=dict(type="str", required=True),
         privileges=dict(type="str", choices=list(PRIVILEGES), default="owner"),
+        auth=dict(type="str", choices=["password", "iam"], default="password"),
         schema=dict(type="str"),
         secret_name=dict(type="str", no_log=False),
     )),

@@ -26,6 +26,8 @@ description:
   - Describe, compare, write only when different - one read-only C(SELECT) per login through the Data API tells what it
     has; a re-run sends no statement that changes anything. Every statement names its database (O(database)).
   - Never returns a password or a verifier; statements are returned with the verifier replaced.
+  - A Serverless v2 cluster paused at 0 ACUs answers C(DatabaseResumingException) while it resumes; each statement is
+    sent again, every 5 seconds within O(wait_timeout), until it runs.
 options:
   db_cluster_identifier:
     description: The Aurora PostgreSQL cluster.
@@ -60,6 +62,16 @@ options:
       secret_name:
         description: Name of the login's secret; default is O(secret_prefix) followed by the login's name.
         type: str
+      auth:
+        description:
+          - V(password) - the login has its own secret and signs in with its password.
+          - V(iam) - IAM database authentication - the login is granted C(rds_iam), has no password and no secret; its
+            application signs in with a token its task role may ask for (C(rds-db:connect) on
+            C(arn:aws:rds-db:<region>:<account>:dbuser:<cluster resource id>/<login>)). The cluster needs IAM database
+            authentication on.
+        type: str
+        choices: [password, iam]
+        default: password
   secret_prefix:
     description: Prefix of the secrets' names, such as C(shop-db/).
     type: str
@@ -80,7 +92,7 @@ options:
     description: Tag value of C(ecsrds.connect/created-by) on the secrets the module creates; only those are deleted.
     type: str
   wait_timeout:
-    description: Seconds to wait for the Data API to be on after it was turned on.
+    description: Seconds to wait for the Data API to be on after it was turned on, and for a paused cluster to resume.
     type: int
     default: 300
 author:
@@ -123,8 +135,13 @@ logins:
     name:
       description: The login.
       type: str
+    auth:
+      description: V(password) or V(iam).
+      type: str
     secret_arn:
-      description: ARN of its secret (null in check mode before it exists). C(DATABASE_USERNAME) and C(DATABASE_PASSWORD) come from it.
+      description:
+        - ARN of its secret (null in check mode before it exists, and for an V(iam) login, which has none).
+          C(DATABASE_USERNAME) and C(DATABASE_PASSWORD) come from it.
       type: str
     created:
       description: Whether the login was made (or would be) by this run.

@@ -145,3 +145,26 @@ def test_bad_logins_are_refused_naming_them_before_any_call(moto, stand_in):
     assert run.rc != 0 and calls == []
     message = run.result("logins")["msg"]
     assert "name 'Orders' must be" in message and "'rds_superuser' is a role PostgreSQL or Aurora keeps" in message and "public is the database's" in message
+
+
+def test_an_iam_login_holds_rds_iam_has_no_secret_and_a_resuming_cluster_is_waited_for(moto, stand_in):
+    # Aurora answers DatabaseResumingException while a paused Serverless v2 cluster resumes: sent again.
+    stand_in.enabled.add(moto.client("rds").describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["DBClusterArn"])
+    stand_in.resuming = 2
+    logins = [{"name": "orders", "privileges": "owner"}, {"name": "api", "auth": "iam", "privileges": "read_write", "schema": "orders"}]
+    run = run_playbook(stand_in.endpoint, _play(logins))
+    assert run.rc == 0, run.stdout[-3000:]
+    assert stand_in.resuming == 0
+    api = {login["name"]: login for login in run.result("logins")["logins"]}["api"]
+    assert api["auth"] == "iam" and api["secret_arn"] is None and api["secret_name"] is None
+    admin = stand_in.database._admin
+    assert admin("SELECT r.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member "
+                 "WHERE g.rolname = 'rds_iam' AND r.rolname = 'api'") == [("api",)]
+    # No password to sign in with: only a token could (Aurora checks it for members of rds_iam).
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host=stand_in.database.socket_directory, dbname="shop", user="api", password="", connect_timeout=5)
+    names = [s["Name"] for s in moto.client("secretsmanager").list_secrets()["SecretList"]]
+    assert "shop-db/orders" in names and "shop-db/api" not in names
+    stand_in.statements.clear()
+    again = run_playbook(stand_in.endpoint, _play(logins))
+    assert again.rc == 0 and again.changed == 0 and stand_in.changes() == [], again.stdout[-3000:]

@@ -6,7 +6,8 @@ to moto and counts it) answers, as AWS documents them:
 
 - RDS ``EnableHttpEndpoint`` / ``DisableHttpEndpoint`` (query protocol), and shows the setting in
   ``DescribeDBClusters`` (``HttpEndpointEnabled``);
-- ``rds-data`` ``ExecuteStatement``, ``BatchExecuteStatement``, ``BeginTransaction``,
+- ``rds-data`` ``DatabaseResumingException`` for the next ``resuming`` calls, as while a paused
+  Serverless v2 cluster resumes; then ``ExecuteStatement``, ``BatchExecuteStatement``, ``BeginTransaction``,
   ``CommitTransaction`` and ``RollbackTransaction`` (REST-JSON) by running the SQL on the real
   PostgreSQL of tests/support/real_database.py, signed in with the user name and password the
   referenced secret holds (read from moto's Secrets Manager, as the Data API reads it), in the
@@ -103,6 +104,9 @@ class DataApiStandIn(FaultProxy):
         self.enabled: set = set()  # cluster ARNs whose HTTP endpoint is on
         self.statements: List[Statement] = []
         self._transactions: Dict[str, Any] = {}
+        # Statements to answer DatabaseResumingException, as the Data API does while a Serverless v2
+        # cluster paused at 0 ACUs resumes.
+        self.resuming = 0
         self._state = threading.Lock()
         self.intercept = self._intercept
         self.rewrite = self._rewrite
@@ -147,6 +151,11 @@ class DataApiStandIn(FaultProxy):
         if operation is None:
             return _bad_request(f"This stand-in does not answer {path}")
         request = json.loads(body or b"{}")
+        with self._state:
+            resuming, self.resuming = self.resuming > 0, max(0, self.resuming - 1)
+        if resuming:
+            return _json_answer(400, {"message": f"Database resuming after being auto-paused: {request.get('resourceArn')}"},
+                                "DatabaseResumingException")
         try:
             return getattr(self, f"_{operation}")(request)
         except _Refused as refused:

@@ -6,9 +6,10 @@ around it, each doing exactly what AWS documents and nothing more.
   (SCRAM-SHA-256), so a wrong secret fails as it would on Aurora.
 - RDS's part (:meth:`RealDatabase.follow_cluster`): the master login of the cluster is what the
   cluster's managed secret holds, made as RDS makes it (a member of ``rds_superuser`` with CREATEROLE
-  and CREATEDB, not a superuser), and the cluster's ``DatabaseName`` a database it owns. moto's secret names the login ``admin`` whatever MasterUsername
-  was asked (AWS's names the MasterUsername): the login is whatever the secret says. moto creates the secret with ManageMasterUserPassword; this sets the
-  login's password from it (as a SCRAM verifier computed here: the password never travels in SQL) each
+  and CREATEDB, not a superuser, admin of ``rds_iam``), and the cluster's ``DatabaseName`` a database
+  it owns. moto's secret names the login ``admin`` whatever MasterUsername was asked (AWS's names the
+  MasterUsername): the login is whatever the secret says. moto creates the secret with
+  ManageMasterUserPassword; this sets the login's password from it (as a SCRAM verifier computed here: the password never travels in SQL) each
   time the secret's current version changes.
 - The ECS agent's part (:func:`resolve_container`): a container's ``environment`` and ``secrets`` as
   the agent resolves them at task start: a Secrets Manager ``valueFrom`` is a full secret ARN optionally
@@ -167,6 +168,10 @@ class RealDatabase:
                         "CREATE ROLE rds_superuser NOLOGIN; END IF; END $$")
             self._admin(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN "
                         f"CREATE ROLE {user} LOGIN CREATEROLE CREATEDB IN ROLE rds_superuser; END IF; END $$")
+            # Aurora's rds_iam, a plain role here (no token check), which the master may grant.
+            self._admin("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN "
+                        "CREATE ROLE rds_iam NOLOGIN; END IF; END $$")
+            self._admin(f"GRANT rds_iam TO {user} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE")
             self._admin(f"ALTER ROLE {user} LOGIN PASSWORD '{verifier}'")
             # The cluster's DatabaseName is made as RDS makes it: owned by the master login.
             name = clusters[0].get("DatabaseName")

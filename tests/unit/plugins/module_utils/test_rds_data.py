@@ -94,10 +94,10 @@ def test_rights_on_a_schema_that_does_not_exist_are_refused():
 
 
 def test_state_and_acl_as_postgresql_answers_them():
-    state = parse_state("reports", [True, "orders", True, False, "INSERT,UPDATE", "SELECT", '{reports=r/orders,"fulfil"=arwd/orders}', 0, False])
+    state = parse_state("reports", [True, "orders", True, False, "INSERT,UPDATE", "SELECT", '{reports=r/orders,"fulfil"=arwd/orders}', 0, False, False])
     assert state.exists and state.tables_lacking == ["INSERT", "UPDATE"] and state.default_privileges == ["SELECT"]
     assert default_privileges_of('{reports=r/orders,"fulfil"=arwd/orders}', "fulfil") == ["DELETE", "INSERT", "SELECT", "UPDATE"]
-    assert parse_state("x", [None, None, None, None, None, None, None, 0, None]).exists is False
+    assert parse_state("x", [None, None, None, None, None, None, None, 0, None, False]).exists is False
 
 
 def test_a_login_owning_tables_is_dropped_only_when_told():
@@ -107,3 +107,14 @@ def test_a_login_owning_tables_is_dropped_only_when_told():
         drop_statements(orders, owning, drop_owned=False)
     assert drop_statements(orders, owning, drop_owned=True) == ['DROP SCHEMA "orders" CASCADE', 'DROP OWNED BY "orders"', 'DROP ROLE "orders"']
     assert drop_statements(orders, LoginState(False, None, False, False), drop_owned=False) == []
+
+
+def test_an_iam_login_has_no_password_and_holds_rds_iam():
+    api = Login("api", "read_write", "orders", "unused", auth="iam")
+    fresh = LoginState(exists=False, schema_owner="orders", usage=False, can_create=False)
+    statements = login_statements(api, fresh, None)
+    assert statements[:2] == ['CREATE ROLE "api" LOGIN', 'GRANT rds_iam TO "api"'] and not any("PASSWORD" in s for s in statements)
+    settled = LoginState(exists=True, schema_owner="orders", usage=True, can_create=False, tables_holding=["DELETE", "INSERT", "SELECT", "UPDATE"],
+                         default_privileges=["DELETE", "INSERT", "SELECT", "UPDATE"], rds_iam=True)
+    assert login_statements(api, settled, None) == []
+    assert wanted_logins({"logins": [{"name": "api", "auth": "iam"}]})[0].auth == "iam"
