@@ -50,6 +50,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
     role_arn_problem,
     secret_arn_problem,
 )
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import serverless_problem
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import show as _show
 
 SERVICE_ENTRY_KEYS = ("name", "container_name")
@@ -84,6 +85,9 @@ _SITE_NAMES = {
     "engine_version": "ecsrds_db_engine_version",
     "monitoring_interval": "ecsrds_db_monitoring_interval",
     "monitoring_role_arn": "ecsrds_db_monitoring_role_arn",
+    "serverless_min_capacity": "ecsrds_db_serverless_min_capacity",
+    "serverless_max_capacity": "ecsrds_db_serverless_max_capacity",
+    "seconds_until_auto_pause": "ecsrds_db_seconds_until_auto_pause",
     "secret_kms_key_id": "ecsrds_db_secret_kms_key_id",
     "db_security_group_name": "ecsrds_db_security_group_name",
     "tags": "ecsrds_tags",
@@ -123,6 +127,9 @@ PROFILES: Dict[str, Profile] = {
             "engine_version": "database_engine_version",
             "monitoring_interval": "database_monitoring_interval",
             "monitoring_role_arn": "database_monitoring_role_arn",
+            "serverless_min_capacity": "database_serverless_min_capacity",
+            "serverless_max_capacity": "database_serverless_max_capacity",
+            "seconds_until_auto_pause": "database_seconds_until_auto_pause",
             "secret_kms_key_id": "database_master_user_secret_kms_key_id",
             "kms_key_id": "database_kms_key_id",
             "tags": "database_tags",
@@ -363,6 +370,13 @@ def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str,
             problems.append(f"{n['monitoring_interval']} {interval} needs {n['monitoring_role_arn']} (the enhanced monitoring role)")
         if role and not interval:
             problems.append(f"{n['monitoring_role_arn']} is set but {n['monitoring_interval']} is 0 (monitoring off)")
+    if "serverless_min_capacity" in n:
+        low, high = value("serverless_min_capacity"), value("serverless_max_capacity")
+        scaling = None if low is None and high is None else {
+            "min_capacity": low, "max_capacity": high, "seconds_until_auto_pause": value("seconds_until_auto_pause")}
+        problems.append(serverless_problem(scaling, value("instance_class"), {
+            "min_capacity": n["serverless_min_capacity"], "max_capacity": n["serverless_max_capacity"],
+            "seconds_until_auto_pause": n["seconds_until_auto_pause"], "instance_class": n["instance_class"]}))
     for meaning in ("secret_kms_key_id", "kms_key_id"):
         if given(meaning):
             problems.append(kms_key_problem(n[meaning], value(meaning)))

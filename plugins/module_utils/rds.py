@@ -36,7 +36,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     wait_for,
 )
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import KeyReader
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import CLUSTER_ID_PATTERN, MAX_IDENTIFIER_LENGTH, PLANNED_MARK
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import CLUSTER_ID_PATTERN, MAX_IDENTIFIER_LENGTH, PLANNED_MARK, serverless_problem
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
     DELETE,
     adoption_tags,
@@ -112,6 +112,9 @@ def validate_params(params: Dict[str, Any]) -> None:
         raise EcsRdsError(
             message=f"db_cluster_identifier is too long: the instance name {longest!r} would exceed {MAX_IDENTIFIER_LENGTH} characters"
         )
+    problem = serverless_problem(params.get("serverless_v2_scaling"), params.get("instance_class"))
+    if problem:
+        raise EcsRdsError(message=problem)
     interval = params.get("monitoring_interval")
     if interval and not params.get("monitoring_role_arn"):
         raise EcsRdsError(message="monitoring_interval above 0 needs monitoring_role_arn (enhanced monitoring role)")
@@ -228,6 +231,11 @@ def cluster_modifications(params: Dict[str, Any], cluster: Dict[str, Any]) -> Di
         changes["DeletionProtection"] = bool(params["deletion_protection"])
     if params.get("port") is not None and params["port"] != cluster.get("Port"):
         changes["Port"] = params["port"]
+    scaling = serverless_configuration(params.get("serverless_v2_scaling"))
+    described = cluster.get("ServerlessV2ScalingConfiguration") or {}
+    # Only what is asked is compared: RDS fills in an auto-pause delay nobody asked for.
+    if scaling and any(described.get(key) is None or float(described[key]) != float(value) for key, value in scaling.items()):
+        changes["ServerlessV2ScalingConfiguration"] = scaling
     version = params.get("engine_version")
     if version and not engine_version_matches(version, cluster.get("EngineVersion")):
         changes["EngineVersion"] = version
@@ -382,6 +390,26 @@ def instance_create_args(params: Dict[str, Any], cluster: Dict[str, Any], identi
     return args
 
 
+def serverless_configuration(scaling: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """ServerlessV2ScalingConfiguration as CreateDBCluster and ModifyDBCluster take it."""
+    if not scaling:
+        return None
+    configuration: Dict[str, Any] = {"MinCapacity": float(scaling["min_capacity"]), "MaxCapacity": float(scaling["max_capacity"])}
+    if scaling.get("seconds_until_auto_pause") is not None:
+        configuration["SecondsUntilAutoPause"] = int(scaling["seconds_until_auto_pause"])
+    return configuration
+
+
+def _described_scaling(cluster: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    described = cluster.get("ServerlessV2ScalingConfiguration") or {}
+    if described.get("MinCapacity") is None:
+        return None
+    result = {"MinCapacity": float(described["MinCapacity"]), "MaxCapacity": float(described["MaxCapacity"])}
+    if described.get("SecondsUntilAutoPause") is not None and float(described["MinCapacity"]) == 0:
+        result["SecondsUntilAutoPause"] = int(described["SecondsUntilAutoPause"])
+    return result
+
+
 def cluster_create_args(params: Dict[str, Any]) -> Dict[str, Any]:
     args: Dict[str, Any] = {
         "DBClusterIdentifier": params["db_cluster_identifier"],
@@ -403,6 +431,9 @@ def cluster_create_args(params: Dict[str, Any]) -> Dict[str, Any]:
     for key, option in optional.items():
         if params.get(option) is not None:
             args[key] = params[option]
+    scaling = serverless_configuration(params.get("serverless_v2_scaling"))
+    if scaling:
+        args["ServerlessV2ScalingConfiguration"] = scaling
     if params.get("tags"):
         args["Tags"] = [{"Key": str(key), "Value": str(value)} for key, value in params["tags"].items()]
     return args
@@ -427,6 +458,7 @@ def compared_settings(cluster: Optional[Dict[str, Any]], instances: List[Dict[st
         "storage_encrypted": bool(cluster.get("StorageEncrypted")),
         "kms_key_id": cluster.get("KmsKeyId"),
         "deletion_protection": bool(cluster.get("DeletionProtection")),
+        "serverless_v2_scaling": _described_scaling(cluster),
         "tags": tags_to_dict(cluster.get("TagList")),
         "instances": {
             instance["DBInstanceIdentifier"]: {
@@ -457,6 +489,7 @@ def predicted_settings(params: Dict[str, Any], cluster: Optional[Dict[str, Any]]
             "StorageEncrypted": created["StorageEncrypted"],
             "KmsKeyId": created.get("KmsKeyId"),
             "DeletionProtection": created["DeletionProtection"],
+            "ServerlessV2ScalingConfiguration": created.get("ServerlessV2ScalingConfiguration"),
             "TagList": created.get("Tags", []),
         }
         instances = []
@@ -468,6 +501,8 @@ def predicted_settings(params: Dict[str, Any], cluster: Optional[Dict[str, Any]]
         after["deletion_protection"] = changes["DeletionProtection"]
     if "Port" in changes:
         after["port"] = changes["Port"]
+    if "ServerlessV2ScalingConfiguration" in changes:
+        after["serverless_v2_scaling"] = changes["ServerlessV2ScalingConfiguration"]
     if "EngineVersion" in changes:
         after["engine_version"] = changes["EngineVersion"]
     if changes.get("ManageMasterUserPassword"):
@@ -1363,6 +1398,7 @@ def cluster_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
         "instance_count": inputs.get("database_instance_count"),
         "monitoring_interval": inputs.get("database_monitoring_interval"),
         "monitoring_role_arn": inputs.get("database_monitoring_role_arn") or None,
+        "serverless_v2_scaling": serverless_scaling_of(inputs),
         "tags": dict(inputs.get("database_tags") or {}),
         # Tags someone else put on the cluster stay.
         "purge_tags": False,
@@ -1371,6 +1407,14 @@ def cluster_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
         "wait_timeout": inputs.get("database_wait_timeout"),
         "start_if_stopped": inputs.get("database_start_if_stopped"),
     }
+
+
+def serverless_scaling_of(inputs: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The cluster's Serverless v2 scaling from the database role's inputs; None when neither capacity is given."""
+    low, high = inputs.get("database_serverless_min_capacity"), inputs.get("database_serverless_max_capacity")
+    if low is None and high is None:
+        return None
+    return {"min_capacity": low, "max_capacity": high, "seconds_until_auto_pause": inputs.get("database_seconds_until_auto_pause")}
 
 
 def cluster_facts(result: Mapping[str, Any]) -> Dict[str, Any]:
@@ -1437,6 +1481,11 @@ CLUSTER_ARGUMENT_SPEC = dict(
     instance_class=dict(type="str", default="db.t4g.medium"),
     instance_count=dict(type="int", default=1),
     monitoring_interval=dict(type="int", choices=[0, 1, 5, 10, 15, 30, 60]),
+    serverless_v2_scaling=dict(type="dict", options=dict(
+        min_capacity=dict(type="float", required=True),
+        max_capacity=dict(type="float", required=True),
+        seconds_until_auto_pause=dict(type="int"),
+    )),
     monitoring_role_arn=dict(type="str"),
     skip_final_snapshot=dict(type="bool", default=False),
     final_snapshot_identifier=dict(type="str"),

@@ -212,3 +212,29 @@ def service_entry(entry: Any, default_container: Optional[str]) -> Optional[Dict
 def service_names(services: Sequence[Any]) -> List[str]:
     """The names in a services input (names, or {name, container_name} entries)."""
     return [entry["name"] for entry in (service_entry(item, None) for item in services or []) if entry]
+
+
+SERVERLESS_CLASS = "db.serverless"
+
+
+def serverless_problem(scaling: Optional[Mapping[str, Any]], instance_class: Optional[str], names: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """Aurora Serverless v2's documented bounds: capacity 0 to 256 ACUs in steps of 0.5 (0 only with
+    auto-pause, engine versions that support it), at least 1 as maximum, auto-pause after 300 to 86400
+    s and only with a minimum of 0; a db.serverless writer needs the cluster's scaling. ``names``: the
+    inputs as the user wrote them (min_capacity, max_capacity, seconds_until_auto_pause, instance_class)."""
+    n = dict({"min_capacity": "serverless_v2_scaling.min_capacity", "max_capacity": "serverless_v2_scaling.max_capacity",
+              "seconds_until_auto_pause": "serverless_v2_scaling.seconds_until_auto_pause", "instance_class": "instance_class"}, **(names or {}))
+    if not scaling:
+        return f"{n['instance_class']} {SERVERLESS_CLASS} needs {n['min_capacity']} and {n['max_capacity']}" if instance_class == SERVERLESS_CLASS else None
+    low, high, pause = scaling.get("min_capacity"), scaling.get("max_capacity"), scaling.get("seconds_until_auto_pause")
+    problems = []
+    for name, value, least in ((n["min_capacity"], low, 0.0), (n["max_capacity"], high, 1.0)):
+        if value is None or not least <= float(value) <= 256 or float(value) * 2 != int(float(value) * 2):
+            problems.append(f"{name} {value} must be {least:g} to 256 ACUs in steps of 0.5")
+    if not problems and float(low) > float(high):
+        problems.append(f"{n['min_capacity']} {low} is above {n['max_capacity']} {high}")
+    if pause is not None and (low is None or float(low) != 0):
+        problems.append(f"{n['seconds_until_auto_pause']} needs {n['min_capacity']} 0: only a cluster scaling to 0 ACUs pauses")
+    elif pause is not None and not 300 <= pause <= 86400:
+        problems.append(f"{n['seconds_until_auto_pause']} {pause} must be 300 to 86400 seconds")
+    return "; ".join(problems) or None

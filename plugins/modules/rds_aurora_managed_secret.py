@@ -144,6 +144,23 @@ options:
   monitoring_role_arn:
     description: IAM role RDS uses to publish enhanced monitoring metrics. Needs O(monitoring_interval) above 0.
     type: str
+  serverless_v2_scaling:
+    description:
+      - Aurora Serverless v2 capacity of the cluster, for instances of class C(db.serverless) (O(instance_class)), which
+        needs it. Changed in place when it differs (only the values given are compared).
+    type: dict
+    suboptions:
+      min_capacity:
+        description: Least capacity, 0 to 256 ACUs in steps of 0.5; V(0) lets the cluster pause when idle (engine versions that support it).
+        type: float
+        required: true
+      max_capacity:
+        description: Most capacity, 1 to 256 ACUs in steps of 0.5, not below O(serverless_v2_scaling.min_capacity).
+        type: float
+        required: true
+      seconds_until_auto_pause:
+        description: With O(serverless_v2_scaling.min_capacity=0), idle seconds before the cluster pauses (300 to 86400).
+        type: int
   skip_final_snapshot:
     description: With O(state=absent), delete without a final cluster snapshot. Either this or O(final_snapshot_identifier) is required.
     type: bool

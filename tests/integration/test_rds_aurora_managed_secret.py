@@ -331,3 +331,22 @@ def test_subnet_group_in_the_same_call_two_reads_on_a_noop_and_follows_the_clust
     # deletion by a describe; the write order above and the role test, whose group was never
     # modified, do.)
     assert rds.describe_db_clusters()["DBClusters"] == [] and rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
+
+
+def test_a_serverless_v2_cluster_is_made_then_left_alone_then_scaled_in_place(moto, play):
+    scaling = {"min_capacity": 0, "max_capacity": 4, "seconds_until_auto_pause": 600}
+    args = dict(db_cluster_identifier="lean-db", instance_class="db.serverless", deletion_protection=False)
+    wider = dict(scaling, max_capacity=8)
+    run = play(playbook(task("create", serverless_v2_scaling=scaling, **args), task("again", serverless_v2_scaling=scaling, **args),
+                        task("wider", serverless_v2_scaling=wider, **args)))
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.task("create").changed and not run.task("again").changed and run.task("wider").changed
+    [cluster] = moto.client("rds").describe_db_clusters(DBClusterIdentifier="lean-db")["DBClusters"]
+    assert cluster["ServerlessV2ScalingConfiguration"]["MinCapacity"] == 0 and cluster["ServerlessV2ScalingConfiguration"]["MaxCapacity"] == 8
+    [instance] = moto.client("rds").describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": ["lean-db"]}])["DBInstances"]
+    assert instance["DBInstanceClass"] == "db.serverless"
+    # A db.serverless writer without the cluster's capacity is refused before any call.
+    moto.start_recording()
+    refused = play(playbook(task("refused", ignore_errors=True, db_cluster_identifier="other-db", instance_class="db.serverless")))
+    assert write_calls(moto.stop_recording()) == []
+    assert "instance_class db.serverless needs serverless_v2_scaling.min_capacity" in refused.result("refused")["msg"]

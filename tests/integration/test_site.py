@@ -218,3 +218,19 @@ def test_bad_inputs_stop_before_any_aws_call(moto, play, reliability):
         assert write_calls(calls) == [], option
         if option == "ecsrds_aws_endpoint_url":
             assert calls == []
+
+
+def test_a_serverless_v2_database_from_the_playbook_inputs(moto, play, demo):
+    variables = demo_vars(moto, ecsrds_db_instance_class="db.serverless", ecsrds_db_serverless_min_capacity=0,
+                          ecsrds_db_serverless_max_capacity=2, ecsrds_db_seconds_until_auto_pause=900)
+    run = play(SITE, extra_vars=variables)
+    assert run.rc == 0, run.stdout[-3000:]
+    [cluster] = moto.client("rds").describe_db_clusters()["DBClusters"]
+    assert (cluster["ServerlessV2ScalingConfiguration"]["MinCapacity"], cluster["ServerlessV2ScalingConfiguration"]["MaxCapacity"]) == (0, 2)
+    assert cluster["ServerlessV2ScalingConfiguration"]["SecondsUntilAutoPause"] == 900
+    [instance] = moto.client("rds").describe_db_instances()["DBInstances"]
+    assert instance["DBInstanceClass"] == "db.serverless"
+    # The deployment check compares the capacity too: nothing to do on the re-run.
+    moto.start_recording()
+    again = play(SITE, extra_vars=variables)
+    assert again.rc == 0 and again.changed == 0 and write_calls(moto.stop_recording()) == [], again.stdout[-3000:]

@@ -145,6 +145,20 @@ def test_monitoring_without_role_blames_only_the_monitoring_inputs():
     assert "ecsrds_db_monitoring_interval 60 needs ecsrds_db_monitoring_role_arn" in problem and "subnet" not in problem
 
 
+def test_serverless_capacity_is_checked_and_named_as_written():
+    spec = dict(SPEC, ecsrds_db_serverless_min_capacity={"type": "float"}, ecsrds_db_serverless_max_capacity={"type": "float"},
+                ecsrds_db_seconds_until_auto_pause={"type": "int"})
+    [problem] = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_db_instance_class="db.serverless"), spec, region="r")[3]
+    assert problem == "ecsrds_db_instance_class db.serverless needs ecsrds_db_serverless_min_capacity and ecsrds_db_serverless_max_capacity"
+    [problem] = check_inputs(PROFILES["site"], dict(GOOD, ecsrds_db_instance_class="db.serverless", ecsrds_db_serverless_min_capacity=0.3,
+                                                    ecsrds_db_serverless_max_capacity=8, ecsrds_db_seconds_until_auto_pause=600), spec, region="r")[3]
+    assert "ecsrds_db_serverless_min_capacity 0.3 must be 0 to 256 ACUs in steps of 0.5" in problem
+    assert "ecsrds_db_seconds_until_auto_pause needs ecsrds_db_serverless_min_capacity 0" in problem
+    good = dict(GOOD, ecsrds_db_instance_class="db.serverless", ecsrds_db_serverless_min_capacity=0, ecsrds_db_serverless_max_capacity=4,
+                ecsrds_db_seconds_until_auto_pause=600)
+    assert check_inputs(PROFILES["site"], good, spec, region="r")[3] == []
+
+
 def test_orderable_options_decide_only_when_the_answer_is_about_the_class():
     # AWS answers DescribeOrderableDBInstanceOptions(DBInstanceClass=...) with that class only, or nothing.
     assert orderable_answer([{"DBInstanceClass": "db.r6g.large", "EngineVersion": "16.4"}], "db.r6g.large") is True

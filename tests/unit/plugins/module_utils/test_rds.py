@@ -1046,3 +1046,20 @@ def test_check_mode_publishes_the_connection_the_run_would_leave():
     fresh = rds.cluster_facts(manage(FakeRDS(), check_mode=True, database_name="shop"))
     assert rds.PLANNED_MARK in fresh["database__endpoint"] and rds.PLANNED_MARK in fresh["database__secret_arn"]
     assert fresh["database__port"] == 5432 and fresh["database__name"] == "shop" and fresh["database__cluster"] is None
+
+
+def test_serverless_v2_scaling_is_created_compared_on_what_is_asked_and_changed_in_place():
+    scaling = {"min_capacity": 0, "max_capacity": 4, "seconds_until_auto_pause": None}
+    args = rds.cluster_create_args({"db_cluster_identifier": "orders-db", "serverless_v2_scaling": scaling})
+    assert args["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.0, "MaxCapacity": 4.0}
+    # RDS answers with the auto-pause delay it chose (ServerlessV2ScalingConfigurationInfo): not asked, not compared.
+    cluster = described(ServerlessV2ScalingConfiguration={"MinCapacity": 0.0, "MaxCapacity": 4.0, "SecondsUntilAutoPause": 300})
+    assert rds.cluster_modifications({"serverless_v2_scaling": scaling}, cluster) == {}
+    wider = dict(scaling, max_capacity=16)
+    assert rds.cluster_modifications({"serverless_v2_scaling": wider}, cluster) == {
+        "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.0, "MaxCapacity": 16.0}}
+    assert rds.predicted_settings({"serverless_v2_scaling": wider}, cluster, [])["serverless_v2_scaling"] == {"MinCapacity": 0.0, "MaxCapacity": 16.0}
+    with pytest.raises(EcsRdsError, match="instance_class db.serverless needs serverless_v2_scaling.min_capacity"):
+        rds.validate_params(dict(params(), instance_class="db.serverless"))
+    with pytest.raises(EcsRdsError, match="min_capacity 8.0 is above serverless_v2_scaling.max_capacity 4.0"):
+        rds.validate_params(dict(params(), serverless_v2_scaling={"min_capacity": 8.0, "max_capacity": 4.0, "seconds_until_auto_pause": None}))
