@@ -231,6 +231,9 @@ def cluster_modifications(params: Dict[str, Any], cluster: Dict[str, Any]) -> Di
         changes["DeletionProtection"] = bool(params["deletion_protection"])
     if params.get("port") is not None and params["port"] != cluster.get("Port"):
         changes["Port"] = params["port"]
+    iam_auth = params.get("iam_database_authentication")
+    if iam_auth is not None and bool(iam_auth) != bool(cluster.get("IAMDatabaseAuthenticationEnabled")):
+        changes["EnableIAMDatabaseAuthentication"] = bool(iam_auth)
     scaling = serverless_configuration(params.get("serverless_v2_scaling"))
     described = cluster.get("ServerlessV2ScalingConfiguration") or {}
     # Only what is asked is compared: RDS fills in an auto-pause delay nobody asked for.
@@ -431,6 +434,8 @@ def cluster_create_args(params: Dict[str, Any]) -> Dict[str, Any]:
     for key, option in optional.items():
         if params.get(option) is not None:
             args[key] = params[option]
+    if params.get("iam_database_authentication") is not None:
+        args["EnableIAMDatabaseAuthentication"] = bool(params["iam_database_authentication"])
     scaling = serverless_configuration(params.get("serverless_v2_scaling"))
     if scaling:
         args["ServerlessV2ScalingConfiguration"] = scaling
@@ -459,6 +464,7 @@ def compared_settings(cluster: Optional[Dict[str, Any]], instances: List[Dict[st
         "kms_key_id": cluster.get("KmsKeyId"),
         "deletion_protection": bool(cluster.get("DeletionProtection")),
         "serverless_v2_scaling": _described_scaling(cluster),
+        "iam_database_authentication": bool(cluster.get("IAMDatabaseAuthenticationEnabled")),
         "tags": tags_to_dict(cluster.get("TagList")),
         "instances": {
             instance["DBInstanceIdentifier"]: {
@@ -490,6 +496,7 @@ def predicted_settings(params: Dict[str, Any], cluster: Optional[Dict[str, Any]]
             "KmsKeyId": created.get("KmsKeyId"),
             "DeletionProtection": created["DeletionProtection"],
             "ServerlessV2ScalingConfiguration": created.get("ServerlessV2ScalingConfiguration"),
+            "IAMDatabaseAuthenticationEnabled": created.get("EnableIAMDatabaseAuthentication", False),
             "TagList": created.get("Tags", []),
         }
         instances = []
@@ -503,6 +510,8 @@ def predicted_settings(params: Dict[str, Any], cluster: Optional[Dict[str, Any]]
         after["port"] = changes["Port"]
     if "ServerlessV2ScalingConfiguration" in changes:
         after["serverless_v2_scaling"] = changes["ServerlessV2ScalingConfiguration"]
+    if "EnableIAMDatabaseAuthentication" in changes:
+        after["iam_database_authentication"] = changes["EnableIAMDatabaseAuthentication"]
     if "EngineVersion" in changes:
         after["engine_version"] = changes["EngineVersion"]
     if changes.get("ManageMasterUserPassword"):
@@ -1399,6 +1408,7 @@ def cluster_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
         "monitoring_interval": inputs.get("database_monitoring_interval"),
         "monitoring_role_arn": inputs.get("database_monitoring_role_arn") or None,
         "serverless_v2_scaling": serverless_scaling_of(inputs),
+        "iam_database_authentication": inputs.get("database_iam_authentication"),
         "tags": dict(inputs.get("database_tags") or {}),
         # Tags someone else put on the cluster stay.
         "purge_tags": False,
@@ -1481,6 +1491,7 @@ CLUSTER_ARGUMENT_SPEC = dict(
     instance_class=dict(type="str", default="db.t4g.medium"),
     instance_count=dict(type="int", default=1),
     monitoring_interval=dict(type="int", choices=[0, 1, 5, 10, 15, 30, 60]),
+    iam_database_authentication=dict(type="bool"),
     serverless_v2_scaling=dict(type="dict", options=dict(
         min_capacity=dict(type="float", required=True),
         max_capacity=dict(type="float", required=True),

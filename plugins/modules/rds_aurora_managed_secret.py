@@ -144,6 +144,12 @@ options:
   monitoring_role_arn:
     description: IAM role RDS uses to publish enhanced monitoring metrics. Needs O(monitoring_interval) above 0.
     type: str
+  iam_database_authentication:
+    description:
+      - IAM database authentication on the cluster (C(EnableIAMDatabaseAuthentication)) - a login granted C(rds_iam) then
+        signs in with a token its IAM role asks for (C(rds-db:connect)) instead of a password. Changed in place when it differs;
+        unset leaves the cluster's setting.
+    type: bool
   serverless_v2_scaling:
     description:
       - Aurora Serverless v2 capacity of the cluster, for instances of class C(db.serverless) (O(instance_class)), which

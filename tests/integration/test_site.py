@@ -220,14 +220,14 @@ def test_bad_inputs_stop_before_any_aws_call(moto, play, reliability):
             assert calls == []
 
 
-def test_a_serverless_v2_database_from_the_playbook_inputs(moto, play, demo):
+def test_a_serverless_v2_database_with_iam_authentication_from_the_playbook_inputs(moto, play, demo):
     variables = demo_vars(moto, ecsrds_db_instance_class="db.serverless", ecsrds_db_serverless_min_capacity=0,
-                          ecsrds_db_serverless_max_capacity=2, ecsrds_db_seconds_until_auto_pause=900)
+                          ecsrds_db_serverless_max_capacity=2, ecsrds_db_seconds_until_auto_pause=900, ecsrds_db_iam_authentication=True)
     run = play(SITE, extra_vars=variables)
     assert run.rc == 0, run.stdout[-3000:]
     [cluster] = moto.client("rds").describe_db_clusters()["DBClusters"]
     assert (cluster["ServerlessV2ScalingConfiguration"]["MinCapacity"], cluster["ServerlessV2ScalingConfiguration"]["MaxCapacity"]) == (0, 2)
-    assert cluster["ServerlessV2ScalingConfiguration"]["SecondsUntilAutoPause"] == 900
+    assert cluster["ServerlessV2ScalingConfiguration"]["SecondsUntilAutoPause"] == 900 and cluster["IAMDatabaseAuthenticationEnabled"] is True
     [instance] = moto.client("rds").describe_db_instances()["DBInstances"]
     assert instance["DBInstanceClass"] == "db.serverless"
     # The deployment check compares the capacity too: nothing to do on the re-run.

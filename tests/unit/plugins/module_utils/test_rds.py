@@ -1063,3 +1063,15 @@ def test_serverless_v2_scaling_is_created_compared_on_what_is_asked_and_changed_
         rds.validate_params(dict(params(), instance_class="db.serverless"))
     with pytest.raises(EcsRdsError, match="min_capacity 8.0 is above serverless_v2_scaling.max_capacity 4.0"):
         rds.validate_params(dict(params(), serverless_v2_scaling={"min_capacity": 8.0, "max_capacity": 4.0, "seconds_until_auto_pause": None}))
+
+
+def test_iam_database_authentication_is_asked_at_creation_and_changed_only_when_it_differs():
+    # AWS's DescribeDBClusters shows IAMDatabaseAuthenticationEnabled after ModifyDBCluster(EnableIAMDatabaseAuthentication);
+    # moto keeps the created value (its ModifyDBCluster sets attributes by argument name), so the change is unit-tested here.
+    assert rds.cluster_create_args({"db_cluster_identifier": "orders-db", "iam_database_authentication": True})["EnableIAMDatabaseAuthentication"] is True
+    assert "EnableIAMDatabaseAuthentication" not in rds.cluster_create_args({"db_cluster_identifier": "orders-db"})
+    off = described(IAMDatabaseAuthenticationEnabled=False)
+    assert rds.cluster_modifications({"iam_database_authentication": True}, off) == {"EnableIAMDatabaseAuthentication": True}
+    assert rds.cluster_modifications({"iam_database_authentication": False}, off) == {}
+    # Unset: the cluster's own setting stays.
+    assert rds.cluster_modifications({}, described(IAMDatabaseAuthenticationEnabled=True)) == {}
