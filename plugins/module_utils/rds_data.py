@@ -291,6 +291,7 @@ class LoginManager:
         # Schema -> owner login, for the schemas this run makes (or, in check mode, would make): a
         # login with rights on one of them is planned against it.
         self.schemas_made: Dict[str, str] = {}
+        self.database = params.get("database") or "postgres"
 
     def cluster(self) -> Dict[str, Any]:
         cluster = AuroraCluster(self.rds, self.cluster_id).describe()
@@ -353,16 +354,15 @@ class LoginManager:
 
     def present(self, api: DataApi, login: Login, state: LoginState, cluster: Dict[str, Any], master_secret: str) -> Dict[str, Any]:
         # An IAM login has no secret: its application signs in with a token its task role may ask for.
-        secret = self.describe_secret(login.secret_name) if login.auth == "password" else None
+        with_secret = login.auth == "password"
+        secret = self.describe_secret(login.secret_name) if with_secret else None
         verifier = None
         password = None
-        if login.auth == "iam":
-            pass
-        elif secret is None:
+        if with_secret and secret is None:
             self.actions.append(f"create secret {login.secret_name} for login {login.name}")
             password = "" if self.check_mode else self.new_password()
-        elif not state.exists:
-            # A secret kept from an earlier run: the login takes the password it holds.
+        elif with_secret and not state.exists:
+            # A secret kept from an earlier run (a run stopped between the two): the login takes its password.
             password = "" if self.check_mode else self.stored_password(secret["ARN"])
         if password is not None and not self.check_mode:
             verifier = scram_verifier(password)
@@ -374,7 +374,7 @@ class LoginManager:
         for statement in statements:
             self.actions.append(f"{login.name}: {_shown(statement)}")
         if not self.check_mode:
-            if secret is None and login.auth == "password":
+            if with_secret and secret is None:
                 secret = self.create_secret(login, secret_document(login, password, cluster, self.database, master_secret))
             for statement in statements:
                 api.execute(statement, shown=_shown(statement))
