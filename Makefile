@@ -58,7 +58,7 @@ $(COLLECTION_LINK):
 install: $(STAMP) $(COLLECTION_LINK)
 
 demo: install
-	PYTHONPATH=tests $(BIN)/python tests/demo/run_demo.py
+	PYTHONPATH=tests:.ansible/collections $(BIN)/python tests/demo/run_demo.py
 
 test: unit integration sanity targets lint docs-check changelog-lint build-check ee-check
 

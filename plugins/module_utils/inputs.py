@@ -50,7 +50,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
     role_arn_problem,
     secret_arn_problem,
 )
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import serverless_problem
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import serverless_problem, serverless_scaling
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import show as _show
 
 SERVICE_ENTRY_KEYS = ("name", "container_name")
@@ -371,9 +371,7 @@ def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str,
         if role and not interval:
             problems.append(f"{n['monitoring_role_arn']} is set but {n['monitoring_interval']} is 0 (monitoring off)")
     if "serverless_min_capacity" in n:
-        low, high = value("serverless_min_capacity"), value("serverless_max_capacity")
-        scaling = None if low is None and high is None else {
-            "min_capacity": low, "max_capacity": high, "seconds_until_auto_pause": value("seconds_until_auto_pause")}
+        scaling = serverless_scaling(value("serverless_min_capacity"), value("serverless_max_capacity"), value("seconds_until_auto_pause"))
         problems.append(serverless_problem(scaling, value("instance_class"), {
             "min_capacity": n["serverless_min_capacity"], "max_capacity": n["serverless_max_capacity"],
             "seconds_until_auto_pause": n["seconds_until_auto_pause"], "instance_class": n["instance_class"]}))

@@ -36,7 +36,8 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
     wait_for,
 )
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import KeyReader
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import CLUSTER_ID_PATTERN, MAX_IDENTIFIER_LENGTH, PLANNED_MARK, serverless_problem
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import CLUSTER_ID_PATTERN, MAX_IDENTIFIER_LENGTH, PLANNED_MARK
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import serverless_problem, serverless_scaling
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import (
     DELETE,
     adoption_tags,
@@ -1421,10 +1422,8 @@ def cluster_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
 
 def serverless_scaling_of(inputs: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """The cluster's Serverless v2 scaling from the database role's inputs; None when neither capacity is given."""
-    low, high = inputs.get("database_serverless_min_capacity"), inputs.get("database_serverless_max_capacity")
-    if low is None and high is None:
-        return None
-    return {"min_capacity": low, "max_capacity": high, "seconds_until_auto_pause": inputs.get("database_seconds_until_auto_pause")}
+    return serverless_scaling(inputs.get("database_serverless_min_capacity"), inputs.get("database_serverless_max_capacity"),
+                              inputs.get("database_seconds_until_auto_pause"))
 
 
 def cluster_facts(result: Mapping[str, Any]) -> Dict[str, Any]:

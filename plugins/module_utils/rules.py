@@ -217,6 +217,13 @@ def service_names(services: Sequence[Any]) -> List[str]:
 SERVERLESS_CLASS = "db.serverless"
 
 
+def serverless_scaling(min_capacity: Any, max_capacity: Any, seconds_until_auto_pause: Any) -> Optional[Dict[str, Any]]:
+    """The Serverless v2 scaling the inputs ask for; None when neither capacity is given."""
+    if min_capacity is None and max_capacity is None:
+        return None
+    return {"min_capacity": min_capacity, "max_capacity": max_capacity, "seconds_until_auto_pause": seconds_until_auto_pause}
+
+
 def serverless_problem(scaling: Optional[Mapping[str, Any]], instance_class: Optional[str], names: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """Aurora Serverless v2's documented bounds: capacity 0 to 256 ACUs in steps of 0.5 (0 only with
     auto-pause, engine versions that support it), at least 1 as maximum, auto-pause after 300 to 86400

@@ -68,7 +68,8 @@ def test_the_database_and_the_revisions_do_not_wait_for_the_endpoint_and_the_tas
     assert sorted(entry["name"] for entry in waited["ready"]) == ["DB cluster demo-rds-aurora-postgres", f"VPC endpoint {endpoint.resource}"]
     # The two rollouts were in flight together, each poll describing both.
     assert len(rollouts) == 2 and settling.max_in_flight("rollout") == 2
-    assert all(call.services == 2 for call in settling.polls())
+    polls = settling.polls()
+    assert polls and all(call.services == 2 for call in polls)
 
     # Everything settled: the re-run has nothing to wait for and changes nothing.
     again = run_playbook(settling.endpoint, REPO_ROOT / "site.yml", extra_vars=variables)

@@ -222,15 +222,15 @@ class LatencyProxy(FaultProxy):
 
     def report(self) -> Dict[str, object]:
         """The transitions (seconds from the proxy's start) and the calls made while waiting."""
+        transitions = [t for kind in ("endpoint", "cluster", "instance", "rollout") for t in self.of_kind(kind)]
         waits = [{
             "kind": t.kind, "resource": t.resource, "asked": self.seconds(t.asked), "ready": self.seconds(t.ready_at),
             "wait_began": self.seconds(t.first_look), "wait_ended": self.seconds(t.seen_ready), "looks_in_transition": t.looks_in_transition,
-        } for t in sorted(self.of_kind("endpoint") + self.of_kind("cluster") + self.of_kind("instance") + self.of_kind("rollout"),
-                          key=lambda t: t.asked)]
+        } for t in sorted(transitions, key=lambda t: t.asked)]
         polls = self.polls()
         poll_times = sorted({round(c.at, 1) for c in polls})
         looks: Dict[str, int] = {}
-        for transition in self.of_kind("endpoint") + self.of_kind("cluster") + self.of_kind("instance") + self.of_kind("rollout"):
+        for transition in transitions:
             looks[transition.kind] = looks.get(transition.kind, 0) + transition.looks_in_transition
         return {
             "waits": waits,

@@ -9,8 +9,9 @@ around it, each doing exactly what AWS documents and nothing more.
   and CREATEDB, not a superuser, admin of ``rds_iam``), and the cluster's ``DatabaseName`` a database
   it owns. moto's secret names the login ``admin`` whatever MasterUsername was asked (AWS's names the
   MasterUsername): the login is whatever the secret says. moto creates the secret with
-  ManageMasterUserPassword; this sets the login's password from it (as a SCRAM verifier computed here: the password never travels in SQL) each
-  time the secret's current version changes.
+  ManageMasterUserPassword; this sets the login's password from it (as a SCRAM verifier, computed by
+  the collection's rds_data: the password never travels in SQL) each time the secret's current
+  version changes.
 - The ECS agent's part (:func:`resolve_container`): a container's ``environment`` and ``secrets`` as
   the agent resolves them at task start: a Secrets Manager ``valueFrom`` is a full secret ARN optionally
   followed by ``:json-key:version-stage:version-id``; any other is a Systems Manager parameter. A
@@ -23,13 +24,9 @@ name; the connection goes to this server) and the task itself (no container runs
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import re
-import secrets as random
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -44,18 +41,6 @@ AGENT_PREFIX = "ResourceInitializationError: unable to pull secrets or registry 
 
 class TaskStartError(Exception):
     """What ECS reports as the stopped reason of a task whose secrets could not be resolved."""
-
-
-def scram_verifier(password: str, iterations: int = 4096) -> str:
-    """PostgreSQL's SCRAM-SHA-256 verifier of ``password`` (RFC 5802/7677, as libpq computes it), so the
-    server stores the login without the password ever appearing in a statement or its log."""
-    salt = random.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    encode = base64.b64encode
-    return f"SCRAM-SHA-256${iterations}:{encode(salt).decode()}${encode(stored_key).decode()}:{encode(server_key).decode()}"
 
 
 def _secretsmanager_value(client_factory: ClientFactory, value_from: str) -> str:
@@ -162,6 +147,9 @@ class RealDatabase:
             user = login["username"]
             if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", user) or user in (ADMIN, "postgres", "pgserver"):
                 raise ValueError(f"master user name {user!r} is not one this stand-in creates")
+            # The collection's own verifier (rds_db_logins gives its logins the same).
+            from ansible_collections.ecsrds.connect.plugins.module_utils.rds_data import scram_verifier
+
             verifier = scram_verifier(login["password"])
             # As RDS makes it: not a superuser, a member of rds_superuser with CREATEROLE and CREATEDB.
             self._admin("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_superuser') THEN "
