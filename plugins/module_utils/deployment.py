@@ -33,7 +33,7 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.ecsrds.connect.plugins.module_utils import ecs, ecs_service, iam, network, rds, rotation
+from ansible_collections.ecsrds.connect.plugins.module_utils import ecs, ecs_service, iam, network, rds, rds_data, rotation
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, Runner
 from ansible_collections.ecsrds.connect.plugins.module_utils.published import wired
 
@@ -66,6 +66,8 @@ class Step:
     publish: Callable[[Pass, Mapping[str, Any], Outcome], Dict[str, Any]]
     # Something beyond the step's own changes that a role run would still do (a wait, a rollout).
     still_to_do: Callable[[Pass, Mapping[str, Any], Outcome], Optional[str]] = lambda _pass, _options, _outcome: None
+    # A step whose derivation may say "no task" (None): the role skips it, and so does the pass.
+    optional: bool = False
 
 
 def _network_options(state: Pass) -> Dict[str, Any]:
@@ -90,8 +92,13 @@ def _database_still_to_do(state: Pass, options: Mapping[str, Any], outcome: Outc
     return None
 
 
+def _logins(state: Pass) -> List[Dict[str, Any]]:
+    outcome = state.outcomes.get("logins")
+    return outcome.result["logins"] if outcome else []
+
+
 def _taskdef_options(state: Pass) -> Optional[Dict[str, Any]]:
-    options = ecs.taskdef_options(state.inputs, ecs_service.service_entries(state.inputs, state.discovered))
+    options = ecs.taskdef_options(state.inputs, ecs_service.service_entries(state.inputs, state.discovered), _logins(state))
     if options is None:
         raise NotInSync("task_definitions: no database endpoint or managed secret yet")
     return options
@@ -128,9 +135,11 @@ STEPS = (
          lambda state, options, outcome: network.access_facts(outcome.result, options), _endpoint_still_to_do),
     Step("database", rds.CLUSTER_ARGUMENT_SPEC, lambda state: rds.cluster_options(state.inputs), _rds_problem, rds.run_cluster,
          lambda state, options, outcome: rds.cluster_facts(outcome.result), _database_still_to_do),
+    Step("logins", rds_data.LOGINS_ARGUMENT_SPEC, lambda state: ecs_service.logins_options(state.inputs), rds_data.logins_problem,
+         rds_data.run_logins, lambda state, options, outcome: {}, optional=True),
     Step("task_definitions", ecs.TASKDEF_ARGUMENT_SPEC, _taskdef_options, lambda options: None, ecs.run_taskdef_env,
          lambda state, options, outcome: {}, _rollouts),
-    Step("grant", iam.GRANT_ARGUMENT_SPEC, lambda state: iam.grant_options(state.inputs, state.outcomes["task_definitions"].result["task_definitions"]),
+    Step("grant", iam.GRANT_ARGUMENT_SPEC, lambda state: iam.grant_options(state.inputs, state.outcomes["task_definitions"].result["task_definitions"], _logins(state)),
          _grant_problem, iam.run_grant, lambda state, options, outcome: {"service__results": _plan(state, deployments=[])}),
     Step("rotation", rotation.ROTATION_ARGUMENT_SPEC, lambda state: rotation.redeploy_options(state.inputs), rotation.validate_params,
          rotation.run_rotation, lambda state, options, outcome: rotation.redeploy_facts(outcome.result)),
@@ -175,7 +184,10 @@ def check_deployment(clients: Clients, role_inputs: Mapping[str, Any], discovere
             raise NotInSync(reason)
         for step in STEPS:
             state.inputs = wired(role_inputs, facts)
-            options = validated(step.name, step.spec, step.options(state))
+            asked = step.options(state)
+            if asked is None and step.optional:
+                continue
+            options = validated(step.name, step.spec, asked)
             problem = step.problem(options)
             if problem:
                 raise NotInSync(f"{step.name}: {problem}")

@@ -28,6 +28,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, MANAGED_TAG, ORIGINAL_TAG, service_deployment_id
 from ansible_collections.ecsrds.connect.plugins.module_utils.published import wired
 from ansible_collections.ecsrds.connect.plugins.module_utils.rds import cluster_facts, connection
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import planned_login_secret_arn, service_login
 
 # A Secrets Manager reference: the secret ARN (complete or partial), optionally followed by
 # exactly three more fields json-key:version-stage:version-id, any of which may be empty.
@@ -127,6 +128,12 @@ class ContainerVarsRequest:
     secrets: Optional[Dict[str, str]] = None
     purge_environment: bool = False
     purge_secrets: bool = False
+    # Names taken out of the environment and the secrets: a password a login with IAM authentication no longer has.
+    remove: FrozenSet[str] = frozenset()
+
+    def key(self) -> str:
+        """The request as text, to tell two requests apart (services sharing a revision, signing in differently)."""
+        return json.dumps([self.environment, self.secrets, self.purge_environment, self.purge_secrets, sorted(self.remove)], sort_keys=True)
 
 
 def build_request(
@@ -136,6 +143,7 @@ def build_request(
     secret_keys: Optional[Mapping[Any, Any]] = None,
     purge_environment: bool = False,
     purge_secrets: bool = False,
+    remove: Optional[Iterable[Any]] = None,
 ) -> ContainerVarsRequest:
     """Check the module options against each other and turn them into one request."""
     env: Optional[Dict[str, str]] = None
@@ -185,7 +193,11 @@ def build_request(
                 message=f"environment and {option} both name {', '.join(both)}: a variable is either plain or a secret"
             )
 
-    return ContainerVarsRequest(env, wanted_secrets, bool(purge_environment), bool(purge_secrets))
+    removed = frozenset(_variable_name("remove", name) for name in remove or ())
+    kept = sorted(removed & (set(env or {}) | set(wanted_secrets or {})))
+    if kept:
+        raise EcsRdsError(message=f"remove names {', '.join(kept)}, which the request also sets")
+    return ContainerVarsRequest(env, wanted_secrets, bool(purge_environment), bool(purge_secrets), removed)
 
 
 def _variable_name(option: str, name: Any) -> str:
@@ -333,6 +345,9 @@ def plan_container(
         secrets_after = merge_pairs(secrets_before, "valueFrom", request.secrets, request.purge_secrets)
     if request.environment is not None:
         secrets_after = [p for p in secrets_after if p["name"] not in request.environment]
+    if request.remove:
+        env_after = [p for p in env_after if p["name"] not in request.remove]
+        secrets_after = [p for p in secrets_after if p["name"] not in request.remove]
     tags_before = user_tags(base_tags)
     tags_after = dict(tags_before)
     tags_after.update(tags or {})
@@ -538,6 +553,20 @@ def register_task_definition(client: Any, request: Dict[str, Any], allowed: Froz
     return create_or_adopt(create, find_existing, f"register a new revision of task definition family {request['family']}")
 
 
+def entry_request(entry: Mapping[str, Any]) -> Optional[ContainerVarsRequest]:
+    """The request of a ``task_definitions`` entry that gives its own ``environment`` (a service signing
+    in with a login of its own): its environment, secret and removals in place of the module's; None
+    for an entry that takes the module's."""
+    if entry.get("environment") is None:
+        return None
+    name = entry.get("name") or entry["task_definition"]
+    try:
+        return build_request(environment=entry["environment"], secret_arn=entry.get("secret_arn"), secret_keys=entry.get("secret_keys"),
+                             remove=entry.get("remove"))
+    except EcsRdsError as exc:
+        raise EcsRdsError(message=f"task_definitions entry {name}: {exc.message}")
+
+
 class TaskDefinitionEnv:
     """Sets one container's environment and secret references on a new task definition revision."""
 
@@ -624,13 +653,14 @@ class TaskDefinitionEnv:
     ) -> Dict[str, Any]:
         """:meth:`ensure` for each ``{task_definition, container_name, name}`` entry, one result per
         entry in order; an entry repeated (services sharing a revision) is described and registered once."""
-        done: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        done: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
         results: List[Dict[str, Any]] = []
         diffs: List[Dict[str, Any]] = []
         for entry in entries:
-            key = (entry["task_definition"], entry["container_name"])
+            own = entry_request(entry) or request
+            key = (entry["task_definition"], entry["container_name"], own.key())
             if key not in done:
-                done[key] = self.ensure(entry["container_name"], request, task_definition=entry["task_definition"], tags=tags, origin_tag=origin_tag)
+                done[key] = self.ensure(entry["container_name"], own, task_definition=entry["task_definition"], tags=tags, origin_tag=origin_tag)
                 diff = done[key].pop("diff")
                 if done[key]["changed"]:
                     diffs.append(dict(diff, before_header=f"{entry['task_definition']} {diff['before_header']}",
@@ -772,27 +802,37 @@ def _unique(items: Iterable[str]) -> List[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def database_url(inputs: Mapping[str, Any]) -> str:
-    """service_database_url_format with the endpoint, port and database the database role published
-    (as RDS reports them)."""
-    return (str(inputs.get("service_database_url_format"))
+def database_url(inputs: Mapping[str, Any], url_format: Optional[str] = None) -> str:
+    """service_database_url_format (or ``url_format``) with the endpoint, port and database the database
+    role published (as RDS reports them)."""
+    return (str(url_format or inputs.get("service_database_url_format"))
             .replace("{endpoint}", str(inputs.get("service_db_endpoint") or ""))
             .replace("{port}", str(inputs.get("service_db_port")))
             .replace("{database}", str(inputs.get("service_db_name"))))
 
 
-def taskdef_options(inputs: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+def taskdef_options(inputs: Mapping[str, Any], entries: Sequence[Mapping[str, Any]],
+                    logins: Optional[Sequence[Mapping[str, Any]]] = None) -> Optional[Dict[str, Any]]:
     """ecs_taskdef_secret_env's options from the service role's inputs (``service_*``) and its
     services (:func:`ecs_service.service_entries`, with the revision each runs): on top of each
     revision, the URL and driver as plain variables and the user name and password as references to
-    the secret's JSON keys, the revision tagged as this deployment's. None while the database is not
-    known yet (check mode on an account without it: nothing can be planned in detail)."""
+    the secret's JSON keys, the revision tagged as this deployment's. A service signing in with a
+    login of its own (:func:`rules.service_login`) gets its own entry: ``app_user`` the keys of its
+    login's secret (``logins``: rds_db_logins' results), ``iam`` the AWS JDBC Wrapper's URL and driver,
+    its login name as a plain variable and no password. None while the database is not known yet
+    (check mode on an account without it: nothing can be planned in detail)."""
     if not (inputs.get("service_secret_arn") and inputs.get("service_db_endpoint")):
         return None
     tags = {str(key): str(value) for key, value in (inputs.get("service_tags") or {}).items()}
     tags.update({MANAGED_TAG: "true", CREATED_BY_TAG: service_deployment_id(inputs)})
+    secret_of = {login.get("name"): login.get("secret_arn") for login in logins or []}
+    task_definitions = []
+    for entry in entries:
+        row = {"task_definition": entry["task_definition"], "container_name": entry["container_name"], "name": entry["name"]}
+        row.update(login_wiring(inputs, service_login(entry, inputs.get("service_db_auth")), secret_of))
+        task_definitions.append(row)
     return {
-        "task_definitions": [dict(entry) for entry in entries],
+        "task_definitions": task_definitions,
         "environment": {inputs.get("service_url_variable"): database_url(inputs),
                         inputs.get("service_driver_variable"): inputs.get("service_driver_class")},
         "secret_arn": inputs["service_secret_arn"],
@@ -803,6 +843,23 @@ def taskdef_options(inputs: Mapping[str, Any], entries: Sequence[Mapping[str, An
     }
 
 
+def login_wiring(inputs: Mapping[str, Any], login: Mapping[str, Any], secret_of: Mapping[str, Optional[str]]) -> Dict[str, Any]:
+    """One service's own request (ecs_taskdef_secret_env's entry options), or nothing for a service on
+    the master secret. Before its secret exists (check mode), an app_user login's secret has a marked
+    stand-in ARN in the master secret's account and region."""
+    if login["auth"] == "master":
+        return {}
+    url, driver = inputs.get("service_url_variable"), inputs.get("service_driver_variable")
+    user, password = inputs.get("service_username_variable"), inputs.get("service_password_variable")
+    if login["auth"] == "iam":
+        return {"environment": {url: database_url(inputs, inputs.get("service_iam_database_url_format")),
+                                driver: inputs.get("service_iam_driver_class"), user: login["login"]},
+                "secret_arn": None, "secret_keys": None, "remove": [password]}
+    secret_arn = secret_of.get(login["login"]) or planned_login_secret_arn(inputs, login["login"])
+    return {"environment": {url: database_url(inputs), driver: inputs.get("service_driver_class")},
+            "secret_arn": secret_arn, "secret_keys": {user: "username", password: "password"}, "remove": []}
+
+
 # ecs_taskdef_secret_env's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.
 TASKDEF_ARGUMENT_SPEC = dict(
     family=dict(type="str"),
@@ -811,7 +868,16 @@ TASKDEF_ARGUMENT_SPEC = dict(
     task_definitions=dict(
         type="list",
         elements="dict",
-        options=dict(task_definition=dict(type="str", required=True), container_name=dict(type="str", required=True), name=dict(type="str")),
+        options=dict(
+            task_definition=dict(type="str", required=True),
+            container_name=dict(type="str", required=True),
+            name=dict(type="str"),
+            # The entry's own request, in place of the module's, when environment is given.
+            environment=dict(type="dict"),
+            secret_arn=dict(type="str", no_log=False),
+            secret_keys=dict(type="dict", no_log=False),
+            remove=dict(type="list", elements="str"),
+        ),
     ),
     environment=dict(type="dict"),
     # References (ARNs and parameter names), not secret values.

@@ -30,7 +30,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import build_re
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import same_content, task_definition_result, unwire_plan
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import service_entry
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import login_secret_name, service_entry, service_logins
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, ORIGINAL_TAG, service_deployment_id
 
 # ---------------------------------------------------------------------------------------------
@@ -889,16 +889,45 @@ def deploy_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any],
     }
 
 
-def dependencies_options(inputs: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+def dependencies_options(inputs: Mapping[str, Any], before_logins: bool = False) -> Optional[Dict[str, Any]]:
     """ecs_task_dependencies_ready's options: the Secrets Manager endpoint and the DB cluster that
-    site.yml created without waiting and are still settling, awaited before the preflight; None
-    (no task) when neither is."""
+    site.yml created without waiting and are still settling, awaited once: before the preflight, or,
+    when a service signs in with a login of its own (made through the Data API, on a cluster that is
+    available), before the logins (``before_logins``: the earlier of the two places asks). None (no
+    task) when neither is pending, or at the other place."""
     endpoint = inputs.get("service_secretsmanager_endpoint_pending_id")
     cluster = inputs.get("service_db_pending_cluster_identifier")
-    if not endpoint and not cluster:
+    if not endpoint and not cluster or before_logins != (logins_options(inputs) is not None):
         return None
     return {"vpc_endpoint_ids": [endpoint] if endpoint else [], "db_cluster_identifier": cluster or None,
             "wait_timeout": inputs.get("service_dependencies_wait_timeout")}
+
+
+def logins_options(inputs: Mapping[str, Any], state: str = "present") -> Optional[Dict[str, Any]]:
+    """rds_db_logins' options for the services signing in with a login of their own (app_user: a
+    password in a secret named after the cluster and the login; iam: IAM database authentication),
+    each login once; None when every service uses the master secret."""
+    cluster = inputs.get("service_db_cluster_identifier")
+    logins: List[Dict[str, Any]] = []
+    for login in service_logins(inputs):
+        if login["auth"] == "master":
+            continue
+        wanted = {"name": login["login"], "privileges": login["privileges"], "schema": login["schema"],
+                  "auth": "iam" if login["auth"] == "iam" else "password", "secret_name": login_secret_name(str(cluster), login["login"])}
+        if wanted not in logins:
+            logins.append(wanted)
+    if not logins:
+        return None
+    return {
+        "db_cluster_identifier": cluster,
+        "master_secret_arn": inputs.get("service_secret_arn"),
+        "database": inputs.get("service_db_name") or None,
+        "logins": logins,
+        "state": state,
+        "drop_owned": bool(inputs.get("service_teardown_drop_owned")) if state == "absent" else False,
+        "deployment_id": service_deployment_id(inputs),
+        "wait_timeout": inputs.get("service_dependencies_wait_timeout"),
+    }
 
 
 def preflight_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any], check_mode: bool = False) -> Optional[Dict[str, Any]]:

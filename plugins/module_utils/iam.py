@@ -36,6 +36,7 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, error_code, parse_arn
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import kms_key_problem, role_arn_problem, secret_arn_problem
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import planned_login_secret_arn, service_logins
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import AWS, names_aws_managed_key
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
 
@@ -417,8 +418,10 @@ class IamReader:
 # ---------------------------------------------------------------------------------------------
 # The execution-role grant: pure logic
 
+DB_USER_ARN_PATTERN = re.compile(r"arn:aws(-[a-z]+)*:rds-db:[a-z0-9-]+:[0-9]{12}:dbuser:[A-Za-z0-9-]+/[a-z_][a-z0-9_]{0,62}")
 GRANT_SID = "ReadDatabaseSecret"
 DECRYPT_SID = "DecryptDatabaseSecret"
+CONNECT_SID = "ConnectAsDatabaseLogin"
 # IAM's rules for role and inline policy names (IAM API Reference, CreateRole / PutRolePolicy).
 ROLE_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}")
 POLICY_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,128}")
@@ -441,20 +444,31 @@ def kms_key_arn(key_id: Optional[str], secret_arn: str) -> Optional[str]:
     return f"arn:{secret['partition']}:kms:{secret['region']}:{secret['account']}:key/{key}"
 
 
-def grant_policy(secret_arn: str, kms_key_id: Optional[str] = None) -> Dict[str, Any]:
-    """Least privilege: GetSecretValue on the one secret; kms:Decrypt on its key only when that key
-    is customer-managed, and only when Secrets Manager (of the secret's region) asks for it."""
-    statements_: List[Dict[str, Any]] = [
-        {"Sid": GRANT_SID, "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [secret_arn]},
-    ]
-    key_arn = kms_key_arn(kms_key_id, secret_arn)
-    if key_arn:
-        region = parse_arn(secret_arn)["region"]
-        statements_.append({
-            "Sid": DECRYPT_SID, "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],
-            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-        })
+def grant_policy(secret_arns: Any, kms_key_id: Optional[str] = None, db_users: Sequence[str] = ()) -> Dict[str, Any]:
+    """Least privilege: GetSecretValue on the secrets named (one, or a list); kms:Decrypt on their key
+    only when that key is customer-managed, and only when Secrets Manager (of the secrets' region) asks
+    for it; rds-db:connect on exactly the database logins named (``db_users``: their dbuser ARNs)."""
+    secrets = [secret_arns] if isinstance(secret_arns, str) else [arn for arn in secret_arns or [] if arn]
+    statements_: List[Dict[str, Any]] = []
+    if secrets:
+        statements_.append({"Sid": GRANT_SID, "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": list(secrets)})
+        key_arn = kms_key_arn(kms_key_id, secrets[0])
+        if key_arn:
+            region = parse_arn(secrets[0])["region"]
+            statements_.append({
+                "Sid": DECRYPT_SID, "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            })
+    if db_users:
+        statements_.append({"Sid": CONNECT_SID, "Effect": "Allow", "Action": ["rds-db:connect"], "Resource": list(db_users)})
     return {"Version": "2012-10-17", "Statement": statements_}
+
+
+def db_user_arn(secret_arn: str, cluster_resource_id: str, login: str) -> str:
+    """What rds-db:connect names: arn:<partition>:rds-db:<region>:<account>:dbuser:<cluster resource id>/<login>,
+    in the partition, region and account of the cluster's master secret."""
+    where = parse_arn(secret_arn)
+    return f"arn:{where['partition']}:rds-db:{where['region']}:{where['account']}:dbuser:{cluster_resource_id}/{login}"
 
 
 def same_policy(current: Any, wanted: Any) -> bool:
@@ -490,7 +504,22 @@ def grant_problems(params: Mapping[str, Any]) -> List[str]:
     name = params.get("policy_name")
     if not isinstance(name, str) or not POLICY_NAME_PATTERN.fullmatch(name):
         problems.append(f"policy_name {name!r} is not an IAM policy name (1-128 letters, digits and +=,.@_-)")
-    if params.get("state", "present") == "present":
+    for index, grant in enumerate(params.get("grants") or []):
+        role = grant.get("role")
+        if not isinstance(role, str) or not (ROLE_NAME_PATTERN.fullmatch(role) or (role.startswith("arn:") and not role_arn_problem("r", role))):
+            problems.append(f"grants[{index}].role {role!r} is not an IAM role name or role ARN")
+        for secret in grant.get("secret_arns") or []:
+            problem = secret_arn_problem(f"grants[{index}].secret_arns entry", secret)
+            if problem:
+                problems.append(problem)
+        for user in grant.get("db_users") or []:
+            if not DB_USER_ARN_PATTERN.fullmatch(str(user)):
+                problems.append(f"grants[{index}].db_users entry {user!r} is not arn:<partition>:rds-db:<region>:<account>:dbuser:<cluster resource id>/<login>")
+        if not grant.get("secret_arns") and not grant.get("db_users"):
+            problems.append(f"grants[{index}] ({role}) names neither secret_arns nor db_users")
+    if params.get("grants") is not None and (params.get("roles") or params.get("secret_arn")):
+        problems.append("grants gives each role its own policy: give it without roles and secret_arn")
+    elif params.get("state", "present") == "present" and params.get("grants") is None:
         secret = params.get("secret_arn")
         if not secret:
             problems.append("secret_arn is required with state=present")
@@ -498,10 +527,24 @@ def grant_problems(params: Mapping[str, Any]) -> List[str]:
             problem = secret_arn_problem("secret_arn", secret)
             if problem:
                 problems.append(problem)
-        problem = kms_key_problem("secret_kms_key_id", params.get("secret_kms_key_id"), allow_alias=False)
-        if problem:
-            problems.append(problem)
+    problem = kms_key_problem("secret_kms_key_id", params.get("secret_kms_key_id"), allow_alias=False)
+    if problem:
+        problems.append(problem)
     return problems
+
+
+def policies_by_role(grants: Sequence[Mapping[str, Any]], kms_key_id: Optional[str]) -> Dict[str, Dict[str, Any]]:
+    """Each role's own policy (the ``grants`` option): the secrets and logins of every entry naming
+    the role (by name or ARN), merged. ``kms_key_id`` is the key of the secrets in entries that say
+    ``decrypt`` (the master secret; a login's own secret has the AWS-managed key)."""
+    merged: Dict[str, Dict[str, Any]] = {}
+    for grant in grants:
+        [name] = role_names([grant["role"]])
+        entry = merged.setdefault(name, {"secrets": [], "users": [], "decrypt": False})
+        entry["secrets"] += [arn for arn in grant.get("secret_arns") or [] if arn not in entry["secrets"]]
+        entry["users"] += [arn for arn in grant.get("db_users") or [] if arn not in entry["users"]]
+        entry["decrypt"] = entry["decrypt"] or bool(grant.get("decrypt"))
+    return {name: grant_policy(entry["secrets"], kms_key_id if entry["decrypt"] else None, entry["users"]) for name, entry in merged.items()}
 
 
 @dataclass
@@ -521,12 +564,16 @@ class RoleGrant:
 # The execution-role grant: AWS calls and the job
 
 
-def plan_grant(roles_reader: IamRoles, roles: Sequence[str], policy_name: str, wanted: Optional[Dict[str, Any]]) -> List[RoleGrant]:
+def plan_grant(roles_reader: IamRoles, roles: Sequence[str], policy_name: str, wanted: Optional[Dict[str, Any]],
+               wanted_by_role: Optional[Mapping[str, Dict[str, Any]]] = None) -> List[RoleGrant]:
     """One GetRolePolicy per role. Only when IAM says NoSuchEntity for a role that must get the
     policy is the role itself looked up, to tell "no policy yet" from "no such role"; every
-    missing role is named, before any write."""
-    plans = [RoleGrant(name, roles_reader.inline_policy(name, policy_name), wanted) for name in role_names(roles)]
-    missing = [p.role_name for p in plans if wanted is not None and p.before is None and roles_reader.role(p.role_name) is None]
+    missing role is named, before any write. ``wanted_by_role``: a policy of its own for each role."""
+    if wanted_by_role is not None:
+        plans = [RoleGrant(name, roles_reader.inline_policy(name, policy_name), document) for name, document in wanted_by_role.items()]
+    else:
+        plans = [RoleGrant(name, roles_reader.inline_policy(name, policy_name), wanted) for name in role_names(roles)]
+    missing = [p.role_name for p in plans if p.after is not None and p.before is None and roles_reader.role(p.role_name) is None]
     if missing:
         raise EcsRdsError(message=f"IAM role(s) {', '.join(missing)} not found: the execution role of a task definition must exist to be granted access")
     return plans
@@ -539,10 +586,12 @@ def run_grant(clients: Clients, params: Mapping[str, Any], check_mode: bool, dif
     policy_name = params["policy_name"]
     present = params.get("state", "present") == "present"
     try:
-        wanted = grant_policy(params["secret_arn"], params.get("secret_kms_key_id")) if present else None
+        wanted = grant_policy(params["secret_arn"], params.get("secret_kms_key_id")) if present and params.get("grants") is None else None
+        by_role = policies_by_role(params["grants"], params.get("secret_kms_key_id")) if present and params.get("grants") is not None else None
     except ValueError as exc:
         raise EcsRdsError(message=f"secret_kms_key_id {exc}")
-    plans = plan_grant(roles_reader, params.get("roles") or [], policy_name, wanted)
+    roles = params.get("roles") or [grant["role"] for grant in params.get("grants") or []]
+    plans = plan_grant(roles_reader, roles, policy_name, wanted, by_role)
     actions = []
     for plan in plans:
         if not plan.changed:
@@ -551,7 +600,7 @@ def run_grant(clients: Clients, params: Mapping[str, Any], check_mode: bool, dif
         if check_mode:
             continue
         if present:
-            roles_reader.put_inline_policy(plan.role_name, policy_name, wanted)
+            roles_reader.put_inline_policy(plan.role_name, policy_name, plan.after)
         else:
             roles_reader.delete_inline_policy(plan.role_name, policy_name)
     grant = {
@@ -559,6 +608,9 @@ def run_grant(clients: Clients, params: Mapping[str, Any], check_mode: bool, dif
         "policy_document": wanted,
         "roles": [{"role_name": p.role_name, "changed": p.changed} for p in plans],
     }
+    if by_role is not None:
+        # Each role its own document (the grants option).
+        grant["policy_documents"] = by_role
     diff = {"before": {p.role_name: p.before for p in plans}, "after": {p.role_name: p.after for p in plans}} if diff_mode else None
     return Outcome(any(p.changed for p in plans), {"grant": grant}, diff, actions)
 
@@ -582,17 +634,45 @@ def execution_role_arns(task_definitions: Sequence[Mapping[str, Any]]) -> List[s
     return [td["execution_role_arn"] for td in task_definitions if (td or {}).get("execution_role_arn")]
 
 
-def grant_options(inputs: Mapping[str, Any], task_definitions: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+def grant_options(inputs: Mapping[str, Any], task_definitions: Sequence[Mapping[str, Any]],
+                  logins: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
     """ecs_execution_role_grant's options (state=present): GetSecretValue on exactly the service role's
     secret for the execution role of each revision the services move to (``task_definitions``, as
-    ecs_taskdef_secret_env returns them), each role once."""
-    return {
-        "roles": role_names(execution_role_arns([entry.get("task_definition") for entry in task_definitions])),
-        "policy_name": grant_policy_name(inputs),
-        "secret_arn": inputs.get("service_secret_arn"),
-        "secret_kms_key_id": decrypt_key_id(inputs),
-        "state": "present",
-    }
+    ecs_taskdef_secret_env returns them), each role once. When a service signs in with a login of its
+    own, each role gets its own policy (``grants``): an execution role the secrets its services read
+    (the master's, an app_user login's, from ``logins``: rds_db_logins' results), a task role
+    rds-db:connect on the iam logins of its services. Refused (ValueError) for an iam service whose
+    revision has no task role."""
+    logins_by_service = {login["service"]: login for login in service_logins(inputs)}
+    if all(login["auth"] == "master" for login in logins_by_service.values()):
+        return {
+            "roles": role_names(execution_role_arns([entry.get("task_definition") for entry in task_definitions])),
+            "policy_name": grant_policy_name(inputs),
+            "secret_arn": inputs.get("service_secret_arn"),
+            "secret_kms_key_id": decrypt_key_id(inputs),
+            "state": "present",
+        }
+    secret_of = {login.get("name"): login.get("secret_arn") for login in logins or []}
+    grants = []
+    for entry in task_definitions:
+        revision = entry.get("task_definition") or {}
+        login = logins_by_service.get(entry.get("name")) or {"auth": "master"}
+        if login["auth"] == "iam":
+            if not revision.get("task_role_arn"):
+                raise ValueError(f"service {entry.get('name')} signs in with iam, but its revision {entry.get('task_definition_arn')} has no task "
+                                 "role (taskRoleArn): the application asks for its database token with that role; give the task definition one")
+            grants.append({"role": revision["task_role_arn"], "db_users": [
+                db_user_arn(inputs["service_secret_arn"], inputs.get("service_db_cluster_resource_id") or "", login["login"])]})
+        elif revision.get("execution_role_arn"):
+            own = login["auth"] == "app_user"
+            secret = (secret_of.get(login["login"]) or planned_login_secret_arn(inputs, login["login"])) if own else inputs.get("service_secret_arn")
+            grants.append({"role": revision["execution_role_arn"], "secret_arns": [secret], "decrypt": not own})
+    return {"grants": grants, "policy_name": grant_policy_name(inputs), "secret_kms_key_id": decrypt_key_id(inputs), "state": "present"}
+
+
+def granted_roles(options: Mapping[str, Any]) -> List[str]:
+    """The roles :func:`grant_options` puts the policy on, whichever shape it has."""
+    return role_names(list(options.get("roles") or []) + [grant["role"] for grant in options.get("grants") or []])
 
 
 def grant_removal_options(
@@ -603,9 +683,14 @@ def grant_removal_options(
     (``restored``: ecs_service_deploy's results, each with its ``running_task_definition``), except the
     roles of the revisions the services still wired move to (``kept``: ecs_taskdef_secret_env's
     ``task_definitions``), which :func:`grant_options` grants."""
-    keep = set(grant_options(inputs, kept)["roles"]) if kept else set()
+    keep = set(granted_roles(grant_options(inputs, kept))) if kept else set()
+    on_iam = {login["service"] for login in service_logins(inputs) if login["auth"] == "iam"}
+    # A service on iam had the policy on its task role (rds-db:connect) as well.
+    task_roles = [(result.get("running_task_definition") or {}).get("task_role_arn") for result in restored
+                  if ((result.get("item") or {}).get("service") or result.get("service")) in on_iam]
+    running = execution_role_arns([result.get("running_task_definition") for result in restored]) + [arn for arn in task_roles if arn]
     return {
-        "roles": [role for role in role_names(execution_role_arns([result.get("running_task_definition") for result in restored])) if role not in keep],
+        "roles": [role for role in role_names(running) if role not in keep],
         "policy_name": grant_policy_name(inputs),
         "state": "absent",
     }
@@ -613,7 +698,13 @@ def grant_removal_options(
 
 # ecs_execution_role_grant's options, here so that the deployment check (deployment.py) fills in the same defaults the module does.
 GRANT_ARGUMENT_SPEC = dict(
-    roles=dict(type="list", elements="str", required=True),
+    roles=dict(type="list", elements="str", default=[]),
+    grants=dict(type="list", elements="dict", options=dict(
+        role=dict(type="str", required=True),
+        secret_arns=dict(type="list", elements="str", default=[], no_log=False),
+        decrypt=dict(type="bool", default=False),
+        db_users=dict(type="list", elements="str", default=[]),
+    )),
     policy_name=dict(type="str", required=True),
     secret_arn=dict(type="str", no_log=False),
     secret_kms_key_id=dict(type="str", no_log=False),

@@ -50,10 +50,19 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
     role_arn_problem,
     secret_arn_problem,
 )
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import serverless_problem, serverless_scaling
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
+    DB_AUTH_MODES,
+    SERVICE_LOGIN_KEYS,
+    db_auth_class_problem,
+    serverless_problem,
+    serverless_scaling,
+    service_entry,
+    service_login,
+    service_login_problems,
+)
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import show as _show
 
-SERVICE_ENTRY_KEYS = ("name", "container_name")
+SERVICE_ENTRY_KEYS = ("name", "container_name") + SERVICE_LOGIN_KEYS
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ _SITE_NAMES = {
     "secret_kms_key_id": "ecsrds_db_secret_kms_key_id",
     "db_security_group_name": "ecsrds_db_security_group_name",
     "tags": "ecsrds_tags",
+    "db_auth": "ecsrds_db_auth",
+    "iam_authentication": "ecsrds_db_iam_authentication",
 }
 
 PROFILES: Dict[str, Profile] = {
@@ -152,6 +163,7 @@ PROFILES: Dict[str, Profile] = {
             "policy_name": "service_execution_role_policy_name",
             "service_kms_key_id": "service_secret_kms_key_id",
             "tags": "service_tags",
+            "db_auth": "service_db_auth",
         },
         facts=("ecs", "containers", "released"),
     ),
@@ -267,7 +279,9 @@ def normalise_services(profile: Profile, values: Mapping[str, Any], meaning: str
             if container is not None and (not isinstance(container, str) or not container.strip()):
                 problems.append(f"{where}.container_name must be a container name, got {_show(container)}")
                 continue
-            if unknown:
+            login_problems = service_login_problems(where, entry) if meaning == "ecs_services" else []
+            problems += login_problems
+            if unknown or login_problems:
                 continue
             if container:
                 services.append(Service(name, container, f"{where}.container_name"))
@@ -375,6 +389,8 @@ def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str,
         problems.append(serverless_problem(scaling, value("instance_class"), {
             "min_capacity": n["serverless_min_capacity"], "max_capacity": n["serverless_max_capacity"],
             "seconds_until_auto_pause": n["seconds_until_auto_pause"], "instance_class": n["instance_class"]}))
+    if "db_auth" in n:
+        problems += db_auth_problems(n, values)
     for meaning in ("secret_kms_key_id", "kms_key_id"):
         if given(meaning):
             problems.append(kms_key_problem(n[meaning], value(meaning)))
@@ -385,6 +401,21 @@ def check_inputs(profile: Profile, inputs: Mapping[str, Any], spec: Mapping[str,
     if given("rotation_days") and isinstance(value("rotation_days"), int) and not 1 <= value("rotation_days") <= 1000:
         problems.append(f"{n['rotation_days']} {_show(value('rotation_days'))} is out of range: Secrets Manager rotates every 1 to 1000 days")
     return values, services, released, [problem for problem in problems if problem]
+
+
+def db_auth_problems(names: Mapping[str, str], values: Mapping[str, Any]) -> List[str]:
+    """How the services sign in, against the database the inputs ask for: a mode named, no T class
+    where a login is made through the Data API, IAM authentication not turned off for an iam login."""
+    default = values.get(names["db_auth"])
+    if default not in (None, "") and default not in DB_AUTH_MODES:
+        return [f"{names['db_auth']} {_show(default)} must be one of {', '.join(DB_AUTH_MODES)}"]
+    entries = [service_entry(entry, None) for entry in values.get(names.get("ecs_services", "")) or [] if isinstance(entry, (str, dict))]
+    modes = [service_login(entry, default)["auth"] for entry in entries if entry and entry.get("db_auth", default or "master") in DB_AUTH_MODES]
+    problems = [db_auth_class_problem(modes, values.get(names.get("instance_class", "")), names["db_auth"], names.get("instance_class", "instance class"))]
+    if "iam" in modes and "iam_authentication" in names and values.get(names["iam_authentication"]) is False:
+        problems.append(f"{names['iam_authentication']} is false but a service signs in with iam ({names['db_auth']} or its db_auth): "
+                        "IAM database authentication must be on for its login")
+    return [problem for problem in problems if problem]
 
 
 # ---------------------------------------------------------------------------------------------

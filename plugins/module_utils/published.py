@@ -28,6 +28,7 @@ SITE_WIRING: Dict[str, Any] = {
     "service_secretsmanager_endpoint_changed": "network__secretsmanager_endpoint_changed",
     "service_secretsmanager_endpoint_pending_id": "network__secretsmanager_endpoint_pending_id",
     "service_db_pending_cluster_identifier": "database__pending_cluster_identifier",
+    "service_db_cluster_resource_id": "database__cluster_resource_id",
     "service_preflight_db_security_group_ids": ["network__db_security_group_id"],
     "rotation_secret_arn": "database__secret_arn",
 }

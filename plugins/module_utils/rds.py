@@ -1440,6 +1440,8 @@ def cluster_facts(result: Mapping[str, Any]) -> Dict[str, Any]:
         "database__secret_arn": reached.get("secret_arn"),
         "database__secret_kms_key_id": reached.get("secret_kms_key_id"),
         "database__secret_kms_key_manager": reached.get("secret_kms_key_manager"),
+        # What IAM database authentication names in rds-db:connect (a marked stand-in before the cluster exists).
+        "database__cluster_resource_id": (result.get("cluster") or {}).get("db_cluster_resource_id") or f"cluster-{PLANNED_MARK}",
         # Created (or changed) by a run that did not wait for it: the service role waits for it before
         # the first task needs it. Empty otherwise (the service role's input is a string).
         "database__pending_cluster_identifier": (result.get("cluster") or {}).get("db_cluster_identifier") or "" if result.get("pending") else "",

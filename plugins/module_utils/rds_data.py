@@ -29,9 +29,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, retry_while_busy, wait_for
 from ansible_collections.ecsrds.connect.plugins.module_utils.rds import AuroraCluster
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import DB_PRIVILEGES
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-PRIVILEGES = ("owner", "read_write", "read_only")
+PRIVILEGES = DB_PRIVILEGES
 # Roles a login must never be named after: PostgreSQL's and Aurora's own.
 RESERVED = ("postgres", "public", "rdsadmin", "rds_superuser", "rds_iam", "rds_replication", "rds_password", "rdstopmgr")
 TABLE_PRIVILEGES = {"read_write": ("SELECT", "INSERT", "UPDATE", "DELETE"), "read_only": ("SELECT",)}
@@ -125,7 +126,7 @@ STATE_SQL = """SELECT
   (SELECT d.defaclacl::text FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
     WHERE n.nspname = :schema AND d.defaclrole = n.nspowner AND d.defaclobjtype = 'r') AS default_acl,
   (SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = :login) AS owned_relations,
-  (SELECT pg_has_role(current_user, r.oid, 'MEMBER') FROM pg_roles r WHERE r.rolname = :login) AS master_member,
+  (SELECT pg_has_role(current_user, r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = :login) AS master_member,
   EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
           WHERE g.rolname = 'rds_iam' AND r.rolname = :login) AS rds_iam"""
 
@@ -142,7 +143,9 @@ class LoginState:
     tables_holding: List[str] = field(default_factory=list)
     default_privileges: List[str] = field(default_factory=list)
     owned_relations: int = 0
-    # The master (current_user of the Data API) is a member: it may make objects owned by the login.
+    # The master (current_user of the Data API) has the login's privileges (pg_has_role USAGE: an
+    # inheriting member), so it may make objects owned by it and drop them. PostgreSQL 16 gives the
+    # role that created a login ADMIN on it but no such membership: MEMBER would say yes, USAGE says no.
     master_member: bool = False
     rds_iam: bool = False  # a member of rds_iam: it signs in with IAM authentication tokens only
 
@@ -227,7 +230,9 @@ def drop_statements(login: Login, state: LoginState, drop_owned: bool) -> List[s
     if state.owned_relations and not drop_owned:
         raise EcsRdsError(message=f"login {login.name!r} still owns {state.owned_relations} table(s) or view(s): nothing was changed; "
                                   "move them to another owner, or set drop_owned: true to drop them with the login")
-    statements = []
+    # DROP OWNED needs the privileges of the login: under PostgreSQL 16's CREATEROLE rules the master
+    # that made it holds only ADMIN on it until granted membership (as login_statements does for an owner).
+    statements = [] if state.master_member else [f"GRANT {name} TO CURRENT_USER"]
     if login.privileges == "owner" and state.schema_owner == login.name and drop_owned:
         statements.append(f"DROP SCHEMA {quoted(login.schema)} CASCADE")
     # Its rights anywhere (and, when told, what it owns) go with it.
@@ -293,12 +298,6 @@ class LoginManager:
         self.schemas_made: Dict[str, str] = {}
         self.database = params.get("database") or "postgres"
 
-    def cluster(self) -> Dict[str, Any]:
-        cluster = AuroraCluster(self.rds, self.cluster_id).describe()
-        if cluster is None:
-            raise EcsRdsError(message=f"DB cluster {self.cluster_id} not found (option db_cluster_identifier)")
-        return cluster
-
     def http_endpoint(self, cluster: Dict[str, Any]) -> bool:
         """The Data API on: True when it was turned on now (it is waited for)."""
         if cluster.get("HttpEndpointEnabled"):
@@ -327,8 +326,26 @@ class LoginManager:
         return call(self.secrets, "create_secret", f"create secret {login.secret_name}", Name=login.secret_name, SecretString=json.dumps(document),
                     Description=f"Login {login.name} of DB cluster {self.cluster_id} (ecsrds.connect)", Tags=tags)
 
+    def planned_before_cluster(self) -> Outcome:
+        """Check mode before the cluster exists (a first run's --check): every login, its secret and rights are to be made."""
+        results = []
+        for login in wanted_logins(self.params):
+            with_secret = login.auth == "password"
+            self.actions.append(f"create login {login.name}" + (f" and its secret {login.secret_name}" if with_secret else " (IAM authentication)"))
+            results.append({"name": login.name, "auth": login.auth, "privileges": login.privileges, "schema": login.schema,
+                            "secret_name": login.secret_name if with_secret else None, "secret_arn": None, "created": True, "statements": []})
+        return Outcome(True, {"logins": results, "http_endpoint_enabled": False, "statements_sent": []}, None, list(self.actions))
+
     def run(self) -> Outcome:
-        cluster = self.cluster()
+        cluster = AuroraCluster(self.rds, self.cluster_id).describe()
+        if cluster is None and self.check_mode and self.params["state"] == "present":
+            return self.planned_before_cluster()
+        if cluster is None and self.params["state"] == "absent":
+            # The logins went with the cluster; the secrets this deployment made for them are left to delete.
+            results = [self.absent(None, login, LoginState(False, None, False, False)) for login in wanted_logins(self.params)]
+            return Outcome(bool(self.actions), {"logins": results, "http_endpoint_enabled": False, "statements_sent": []}, None, list(self.actions))
+        if cluster is None:
+            raise EcsRdsError(message=f"DB cluster {self.cluster_id} not found (option db_cluster_identifier)")
         master_secret = self.params.get("master_secret_arn") or (cluster.get("MasterUserSecret") or {}).get("SecretArn")
         if not master_secret:
             raise EcsRdsError(message=f"DB cluster {self.cluster_id} has no RDS-managed master secret; give master_secret_arn")
@@ -338,12 +355,19 @@ class LoginManager:
         turned_on = self.http_endpoint(cluster)
         self.database = self.params.get("database") or cluster.get("DatabaseName") or "postgres"
         api = DataApi(self.data_client, cluster["DBClusterArn"], master_secret, self.database, self.params["wait_timeout"])
-        results = []
-        for login in wanted_logins(self.params):
+        def state(login: Login) -> LoginState:
             # Before the Data API is on (check mode turning it on), nothing can be read: all is planned.
-            state = LoginState(False, None, False, False) if turned_on and self.check_mode else self.state(api, login)
-            results.append(self.present(api, login, state, cluster, master_secret) if self.params["state"] == "present"
-                           else self.absent(api, login, state))
+            return LoginState(False, None, False, False) if turned_on and self.check_mode else self.state(api, login)
+
+        if self.params["state"] == "absent":
+            states = [(login, state(login)) for login in wanted_logins(self.params)]
+            # Every login that cannot go is refused before any of them goes.
+            for login, found in states:
+                drop_statements(login, found, self.params.get("drop_owned", False))
+            results = [self.absent(api, login, found) for login, found in states]
+        else:
+            # Read one after the other: a login with rights on a schema an earlier one made reads it made.
+            results = [self.present(api, login, state(login), cluster, master_secret) for login in wanted_logins(self.params)]
         changed = bool(self.actions)
         return Outcome(changed, {"logins": results, "http_endpoint_enabled": True, "statements_sent": [s for s in api.sent if not s.startswith("SELECT")]},
                        None, list(self.actions))
@@ -382,7 +406,7 @@ class LoginManager:
                 "secret_name": login.secret_name if login.auth == "password" else None,
                 "secret_arn": (secret or {}).get("ARN"), "created": not state.exists, "statements": [_shown(s) for s in statements]}
 
-    def absent(self, api: DataApi, login: Login, state: LoginState) -> Dict[str, Any]:
+    def absent(self, api: Optional[DataApi], login: Login, state: LoginState) -> Dict[str, Any]:
         statements = drop_statements(login, state, self.params.get("drop_owned", False))
         secret = self.describe_secret(login.secret_name)
         ours = secret is not None and any(t.get("Key") == CREATED_BY_TAG and t.get("Value") == self.params.get("deployment_id")
@@ -393,7 +417,7 @@ class LoginManager:
             self.actions.append(f"delete secret {login.secret_name}")
         if not self.check_mode:
             for statement in statements:
-                api.execute(statement)
+                api.execute(statement)  # type: ignore[union-attr]  # no statement without a cluster
             if ours:
                 call(self.secrets, "delete_secret", f"delete secret {login.secret_name}", SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
         return {"name": login.name, "secret_name": login.secret_name, "removed": bool(statements), "secret_deleted": ours, "statements": statements}

@@ -199,13 +199,105 @@ def planned(value: Any) -> bool:
     return isinstance(value, str) and PLANNED_MARK in value
 
 
+# How a service signs in to the database (ecsrds_db_auth, a service entry's db_auth): the cluster's
+# master secret, a login of its own with its own secret, or a login using IAM database authentication.
+DB_AUTH_MODES = ("master", "app_user", "iam")
+DB_PRIVILEGES = ("owner", "read_write", "read_only")
+# What a service entry may say about its login, besides its name and container.
+SERVICE_LOGIN_KEYS = ("db_auth", "db_user", "db_privileges", "db_schema")
+# A PostgreSQL login or schema name the collection writes without quoting surprises: lower case.
+DB_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# The Data API does not serve T instance classes (Aurora's documented limit).
+DATA_API_REFUSED_CLASS_PREFIX = "db.t"
+
+
 def service_entry(entry: Any, default_container: Optional[str]) -> Optional[Dict[str, Any]]:
-    """One entry of the services input (a name, or {name, container_name}) as {name, container_name};
-    None for an entry that is neither (the inputs check names it)."""
+    """One entry of the services input (a name, or {name, container_name, db_auth, db_user,
+    db_privileges, db_schema}) as {name, container_name} plus the login keys it gives; None for an
+    entry that is neither (the inputs check names it)."""
     if isinstance(entry, str) and entry.strip():
         return {"name": entry, "container_name": default_container or DEFAULT_CONTAINER}
     if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"].strip():
-        return {"name": entry["name"], "container_name": entry.get("container_name") or default_container or DEFAULT_CONTAINER}
+        result = {"name": entry["name"], "container_name": entry.get("container_name") or default_container or DEFAULT_CONTAINER}
+        result.update({key: entry[key] for key in SERVICE_LOGIN_KEYS if entry.get(key) not in (None, "")})
+        return result
+    return None
+
+
+def login_name_of(service: str) -> str:
+    """The PostgreSQL login a service gets when its entry names none: the service name in lower case,
+    every other character than a letter, digit or _ made _, a leading digit prefixed, at most 63."""
+    name = re.sub(r"[^a-z0-9_]", "_", service.lower())
+    if not name or name[0].isdigit():
+        name = f"svc_{name}"
+    return name[:MAX_IDENTIFIER_LENGTH]
+
+
+def service_login(entry: Mapping[str, Any], default_auth: Optional[str]) -> Dict[str, Any]:
+    """How one service (:func:`service_entry`) signs in: its mode (the entry's db_auth, else the
+    default), and for app_user and iam its login, rights and schema (owner: a schema named after the
+    login; the others: public unless named)."""
+    auth = entry.get("db_auth") or default_auth or "master"
+    if auth == "master":
+        return {"service": entry["name"], "auth": auth, "login": None, "privileges": None, "schema": None}
+    login = entry.get("db_user") or login_name_of(entry["name"])
+    privileges = entry.get("db_privileges") or "owner"
+    schema = entry.get("db_schema") or (login if privileges == "owner" else "public")
+    return {"service": entry["name"], "auth": auth, "login": login, "privileges": privileges, "schema": schema}
+
+
+def login_secret_name(cluster_identifier: str, login: str) -> str:
+    """The Secrets Manager secret of an app_user login: beside its cluster's name, found again by it."""
+    return f"{cluster_identifier}/{login}"
+
+
+def service_logins(inputs: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """How each service of the service role's inputs signs in (:func:`service_login`), in order."""
+    entries = [service_entry(item, inputs.get("service_container_name")) for item in inputs.get("service_ecs_services") or []]
+    return [service_login(entry, inputs.get("service_db_auth")) for entry in entries if entry]
+
+
+def db_iam_authentication(asked: Any, default_auth: Any, services: Any) -> Optional[bool]:
+    """IAM database authentication on the cluster: as asked when asked (the inputs check refuses false
+    with an iam service), on when a service signs in with iam, else the cluster's setting left (None)."""
+    if asked not in (None, ""):
+        return bool(asked)
+    entries = [service_entry(item, None) for item in services or [] if isinstance(item, (str, Mapping))]
+    return True if any(entry and service_login(entry, default_auth)["auth"] == "iam" for entry in entries) else None
+
+
+def planned_login_secret_arn(inputs: Mapping[str, Any], login: str) -> str:
+    """An app_user login's secret before it exists (check mode): a marked stand-in in the master
+    secret's partition, account and region."""
+    partition, _service, region, account = (str(inputs.get("service_secret_arn")).split(":") + [""] * 6)[1:5]
+    name = login_secret_name(str(inputs.get("service_db_cluster_identifier")), login)
+    return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-{PLANNED_MARK}"
+
+
+def service_login_problems(where: str, entry: Mapping[str, Any]) -> List[str]:
+    """The login keys of one service entry as the user wrote them (``where``: the entry's position)."""
+    problems = []
+    auth = entry.get("db_auth")
+    if auth is not None and auth not in DB_AUTH_MODES:
+        problems.append(f"{where}.db_auth {show(auth)} must be one of {', '.join(DB_AUTH_MODES)}")
+    privileges = entry.get("db_privileges")
+    if privileges is not None and privileges not in DB_PRIVILEGES:
+        problems.append(f"{where}.db_privileges {show(privileges)} must be one of {', '.join(DB_PRIVILEGES)}")
+    for key in ("db_user", "db_schema"):
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, str) or not DB_IDENTIFIER.fullmatch(value)):
+            problems.append(f"{where}.{key} {show(value)} must be 1 to 63 lower case letters, digits or _, not starting with a digit")
+    if entry.get("db_schema") == "public" and (privileges or "owner") == "owner":
+        problems.append(f"{where}.db_schema public: a login with db_privileges owner gets a schema of its own; public is the database's")
+    return problems
+
+
+def db_auth_class_problem(modes: Sequence[str], instance_class: Any, auth_input: str, class_input: str) -> Optional[str]:
+    """app_user and iam create their logins through the RDS Data API, which T instance classes do not serve."""
+    needing = sorted({mode for mode in modes if mode != "master"})
+    if needing and isinstance(instance_class, str) and instance_class.startswith(DATA_API_REFUSED_CLASS_PREFIX):
+        return (f"{auth_input} {' and '.join(needing)} creates the database logins through the RDS Data API, which {class_input} "
+                f"{instance_class} (a T class) does not serve: choose an R or X class (such as db.r6g.large) or db.serverless")
     return None
 
 

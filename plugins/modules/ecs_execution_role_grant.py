@@ -30,9 +30,38 @@ options:
       - The task execution roles, as role names or role ARNs (the ARN's path is ignored, IAM names are unique per
         account).
       - An empty list changes nothing.
+      - Not with O(grants).
     type: list
     elements: str
-    required: true
+    default: []
+  grants:
+    description:
+      - Each role its own policy, under O(policy_name), in place of O(roles) and O(secret_arn) - services signing in
+        with logins of their own (M(ecsrds.connect.rds_db_logins)).
+      - A role named by several entries gets one policy with all of them.
+    type: list
+    elements: dict
+    suboptions:
+      role:
+        description: The role, by name or ARN.
+        type: str
+        required: true
+      secret_arns:
+        description: Secrets the role may C(secretsmanager:GetSecretValue) (an execution role).
+        type: list
+        elements: str
+        default: []
+      decrypt:
+        description: Also C(kms:Decrypt) on O(secret_kms_key_id) through Secrets Manager, for secrets it encrypts.
+        type: bool
+        default: false
+      db_users:
+        description:
+          - C(rds-db:connect) on these database logins (a task role, IAM database authentication), as
+            C(arn:<partition>:rds-db:<region>:<account>:dbuser:<cluster resource id>/<login>).
+        type: list
+        elements: str
+        default: []
   policy_name:
     description:
       - Name of the inline policy. Another deployment's policy, under another name, is left alone.
@@ -40,7 +69,7 @@ options:
     required: true
   secret_arn:
     description:
-      - ARN of the secret the roles may read. Required with O(state=present).
+      - ARN of the secret the roles may read. Required with O(state=present), unless O(grants) is given.
     type: str
   secret_kms_key_id:
     description:
@@ -100,8 +129,12 @@ grant:
       description: The inline policy's name.
       type: str
       sample: ecsrds-connect-demo-rds-aurora-postgres
+    policy_documents:
+      description: With O(grants), each role's own policy by role name.
+      type: dict
+      returned: when O(grants) is given and O(state=present)
     policy_document:
-      description: The policy put on every role; null with O(state=absent).
+      description: The policy put on every role; null with O(state=absent) or O(grants).
       type: dict
       sample:
         Version: "2012-10-17"

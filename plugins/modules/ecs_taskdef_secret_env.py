@@ -55,7 +55,9 @@ options:
         O(secrets), O(secret_keys), O(tags) and O(origin_tag) apply to each. This is how several ECS services
         sharing one database get their revisions in one task instead of one task per service.
       - Each entry is handled as O(task_definition) with O(container_name) would be; an entry repeated (two
-        services running the same revision and container) is handled once.
+        services running the same revision and container, asking the same) is handled once.
+      - An entry giving its own C(environment) takes its own C(environment), C(secret_arn), C(secret_keys) and
+        C(remove) instead of the module's (a service signing in with a login of its own).
       - Mutually exclusive with O(family), O(task_definition) and O(container_name).
     type: list
     elements: dict
@@ -71,6 +73,21 @@ options:
       name:
         description: A label for the entry (for example the ECS service), returned as it was given.
         type: str
+      environment:
+        description: This entry's plain variables, in place of O(environment); when given, the entry's request is its own.
+        type: dict
+      secret_arn:
+        description: This entry's secret, in place of O(secret_arn) (unset - no secret for this entry).
+        type: str
+      secret_keys:
+        description: This entry's variables from JSON keys of its C(secret_arn), in place of O(secret_keys).
+        type: dict
+      remove:
+        description:
+          - Variables taken out of this entry's container, from its environment and its secrets (a password a
+            login with IAM database authentication no longer has).
+        type: list
+        elements: str
   environment:
     description:
       - Plain environment variables, name to value.

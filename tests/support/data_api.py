@@ -167,6 +167,9 @@ class DataApiStandIn(FaultProxy):
         arn = request.get("resourceArn", "")
         if arn not in self.enabled:
             raise _Refused(f"HttpEndpoint is not enabled for resource {arn}")
+        # RDS's part: an available cluster's master login is what its managed secret holds (a cluster
+        # site.yml made in this run included).
+        self.database.follow_cluster(self.client_factory, arn.rsplit(":", 1)[-1])
         try:
             login = json.loads(self.client_factory("secretsmanager").get_secret_value(SecretId=request["secretArn"])["SecretString"])
         except Exception as error:  # the Data API answers that it could not read the secret

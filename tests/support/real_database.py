@@ -119,10 +119,10 @@ class RealDatabase:
     def socket_directory(self) -> str:
         return str(self.server.pgdata)
 
-    def _admin(self, sql: str) -> list:
+    def _admin(self, sql: str, database: str = "postgres") -> list:
         import psycopg
 
-        with psycopg.connect(host=self.socket_directory, dbname="postgres", user=ADMIN, autocommit=True) as connection:
+        with psycopg.connect(host=self.socket_directory, dbname=database, user=ADMIN, autocommit=True) as connection:
             cursor = connection.execute(sql)
             return cursor.fetchall() if cursor.description else []
 
