@@ -514,7 +514,8 @@ def grant_problems(params: Mapping[str, Any]) -> List[str]:
                 problems.append(problem)
         for user in grant.get("db_users") or []:
             if not DB_USER_ARN_PATTERN.fullmatch(str(user)):
-                problems.append(f"grants[{index}].db_users entry {user!r} is not arn:<partition>:rds-db:<region>:<account>:dbuser:<cluster resource id>/<login>")
+                problems.append(f"grants[{index}].db_users entry {user!r} is not "
+                                "arn:<partition>:rds-db:<region>:<account>:dbuser:<cluster resource id>/<login>")
         if not grant.get("secret_arns") and not grant.get("db_users"):
             problems.append(f"grants[{index}] ({role}) names neither secret_arns nor db_users")
     if params.get("grants") is not None and (params.get("roles") or params.get("secret_arn")):

@@ -355,6 +355,7 @@ class LoginManager:
         turned_on = self.http_endpoint(cluster)
         self.database = self.params.get("database") or cluster.get("DatabaseName") or "postgres"
         api = DataApi(self.data_client, cluster["DBClusterArn"], master_secret, self.database, self.params["wait_timeout"])
+
         def state(login: Login) -> LoginState:
             # Before the Data API is on (check mode turning it on), nothing can be read: all is planned.
             return LoginState(False, None, False, False) if turned_on and self.check_mode else self.state(api, login)

@@ -105,7 +105,8 @@ def test_two_app_user_services_and_one_iam_service_from_nothing_then_no_op_then_
 
     # Each app_user service connected as its own login, with what its revision resolves to.
     outcomes = dict(tasks.outcomes)
-    assert {service: done.get("connected", "").split("@")[0] for service, done in outcomes.items()} == {orders: "demo_ecs_service", billing: "billing"}, outcomes
+    connected_as = {service: done.get("connected", "").split("@")[0] for service, done in outcomes.items()}
+    assert connected_as == {orders: "demo_ecs_service", billing: "billing"}, outcomes
 
     # No master secret ARN in any of the three revisions; each app_user revision reads its own secret.
     own = {}
@@ -158,6 +159,9 @@ def test_two_app_user_services_and_one_iam_service_from_nothing_then_no_op_then_
     again = run_playbook(stand_in.endpoint, SITE, extra_vars=variables)
     assert again.rc == 0 and again.changed == 0, again.stdout[-4000:]
     assert write_calls(moto.stop_recording()) == [] and stand_in.changes() == []
+    # The deployment check compared the logins (reads only) and skipped the roles.
+    [summary] = [t.result["msg"] for t in again.tasks if t.name == "Summary" and not t.result.get("skipped")]
+    assert summary["deployment_check"] == "nothing to do: the roles were skipped", summary
 
     # Teardown: refused before any write while a login owns a table, then with drop_owned every login and
     # own secret of the deployment is gone; the task role's policy goes with the execution role's.

@@ -105,8 +105,8 @@ def test_a_login_owning_tables_is_dropped_only_when_told():
     orders = Login("orders", "owner", "orders", "s")
     with pytest.raises(EcsRdsError, match="still owns 2 table"):
         drop_statements(orders, owning, drop_owned=False)
-    assert drop_statements(orders, owning, drop_owned=True) == ['GRANT "orders" TO CURRENT_USER', 'DROP SCHEMA "orders" CASCADE',
-                                                                 'DROP OWNED BY "orders"', 'DROP ROLE "orders"']
+    assert drop_statements(orders, owning, drop_owned=True) == [
+        'GRANT "orders" TO CURRENT_USER', 'DROP SCHEMA "orders" CASCADE', 'DROP OWNED BY "orders"', 'DROP ROLE "orders"']
     # A master already a member of the login (an owner login it made a schema for) needs no grant first.
     member = LoginState(exists=True, schema_owner="orders", usage=True, can_create=True, master_member=True)
     assert drop_statements(orders, member, drop_owned=False) == ['DROP OWNED BY "orders"', 'DROP ROLE "orders"']
