@@ -29,6 +29,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import tags_
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import build_register_request, register_parameters, register_task_definition
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe_task_definition as describe_revision
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import same_content, task_definition_result, unwire_plan
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import db_user_arn
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import login_secret_name, service_entry, service_logins
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, ORIGINAL_TAG, service_deployment_id
@@ -938,7 +939,10 @@ def preflight_options(plan: Sequence[Mapping[str, Any]], inputs: Mapping[str, An
     made, it only reports."""
     if not inputs.get("service_preflight"):
         return None
-    services = [{"service": entry["service"], "task_definition": entry["task_definition_arn"], "container_name": entry["container_name"]}
+    db_users = {login["service"]: [db_user_arn(str(inputs.get("service_secret_arn")), str(inputs.get("service_db_cluster_resource_id")), login["login"])]
+                for login in service_logins(inputs) if login["auth"] == "iam"}
+    services = [{"service": entry["service"], "task_definition": entry["task_definition_arn"], "container_name": entry["container_name"],
+                 "db_users": db_users.get(entry["service"], [])}
                 for entry in plan if entry["task_definition_arn"] and (entry["roll_out"] or inputs.get("service_preflight_every_run"))]
     if not services:
         return None

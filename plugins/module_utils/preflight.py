@@ -48,6 +48,7 @@ RDS_SECRET_KEYS = ("username", "password")
 GET_SECRET_VALUE = "secretsmanager:GetSecretValue"
 GET_PARAMETERS = "ssm:GetParameters"
 KMS_DECRYPT = "kms:Decrypt"
+RDS_DB_CONNECT = "rds-db:connect"
 _USABLE_ENDPOINT_STATES = ("available", "pending", "pendingacceptance")
 
 
@@ -486,6 +487,41 @@ class Facts:
     db_security_group_ids: List[str]
     db_groups: List[Dict[str, Any]]
     db_port: int
+    # IAM database authentication: the logins (dbuser ARNs) the task role must connect as, and what it may.
+    db_users: List[str] = field(default_factory=list)
+    task_role_arn: Optional[str] = None
+    task_role_found: bool = True
+    connect_decisions: Dict[Tuple[str, str], Decision] = field(default_factory=dict)
+    connect_method: str = ""
+
+
+def check_task_role_connect(role_arn: Optional[str], db_users: Sequence[str], decisions: Mapping[Tuple[str, str], Decision], method: str,
+                            role_found: bool = True) -> List[Dict[str, Any]]:
+    """A finding per database login the service signs in as with IAM authentication: its task role
+    (not the execution role: the application asks for the token) may rds-db:connect as it."""
+    check = "task_role_db_connect"
+    if not db_users:
+        return []
+    if not role_arn:
+        return [finding(check, FAIL, None, "The service signs in with IAM database authentication but its task definition has no task role.",
+                        "set taskRoleArn on the task definition; the application asks RDS for its token with that role.")]
+    role = role_name_from_arn(role_arn)
+    if not role_found:
+        return [finding(check, FAIL, role_arn, f"Task role {role} does not exist.", "create the role or point taskRoleArn at an existing one.")]
+    result = []
+    for user in db_users:
+        decision = decisions.get((RDS_DB_CONNECT, user))
+        if decision is not None and decision.decision == ALLOWED:
+            result.append(finding(check, OK, user, f"Task role {role} may {RDS_DB_CONNECT} as {user} (checked with {method})."))
+        elif decision is not None and decision.decision == UNKNOWN:
+            result.append(finding(check, WARN, user, f"Cannot tell whether task role {role} may {RDS_DB_CONNECT} as {user} (checked with {method}): "
+                                  f"{'; '.join(decision.reasons)} depend(s) on conditions that cannot be evaluated here.",
+                                  "make sure those conditions hold when the application asks for its token."))
+        else:
+            result.append(finding(check, FAIL, user, f"Task role {role} may not {RDS_DB_CONNECT} as {user} (checked with {method}): "
+                                  "the database refuses the application's token.",
+                                  f"add an inline policy to {role} allowing {RDS_DB_CONNECT} on {user} (the service role's grant does that)."))
+    return result
 
 
 def run_checks(facts: Facts) -> List[Dict[str, Any]]:
@@ -497,6 +533,7 @@ def run_checks(facts: Facts) -> List[Dict[str, Any]]:
     findings += check_network_path(facts.network, secrets_needed)
     findings += check_vpc_dns(facts.network, secrets_needed)
     findings += check_platform_version(facts.service)
+    findings += check_task_role_connect(facts.task_role_arn, facts.db_users, facts.connect_decisions, facts.connect_method, facts.task_role_found)
     findings += check_db_ingress(facts.db_security_group_ids, facts.db_groups, facts.db_port, facts.network.service_group_ids,
                                  [s["CidrBlock"] for s in facts.network.subnets])
     return findings
@@ -623,7 +660,7 @@ class PreflightReader:
         return facts
 
     def read(self, cluster: str, service_name: str, task_definition: Optional[str], container_name: Optional[str],
-             db_security_group_ids: Sequence[str], db_port: int) -> Facts:
+             db_security_group_ids: Sequence[str], db_port: int, db_users: Sequence[str] = ()) -> Facts:
         service = self.ecs.describe_service(cluster, service_name)
         reference = task_definition or service.get("taskDefinition")
         described = describe_task_definition(self.ecs_client, reference)
@@ -657,17 +694,22 @@ class PreflightReader:
         secrets_needed = any(r.kind == "secretsmanager" and not r.error for r in references)
         network = self.network(service, secrets_needed)
         db_groups = self.existing_groups(db_security_group_ids) if db_security_group_ids else []
+        task_role = revision.get("taskRoleArn")
+        connect: Tuple[Optional[List[NamedPolicy]], Dict[Tuple[str, str], Decision], str] = ([], {}, "")
+        if db_users and task_role:
+            connect = self.role_access(task_role, [AccessNeed(RDS_DB_CONNECT, user) for user in db_users])
         return Facts(
             service=service, task_definition=revision, references=references, secrets=secrets, parameters=parameters, keys=keys,
             role_arn=role_arn, role_found=policies is not None, needs=needs, decisions=decisions, method=method,
             broad=broad_grants(policies or []), network=network, db_security_group_ids=list(db_security_group_ids),
-            db_groups=db_groups, db_port=db_port,
+            db_groups=db_groups, db_port=db_port, db_users=list(db_users), task_role_arn=task_role, task_role_found=connect[0] is not None,
+            connect_decisions=connect[1], connect_method=connect[2],
         )
 
 
 def run_preflight(reader: PreflightReader, params: Mapping[str, Any]) -> Dict[str, Any]:
     facts = reader.read(params["cluster"], params["service"], params.get("task_definition"), params.get("container_name"),
-                        params.get("db_security_group_ids") or [], params["db_port"])
+                        params.get("db_security_group_ids") or [], params["db_port"], params.get("db_users") or [])
     findings = run_checks(facts)
     return {
         "findings": findings,

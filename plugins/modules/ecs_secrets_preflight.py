@@ -64,6 +64,14 @@ options:
       container_name:
         description: Container whose secrets are checked; default is every container of the revision.
         type: str
+      db_users:
+        description:
+          - The database logins the service signs in as with IAM database authentication, as
+            C(arn:<partition>:rds-db:<region>:<account>:dbuser:<cluster resource id>/<login>); the revision's task role
+            must be allowed C(rds-db:connect) on each (check C(task_role_db_connect)).
+        type: list
+        elements: str
+        default: []
   task_definition:
     description:
       - Revision to check (family, family:revision or ARN). Default is the revision the service runs.
@@ -225,6 +233,7 @@ def main() -> None:
             service=dict(type="str", required=True),
             task_definition=dict(type="str"),
             container_name=dict(type="str"),
+            db_users=dict(type="list", elements="str", default=[]),
         )),
         task_definition=dict(type="str"),
         container_name=dict(type="str"),

@@ -139,6 +139,13 @@ def test_two_app_user_services_and_one_iam_service_from_nothing_then_no_op_then_
     assert connect["Statement"] == [{"Sid": "ConnectAsDatabaseLogin", "Effect": "Allow", "Action": ["rds-db:connect"],
                                      "Resource": [f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{cluster['DbClusterResourceId']}/reporting"]}]
 
+    # The preflight checked what each mode needs: the own secrets for app_user, the task role's connect for iam.
+    preflight = run.result("ecsrds.connect.service : Check each service's secrets, execution role and network paths before rolling out")
+    connects = [(f["service"], f["status"]) for f in preflight["findings"] if f["check"] == "task_role_db_connect"]
+    assert connects == [(reporting, "ok")], preflight["findings"]
+    read = {f["resource"] for f in preflight["findings"] if f["check"] == "execution_role_access" and f["status"] == "ok"}
+    assert {own[orders], own[billing]} <= read and master_arn not in read
+
     # On the real server: the iam login holds rds_iam and has no password; it reads the owner's schema and cannot write it.
     database = stand_in.database
     assert database._admin("SELECT r.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member "
@@ -177,3 +184,41 @@ def test_two_app_user_services_and_one_iam_service_from_nothing_then_no_op_then_
     assert [s["Name"] for s in secrets.list_secrets()["SecretList"] if s["Name"].startswith("demo-rds-aurora-postgres/")] == []
     assert moto.client("iam").list_role_policies(RoleName=TASK_ROLE)["PolicyNames"] == []
     assert moto.client("iam").list_role_policies(RoleName=env["execution_role_name"])["PolicyNames"] == []
+
+
+def test_a_switch_from_master_to_app_user_and_back_is_planned_then_made(moto, stand_in):
+    env = build_demo_environment(moto.client)
+    service = env["service"]
+    master_vars = _vars(stand_in.endpoint, [service], ecsrds_db_auth="master")
+    first = run_playbook(stand_in.endpoint, SITE, extra_vars=master_vars)
+    assert first.rc == 0, first.stdout[-4000:]
+    [cluster] = moto.client("rds").describe_db_clusters()["DBClusters"]
+    master_arn = cluster["MasterUserSecret"]["SecretArn"]
+    assert master_arn in json.dumps(_revision(moto, service))
+
+    # Planned: the login and its secret, a revision on it, the grant, the rollout - and nothing written.
+    app_vars = dict(master_vars, ecsrds_db_auth="app_user")
+    moto.start_recording()
+    planned = run_playbook(stand_in.endpoint, SITE, extra_vars=app_vars, check=True)
+    assert planned.rc == 0, planned.stdout[-4000:]
+    assert write_calls(moto.stop_recording()) == [] and stand_in.changes() == []
+    changed = {t.name for t in planned.tasks if t.changed}
+    assert {"ecsrds.connect.service : Make each service's database login, its rights and (app_user) its own secret",
+            "ecsrds.connect.service : Register a revision with the database variables on top of what each service runs",
+            "ecsrds.connect.service : Allow each execution role to read exactly the database secret"} <= changed, changed
+
+    switched = run_playbook(stand_in.endpoint, SITE, extra_vars=app_vars)
+    assert switched.rc == 0, switched.stdout[-4000:]
+    own = moto.client("secretsmanager").describe_secret(SecretId=f"{app_vars['ecsrds_db_cluster_identifier']}/demo_ecs_service")["ARN"]
+    revision = json.dumps(_revision(moto, service))
+    assert master_arn not in revision and f"{own}:password::" in revision
+    execution = json.dumps(_policy(moto, env["execution_role_name"]))
+    assert own in execution and master_arn not in execution
+
+    # And back: the master's keys again, the grant on the master's secret only.
+    back = run_playbook(stand_in.endpoint, SITE, extra_vars=master_vars)
+    assert back.rc == 0 and back.changed > 0, back.stdout[-4000:]
+    revision = json.dumps(_revision(moto, service))
+    assert f"{master_arn}:password::" in revision and own not in revision
+    execution = json.dumps(_policy(moto, env["execution_role_name"]))
+    assert master_arn in execution and own not in execution

@@ -7,9 +7,11 @@ import pytest
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import build_request, entry_request, plan_container, taskdef_options
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import dependencies_options, logins_options
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs_service import dependencies_options, logins_options, preflight_options
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import grant_options, grant_problems, grant_removal_options, policies_by_role
 from ansible_collections.ecsrds.connect.plugins.module_utils.inputs import PROFILES, check_inputs
+from ansible_collections.ecsrds.connect.plugins.module_utils.iam import ALLOWED, Decision
+from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import RDS_DB_CONNECT, check_task_role_connect
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import (
     db_iam_authentication,
     login_name_of,
@@ -198,3 +200,18 @@ def test_the_wait_for_what_settles_comes_before_the_logins_when_there_are_logins
     assert dependencies_options(master_only, before_logins=True) is None
     assert dependencies_options(master_only)["vpc_endpoint_ids"] == ["vpce-1"]
     assert dependencies_options(inputs(), before_logins=True) is None
+
+
+def test_the_preflight_checks_the_task_role_of_a_service_on_iam():
+    plan = [{"service": name, "task_definition_arn": f"{name}:2", "container_name": "app", "roll_out": True} for name in ("Orders-API", "reporting")]
+    services = preflight_options(plan, inputs())["services"]
+    assert [s["db_users"] for s in services] == [[], ["arn:aws:rds-db:eu-west-1:123456789012:dbuser:cluster-ABC123/reports"]]
+    user = services[1]["db_users"][0]
+    allowed = {(RDS_DB_CONNECT, user): Decision(RDS_DB_CONNECT, user, ALLOWED, ["ecsrds-connect-shop-db"])}
+    [ok] = check_task_role_connect(TASK_ROLE, [user], allowed, "iam:SimulatePrincipalPolicy")
+    assert ok["status"] == "ok" and ok["check"] == "task_role_db_connect"
+    [denied] = check_task_role_connect(TASK_ROLE, [user], {}, "iam:SimulatePrincipalPolicy")
+    assert denied["status"] == "fail" and "Task role reportingTask may not rds-db:connect as" in denied["message"]
+    [no_role] = check_task_role_connect(None, [user], {}, "")
+    assert no_role["status"] == "fail" and "no task role" in no_role["message"]
+    assert check_task_role_connect(None, [], {}, "") == []

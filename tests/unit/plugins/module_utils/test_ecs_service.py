@@ -716,7 +716,7 @@ def test_only_the_services_rolled_out_are_deployed_with_the_grace_after_a_recent
 
 def test_the_preflight_guards_a_rollout_and_only_reports_in_check_mode():
     api = preflight_options(_plan(), service_inputs(service_preflight_db_security_group_ids=["sg-db", None], service_db_port=5433))
-    assert api == {"cluster": "shop", "services": [{"service": "api", "task_definition": PLAN_NEW, "container_name": "app"}],
+    assert api == {"cluster": "shop", "services": [{"service": "api", "task_definition": PLAN_NEW, "container_name": "app", "db_users": []}],
                    "db_security_group_ids": ["sg-db"], "db_port": 5433, "fail_on": "fail"}
     # Every service in one run of the module.
     assert [o["service"] for o in preflight_options(_plan(), service_inputs(service_preflight_every_run=True))["services"]] == ["api", "worker"]
