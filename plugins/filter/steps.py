@@ -30,6 +30,7 @@ FILTERS = {
     "grant_options": ("iam", "grant_options"),
     "dependencies_options": ("ecs_service", "dependencies_options"),
     "logins_options": ("ecs_service", "logins_options"),
+    "own_secrets": ("ecs_service", "own_secrets"),
     "preflight_options": ("ecs_service", "preflight_options"),
     "deploy_options": ("ecs_service", "deploy_options"),
     "log_check_options": ("ecs_service", "log_check_options"),

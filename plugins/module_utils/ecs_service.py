@@ -31,7 +31,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import same_content, task_definition_result, unwire_plan
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import db_user_arn
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import login_secret_name, service_entry, service_logins
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import login_secret_name, planned_login_secret_arn, service_entry, service_logins
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, ORIGINAL_TAG, service_deployment_id
 
 # ---------------------------------------------------------------------------------------------
@@ -902,6 +902,15 @@ def dependencies_options(inputs: Mapping[str, Any], before_logins: bool = False)
         return None
     return {"vpc_endpoint_ids": [endpoint] if endpoint else [], "db_cluster_identifier": cluster or None,
             "wait_timeout": inputs.get("service_dependencies_wait_timeout")}
+
+
+def own_secrets(inputs: Mapping[str, Any], logins: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, str]:
+    """Each service on a login of its own with that login's secret (``logins``: rds_db_logins'
+    results; before the secret exists, in check mode, its marked stand-in), or an empty string for
+    one on IAM authentication: what the rotation redeploy tells apart."""
+    secret_of = {login.get("name"): login.get("secret_arn") for login in logins or []}
+    return {login["service"]: "" if login["auth"] == "iam" else secret_of.get(login["login"]) or planned_login_secret_arn(inputs, login["login"])
+            for login in service_logins(inputs) if login["auth"] != "master"}
 
 
 def logins_options(inputs: Mapping[str, Any], state: str = "present") -> Optional[Dict[str, Any]]:

@@ -31,6 +31,7 @@ SITE_WIRING: Dict[str, Any] = {
     "service_db_cluster_resource_id": "database__cluster_resource_id",
     "service_preflight_db_security_group_ids": ["network__db_security_group_id"],
     "rotation_secret_arn": "database__secret_arn",
+    "rotation_service_secrets": "service__own_secrets",
 }
 
 

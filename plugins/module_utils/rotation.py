@@ -54,6 +54,8 @@ EVENT_SOURCE = "aws.secretsmanager"
 EVENT_DETAIL_TYPE = "AWS Service Event via CloudTrail"
 EVENT_NAME = "RotationSucceeded"
 POLICY_NAME = "ecsrds-connect-rotation"
+# Where a CloudTrail service event names the secret (see above).
+ROTATED_SECRET = "$.detail.additionalEventData.SecretId"
 # Retry each UpdateService for about 5 minutes, so throttling and ECS hiccups pass (States.ALL does
 # not cover States.Runtime, a mistake in the definition, which must not be retried).
 _RETRY = {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2.0}
@@ -95,24 +97,59 @@ def resource_names(db_cluster_identifier: str) -> Dict[str, str]:
     }
 
 
-def event_pattern(secret_arn: str) -> Dict[str, Any]:
-    """The successful rotation of exactly this secret. ``SecretId`` is the ARN in AWS's examples;
-    the name is listed too because it names the same secret and an event naming it must not be
-    missed."""
+def event_pattern(secret_arn: str, own_secrets: Sequence[str] = ()) -> Dict[str, Any]:
+    """The successful rotation of exactly this secret (and of the services' own login secrets,
+    ``own_secrets``). ``SecretId`` is the ARN in AWS's examples; the name is listed too because it
+    names the same secret and an event naming it must not be missed."""
+    ids = [secret_arn, secret_name_from_arn(secret_arn)]
+    for own in own_secrets:
+        ids += [own, secret_name_from_arn(own)]
     return {
         "source": [EVENT_SOURCE],
         "detail-type": [EVENT_DETAIL_TYPE],
         "detail": {
             "eventSource": ["secretsmanager.amazonaws.com"],
             "eventName": [EVENT_NAME],
-            "additionalEventData": {"SecretId": [secret_arn, secret_name_from_arn(secret_arn)]},
+            "additionalEventData": {"SecretId": ids},
         },
     }
 
 
-def state_machine_definition(partition: str, cluster_arn: str, service_names: Sequence[str]) -> Dict[str, Any]:
+def state_machine_definition(partition: str, cluster_arn: str, service_names: Sequence[str],
+                             service_secrets: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     """One Parallel state with a branch per service, each a forced deployment through the AWS SDK
-    integration, retried on its own so one busy service does not hold up the others."""
+    integration, retried on its own so one busy service does not hold up the others. With services
+    on a login of their own (``service_secrets``: service -> its own secret, empty for IAM
+    authentication, which has no secret to rotate), a Choice on the rotated secret first: its own
+    secret redeploys a service, the master's the services on the master, and nothing else does."""
+    own = dict(service_secrets or {})
+    master = [name for name in service_names if name not in own]
+    if not own:
+        return _redeploy_all(partition, cluster_arn, master)
+    by_secret: Dict[str, List[str]] = {}
+    for name in service_names:
+        if own.get(name):
+            by_secret.setdefault(own[name], []).append(name)
+    states: Dict[str, Any] = {}
+    choices = []
+    for index, (secret, names) in enumerate(sorted(by_secret.items())):
+        state = f"Redeploy the services of secret {index + 1}"
+        states[state] = _redeploy_all(partition, cluster_arn, names)["States"]["Redeploy services"]
+        choices.append({"Or": [{"Variable": ROTATED_SECRET, "StringEquals": value} for value in (secret, secret_name_from_arn(secret))],
+                        "Next": state})
+    if master:
+        states["Redeploy services"] = _redeploy_all(partition, cluster_arn, master)["States"]["Redeploy services"]
+    else:
+        states["Redeploy services"] = {"Type": "Succeed", "Comment": "No service uses the master secret"}
+    states["Which secret rotated"] = {"Type": "Choice", "Choices": choices, "Default": "Redeploy services"}
+    return {
+        "Comment": "ecsrds.connect: force a new deployment of every service that uses the rotated database secret",
+        "StartAt": "Which secret rotated",
+        "States": states,
+    }
+
+
+def _redeploy_all(partition: str, cluster_arn: str, service_names: Sequence[str]) -> Dict[str, Any]:
     resource = f"arn:{partition}:states:::aws-sdk:ecs:updateService"
     branches = []
     for name in service_names:
@@ -147,9 +184,11 @@ def machine_services(definition: Any) -> List[str]:
             definition = json.loads(definition)
         except ValueError:
             return []
-    states = ((definition or {}).get("States") or {}).get("Redeploy services") or {}
-    return [state["Parameters"]["Service"] for branch in states.get("Branches") or [] for state in (branch.get("States") or {}).values()
-            if isinstance(state.get("Parameters"), dict) and state["Parameters"].get("Service")]
+    found: List[str] = []
+    for states in ((definition or {}).get("States") or {}).values():
+        found += [state["Parameters"]["Service"] for branch in (states or {}).get("Branches") or [] for state in (branch.get("States") or {}).values()
+                  if isinstance(state.get("Parameters"), dict) and state["Parameters"].get("Service") and state["Parameters"]["Service"] not in found]
+    return found
 
 
 def services_dropped(before: Sequence[str], services: Sequence[str]) -> List[str]:
@@ -526,8 +565,8 @@ def plan_inputs(params: Dict[str, Any]) -> Dict[str, Any]:
         "rule_arn": f"arn:{partition}:events:{region}:{account}:rule/{names['rule']}",
         "events_role_arn": events_role_arn,
         "state_machine_role_arn": f"arn:{partition}:iam::{account}:role/{names['state_machine_role']}",
-        "event_pattern": event_pattern(params["secret_arn"]),
-        "definition": state_machine_definition(partition, cluster_arn, params["services"]),
+        "event_pattern": event_pattern(params["secret_arn"], sorted({arn for arn in (params.get("service_secrets") or {}).values() if arn})),
+        "definition": state_machine_definition(partition, cluster_arn, params["services"], params.get("service_secrets")),
         "events_role_policy": events_role_policy(state_machine_arn),
         "target": {"Id": TARGET_ID, "Arn": state_machine_arn, "RoleArn": events_role_arn},
     }
@@ -620,7 +659,7 @@ def _repair(job: _Job, plan: Dict[str, Any], seen: Dict[str, Any], params: Dict[
     # ECS's own answers are used from here on: a service of an account that never opted in to the
     # long ARN format keeps its short ARN, and the policy must name it as ECS does.
     service_arns = [s["serviceArn"] for s in services]
-    definition = state_machine_definition(plan["partition"], services[0]["clusterArn"], params["services"])
+    definition = state_machine_definition(plan["partition"], services[0]["clusterArn"], params["services"], params.get("service_secrets"))
     policies = {"events_role": plan["events_role_policy"], "state_machine_role": state_machine_role_policy(service_arns)}
     before: Dict[str, Any] = {}
     for key, principal, description in _ROLES:
@@ -698,7 +737,7 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
     job = _Job(client, check_mode)
     names = resource_names(params["db_cluster_identifier"])
     tags = dict(params.get("tags") or {}, **{MANAGED_TAG: "true"})
-    if not params.get("secret_arn") or planned(params["secret_arn"]):
+    if not params.get("secret_arn") or planned(params["secret_arn"]) or any(planned(arn) for arn in (params.get("service_secrets") or {}).values()):
         # Check mode before the database exists: the secret (a stand-in at most), and so the pattern and
         # the account of every ARN, are not known yet; the real run will create (or update) the
         # redeploy once RDS has made the secret.
@@ -791,6 +830,9 @@ def validate_params(params: Dict[str, Any]) -> Optional[str]:
             problems.append("services must name at least one ECS service with state=present")
         elif len(set(params["services"])) != len(params["services"]):
             problems.append("services names a service twice")
+        strangers = sorted(set(params.get("service_secrets") or {}) - set(params.get("services") or []))
+        if strangers:
+            problems.append(f"service_secrets names {', '.join(strangers)}, not in services")
     days = params.get("rotation_days")
     if days is not None and not 1 <= days <= 1000:
         problems.append(f"rotation_days must be between 1 and 1000 (got {days})")
@@ -811,6 +853,7 @@ def redeploy_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
         "secret_arn": inputs.get("rotation_secret_arn") or None,
         "cluster": inputs.get("rotation_ecs_cluster"),
         "services": service_names(inputs.get("rotation_ecs_services") or []),
+        "service_secrets": dict(inputs.get("rotation_service_secrets") or {}),
         "rotation_days": inputs.get("rotation_secret_rotation_days") or None,
         "tags": dict(inputs.get("rotation_tags") or {}),
     }
@@ -829,6 +872,7 @@ ROTATION_ARGUMENT_SPEC = dict(
     secret_arn=dict(type="str", no_log=False),
     cluster=dict(type="str"),
     services=dict(type="list", elements="str"),
+    service_secrets=dict(type="dict", default={}, no_log=False),
     rotation_days=dict(type="int"),
     tags=dict(type="dict", aliases=["resource_tags"]),
 )

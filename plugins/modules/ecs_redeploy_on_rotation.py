@@ -77,6 +77,16 @@ options:
         changed.
     type: list
     elements: str
+  service_secrets:
+    description:
+      - Services of O(services) that sign in with a login of their own (M(ecsrds.connect.rds_db_logins)), each with
+        its login's secret ARN, or an empty string for a login with IAM database authentication.
+      - The rule then also matches the rotation of those secrets, and the state machine chooses by the rotated secret
+        (C(detail.additionalEventData.SecretId)) - its own secret redeploys a service, the master's the services not
+        named here; a service with an empty string is never redeployed (an IAM token does not go stale with a secret).
+      - Empty (the default) - every service uses the master secret, and the definition has no choice.
+    type: dict
+    default: {}
   rotation_days:
     description:
       - Rotate the managed secret every this many days (1 to 1000). Unset leaves the schedule AWS set (7 days

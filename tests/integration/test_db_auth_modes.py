@@ -139,6 +139,18 @@ def test_two_app_user_services_and_one_iam_service_from_nothing_then_no_op_then_
     assert connect["Statement"] == [{"Sid": "ConnectAsDatabaseLogin", "Effect": "Allow", "Action": ["rds-db:connect"],
                                      "Resource": [f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{cluster['DbClusterResourceId']}/reporting"]}]
 
+    # Rotation: a service's own secret redeploys that service, the master's nobody here (no service on it), the
+    # iam service nothing (its token does not go stale with a secret).
+    sfn = moto.client("stepfunctions")
+    [machine] = sfn.list_state_machines()["stateMachines"]
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])["definition"])
+    choices = definition["States"][definition["StartAt"]]["Choices"]
+    redeployed = {choice["Or"][0]["StringEquals"]: [b["States"][n]["Parameters"]["Service"] for b in definition["States"][choice["Next"]]["Branches"]
+                                                    for n in b["States"]] for choice in choices}
+    assert redeployed == {own[orders]: [orders], own[billing]: [billing]} and definition["States"]["Redeploy services"]["Type"] == "Succeed"
+    [rule] = moto.client("events").list_rules()["Rules"]
+    assert {own[orders], own[billing], master_arn} <= set(json.loads(rule["EventPattern"])["detail"]["additionalEventData"]["SecretId"])
+
     # The preflight checked what each mode needs: the own secrets for app_user, the task role's connect for iam.
     preflight = run.result("ecsrds.connect.service : Check each service's secrets, execution role and network paths before rolling out")
     connects = [(f["service"], f["status"]) for f in preflight["findings"] if f["check"] == "task_role_db_connect"]

@@ -101,6 +101,8 @@ def test_the_wiring_is_site_yml_s():
     """Each wired input is a declared input of its role, set from a fact the step before publishes."""
     facts = set(deployment.network.access_facts(NETWORK, {"subnet_ids": [], "endpoint": {"source_security_group_ids": []}}))
     facts |= set(deployment.rds.cluster_facts({"connection": CONNECTION}))
+    [logins] = [step for step in deployment.STEPS if step.name == "logins"]
+    facts |= set(logins.publish(deployment.Pass(inputs(), {}, {}, {}), {}, Outcome(False, {"logins": []})))
     for name, source in published.SITE_WIRING.items():
         fact = source[0] if isinstance(source, list) else source
         assert name in inputs() and fact in facts, name

@@ -594,7 +594,7 @@ def test_the_redeploy_is_asked_for_every_service_by_name_or_its_removal():
                          rotation_db_cluster_identifier="orders-db", rotation_secret_arn=SECRET, rotation_tags={"team": "a"})
     options = redeploy_options(inputs)
     assert options == {"state": "present", "db_cluster_identifier": "orders-db", "secret_arn": SECRET, "cluster": "prod",
-                       "services": ["app", "worker"], "rotation_days": None, "tags": {"team": "a"}}
+                       "services": ["app", "worker"], "service_secrets": {}, "rotation_days": None, "tags": {"team": "a"}}
     assert validate_params(options) is None
     off = redeploy_options(dict(inputs, rotation_redeploy=False, rotation_secret_rotation_days=30, rotation_secret_arn=None))
     assert off["state"] == "absent" and off["rotation_days"] == 30 and off["secret_arn"] is None
@@ -629,3 +629,27 @@ def test_a_service_dropped_from_the_inputs_is_named_once_before_the_machine_forg
     # A service added is not "dropped"; a definition of another shape names none.
     assert rotate(cloud, _params(services=["app", "worker"]), True)[1]["rotation"]["services_dropped"] == []
     assert machine_services("not json") == [] and machine_services({"States": {}}) == []
+
+
+def test_a_services_own_secret_redeploys_that_service_and_the_masters_the_others():
+    own = "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders-db/api-AbCdEf"
+    cluster_arn = "arn:aws:ecs:us-east-1:123456789012:cluster/prod"
+    definition = state_machine_definition("aws", cluster_arn, ["app", "api", "reports"], {"api": own, "reports": ""})
+    choice = definition["States"][definition["StartAt"]]
+    assert choice["Type"] == "Choice" and choice["Default"] == "Redeploy services"
+    [branch] = choice["Choices"]
+    assert branch["Or"] == [{"Variable": "$.detail.additionalEventData.SecretId", "StringEquals": own},
+                            {"Variable": "$.detail.additionalEventData.SecretId", "StringEquals": "orders-db/api"}]
+    assert machine_services({"States": {branch["Next"]: definition["States"][branch["Next"]]}}) == ["api"]
+    assert machine_services({"States": {"Redeploy services": definition["States"]["Redeploy services"]}}) == ["app"]
+    # The iam service is redeployed by nothing; every service the machine redeploys is found again.
+    assert machine_services(json.dumps(definition)) == ["api", "app"]
+    # Only services on their own logins: the master's rotation redeploys nothing.
+    alone = state_machine_definition("aws", cluster_arn, ["api"], {"api": own})
+    assert alone["States"]["Redeploy services"]["Type"] == "Succeed"
+    # Every service on the master: the definition of before, no choice (no drift for deployments made before).
+    assert state_machine_definition("aws", cluster_arn, ["app"], {}) == state_machine_definition("aws", cluster_arn, ["app"])
+    pattern = event_pattern(SECRET, [own])
+    assert pattern["detail"]["additionalEventData"]["SecretId"][2:] == [own, "orders-db/api"]
+    assert "service_secrets names ghost, not in services" in validate_params(
+        {"state": "present", "db_cluster_identifier": "d", "cluster": "c", "services": ["api"], "service_secrets": {"ghost": own}})
