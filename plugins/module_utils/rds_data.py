@@ -266,8 +266,17 @@ class DataApi:
         args: Dict[str, Any] = dict(resourceArn=self.cluster_arn, secretArn=self.secret_arn, database=self.database, sql=sql)
         if parameters:
             args["parameters"] = [{"name": key, "value": {"stringValue": value}} for key, value in parameters.items()]
-        answer = retry_while_busy(lambda: call(self.client, "execute_statement", shown or sql, **args), self.resume_timeout,
-                                  f"run {shown or sql}", codes=("DatabaseResumingException",), delay=5.0)
+        try:
+            answer = retry_while_busy(lambda: call(self.client, "execute_statement", shown or sql, **args), self.resume_timeout,
+                                      f"run {shown or sql}", codes=("DatabaseResumingException",), delay=5.0)
+        except EcsRdsError as exc:
+            if "permission denied for database" in str(getattr(exc, "exception", None)):
+                # PostgreSQL: CREATE on a database is its owner's (and whom it grants); RDS makes the master the
+                # owner of the cluster's DatabaseName, not of postgres.
+                raise EcsRdsError(message=f"{exc.message}: the master may not create schemas in database {self.database}; name a database "
+                                          "the master owns, such as the cluster's DatabaseName (option database; ecsrds_db_name)",
+                                  exception=exc.exception) from None
+            raise
         self.sent.append(shown or sql)
         return [[_value(field_) for field_ in record] for record in answer.get("records") or []]
 

@@ -9,9 +9,11 @@ import hashlib
 import hmac
 
 import pytest
+from botocore.exceptions import ClientError
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import EcsRdsError
 from ansible_collections.ecsrds.connect.plugins.module_utils.rds_data import (
+    DataApi,
     Login,
     LoginState,
     default_privileges_of,
@@ -122,3 +124,17 @@ def test_an_iam_login_has_no_password_and_holds_rds_iam():
                          default_privileges=["DELETE", "INSERT", "SELECT", "UPDATE"], rds_iam=True)
     assert login_statements(api, settled, None) == []
     assert wanted_logins({"logins": [{"name": "api", "auth": "iam"}]})[0].auth == "iam"
+
+
+class _RefusingDataApi:
+    """The Data API's answer when PostgreSQL refuses CREATE on a database the master does not own."""
+
+    def execute_statement(self, aws_retry=False, **kwargs):
+        raise ClientError({"Error": {"Code": "BadRequestException", "Message": "ERROR: permission denied for database postgres; SQLState: 42501"}},
+                          "ExecuteStatement")
+
+
+def test_a_database_the_master_does_not_own_is_named_with_the_fix():
+    api = DataApi(_RefusingDataApi(), "arn:aws:rds:us-east-1:123456789012:cluster:shop", "arn:secret", "postgres")
+    with pytest.raises(EcsRdsError, match="the master may not create schemas in database postgres; name a database the master owns"):
+        api.execute('CREATE SCHEMA "orders" AUTHORIZATION "orders"')
