@@ -102,6 +102,8 @@ def test_two_app_user_services_and_one_iam_service_from_nothing_then_no_op_then_
     [cluster] = moto.client("rds").describe_db_clusters()["DBClusters"]
     master_arn = cluster["MasterUserSecret"]["SecretArn"]
     secrets = moto.client("secretsmanager")
+    # A service on iam: IAM database authentication was asked for at the cluster's creation.
+    assert cluster["IAMDatabaseAuthenticationEnabled"] is True
 
     # Each app_user service connected as its own login, with what its revision resolves to.
     outcomes = dict(tasks.outcomes)
