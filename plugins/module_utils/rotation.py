@@ -124,12 +124,13 @@ def state_machine_definition(partition: str, cluster_arn: str, service_names: Se
     secret redeploys a service, the master's the services on the master, and nothing else does."""
     own = dict(service_secrets or {})
     master = [name for name in service_names if name not in own]
-    if not own:
-        return _redeploy_all(partition, cluster_arn, master)
     by_secret: Dict[str, List[str]] = {}
     for name in service_names:
         if own.get(name):
             by_secret.setdefault(own[name], []).append(name)
+    if not by_secret:
+        # No own secret to tell apart (a Choice state needs a rule): the master's rotation is the only one.
+        return _redeploy_all(partition, cluster_arn, master)
     states: Dict[str, Any] = {}
     choices = []
     for index, (secret, names) in enumerate(sorted(by_secret.items())):
@@ -763,7 +764,8 @@ def ensure_present(client: RotationClient, params: Dict[str, Any], check_mode: b
         "event_pattern": plan["event_pattern"],
         "definition": outcome["definition"],
         "rotation_days": params.get("rotation_days"),
-        "services_dropped": services_dropped(before, params["services"]),
+        # A service on IAM authentication is still connected, only not redeployed.
+        "services_dropped": services_dropped(before, list(params["services"]) + list(params.get("service_secrets") or {})),
         # What the state machine redeployed before this run: the services this deployment had wired.
         "services_before": before,
     }
@@ -830,7 +832,7 @@ def validate_params(params: Dict[str, Any]) -> Optional[str]:
             problems.append("services must name at least one ECS service with state=present")
         elif len(set(params["services"])) != len(params["services"]):
             problems.append("services names a service twice")
-        strangers = sorted(set(params.get("service_secrets") or {}) - set(params.get("services") or []))
+        strangers = sorted({name for name, secret in (params.get("service_secrets") or {}).items() if secret} - set(params.get("services") or []))
         if strangers:
             problems.append(f"service_secrets names {', '.join(strangers)}, not in services")
     days = params.get("rotation_days")
@@ -846,14 +848,19 @@ def validate_params(params: Dict[str, Any]) -> Optional[str]:
 
 def redeploy_options(inputs: Mapping[str, Any]) -> Dict[str, Any]:
     """ecs_redeploy_on_rotation's options from the rotation role's inputs (``rotation_*``): the wiring
-    ensured (rotation_redeploy) or removed, for every service by name."""
+    ensured (rotation_redeploy) or removed, for every service by name that a rotation concerns. A
+    service on IAM authentication (an empty secret in rotation_service_secrets) has no secret to
+    rotate: it is neither redeployed nor allowed to be; with no other service the wiring is removed."""
+    own = dict(inputs.get("rotation_service_secrets") or {})
+    services = [name for name in service_names(inputs.get("rotation_ecs_services") or []) if own.get(name, True)]
     return {
-        "state": "present" if inputs.get("rotation_redeploy") else "absent",
+        "state": "present" if inputs.get("rotation_redeploy") and services else "absent",
         "db_cluster_identifier": inputs.get("rotation_db_cluster_identifier"),
         "secret_arn": inputs.get("rotation_secret_arn") or None,
         "cluster": inputs.get("rotation_ecs_cluster"),
-        "services": service_names(inputs.get("rotation_ecs_services") or []),
-        "service_secrets": dict(inputs.get("rotation_service_secrets") or {}),
+        "services": services,
+        # The iam services stay named (with no secret): still connected, not "no longer in the inputs".
+        "service_secrets": own,
         "rotation_days": inputs.get("rotation_secret_rotation_days") or None,
         "tags": dict(inputs.get("rotation_tags") or {}),
     }

@@ -150,6 +150,10 @@ def test_two_app_user_services_and_one_iam_service_from_nothing_then_no_op_then_
     redeployed = {choice["Or"][0]["StringEquals"]: [b["States"][n]["Parameters"]["Service"] for b in definition["States"][choice["Next"]]["Branches"]
                                                     for n in b["States"]] for choice in choices}
     assert redeployed == {own[orders]: [orders], own[billing]: [billing]} and definition["States"]["Redeploy services"]["Type"] == "Succeed"
+    machine_role = sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])["roleArn"].rsplit("/", 1)[-1]
+    resources = [r for statement in _policy(moto, machine_role)["Statement"] for r in statement["Resource"]]
+    # The iam service is not even allowed to be redeployed.
+    assert sorted(arn.rsplit("/", 1)[-1] for arn in resources if ":service/" in arn) == sorted([orders, billing]), resources
     [rule] = moto.client("events").list_rules()["Rules"]
     assert {own[orders], own[billing], master_arn} <= set(json.loads(rule["EventPattern"])["detail"]["additionalEventData"]["SecretId"])
 

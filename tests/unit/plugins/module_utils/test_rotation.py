@@ -647,9 +647,23 @@ def test_a_services_own_secret_redeploys_that_service_and_the_masters_the_others
     # Only services on their own logins: the master's rotation redeploys nothing.
     alone = state_machine_definition("aws", cluster_arn, ["api"], {"api": own})
     assert alone["States"]["Redeploy services"]["Type"] == "Succeed"
+    # No own secret (an iam service beside master ones): no choice, the iam service left out.
+    assert state_machine_definition("aws", cluster_arn, ["app", "reports"], {"reports": ""}) == state_machine_definition("aws", cluster_arn, ["app"])
     # Every service on the master: the definition of before, no choice (no drift for deployments made before).
     assert state_machine_definition("aws", cluster_arn, ["app"], {}) == state_machine_definition("aws", cluster_arn, ["app"])
     pattern = event_pattern(SECRET, [own])
     assert pattern["detail"]["additionalEventData"]["SecretId"][2:] == [own, "orders-db/api"]
     assert "service_secrets names ghost, not in services" in validate_params(
         {"state": "present", "db_cluster_identifier": "d", "cluster": "c", "services": ["api"], "service_secrets": {"ghost": own}})
+
+
+def test_a_service_on_iam_is_neither_redeployed_nor_allowed_to_be():
+    own = "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders-db/api-AbCdEf"
+    inputs = role_inputs("rotation", rotation_ecs_cluster="prod", rotation_ecs_services=["app", "api", "reports"], rotation_db_cluster_identifier="orders-db",
+                         rotation_secret_arn=SECRET, rotation_service_secrets={"api": own, "reports": ""})
+    options = redeploy_options(inputs)
+    assert options["state"] == "present" and options["services"] == ["app", "api"] and options["service_secrets"] == {"api": own, "reports": ""}
+    assert validate_params(options) is None
+    # Nothing a rotation concerns: no rule, no state machine, no roles.
+    only_iam = redeploy_options(dict(inputs, rotation_ecs_services=["reports"]))
+    assert only_iam["state"] == "absent" and only_iam["services"] == []
