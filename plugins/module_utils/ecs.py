@@ -13,7 +13,7 @@ import copy
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
@@ -28,7 +28,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.common import (
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, MANAGED_TAG, ORIGINAL_TAG, service_deployment_id
 from ansible_collections.ecsrds.connect.plugins.module_utils.published import wired
 from ansible_collections.ecsrds.connect.plugins.module_utils.rds import cluster_facts, connection
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import planned_login_secret_arn, service_login
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import login_secret_arns, service_login
 
 # A Secrets Manager reference: the secret ARN (complete or partial), optionally followed by
 # exactly three more fields json-key:version-stage:version-id, any of which may be empty.
@@ -825,7 +825,7 @@ def taskdef_options(inputs: Mapping[str, Any], entries: Sequence[Mapping[str, An
         return None
     tags = {str(key): str(value) for key, value in (inputs.get("service_tags") or {}).items()}
     tags.update({MANAGED_TAG: "true", CREATED_BY_TAG: service_deployment_id(inputs)})
-    secret_of = {login.get("name"): login.get("secret_arn") for login in logins or []}
+    secret_of = login_secret_arns(inputs, logins)
     task_definitions = []
     for entry in entries:
         row = {"task_definition": entry["task_definition"], "container_name": entry["container_name"], "name": entry["name"]}
@@ -843,7 +843,7 @@ def taskdef_options(inputs: Mapping[str, Any], entries: Sequence[Mapping[str, An
     }
 
 
-def login_wiring(inputs: Mapping[str, Any], login: Mapping[str, Any], secret_of: Mapping[str, Optional[str]]) -> Dict[str, Any]:
+def login_wiring(inputs: Mapping[str, Any], login: Mapping[str, Any], secret_of: Callable[[str], str]) -> Dict[str, Any]:
     """One service's own request (ecs_taskdef_secret_env's entry options), or nothing for a service on
     the master secret. Before its secret exists (check mode), an app_user login's secret has a marked
     stand-in ARN in the master secret's account and region."""
@@ -855,7 +855,7 @@ def login_wiring(inputs: Mapping[str, Any], login: Mapping[str, Any], secret_of:
         return {"environment": {url: database_url(inputs, inputs.get("service_iam_database_url_format")),
                                 driver: inputs.get("service_iam_driver_class"), user: login["login"]},
                 "secret_arn": None, "secret_keys": None, "remove": [password]}
-    secret_arn = secret_of.get(login["login"]) or planned_login_secret_arn(inputs, login["login"])
+    secret_arn = secret_of(login["login"])
     return {"environment": {url: database_url(inputs), driver: inputs.get("service_driver_class")},
             "secret_arn": secret_arn, "secret_keys": {user: "username", password: "password"}, "remove": []}
 

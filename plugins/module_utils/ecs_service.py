@@ -31,7 +31,7 @@ from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import describe
 from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import same_content, task_definition_result, unwire_plan
 from ansible_collections.ecsrds.connect.plugins.module_utils.iam import db_user_arn
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import login_secret_name, planned_login_secret_arn, service_entry, service_logins
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import login_secret_arns, login_secret_name, service_entry, service_logins
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import CREATED_BY_TAG, ORIGINAL_TAG, service_deployment_id
 
 # ---------------------------------------------------------------------------------------------
@@ -908,8 +908,8 @@ def own_secrets(inputs: Mapping[str, Any], logins: Optional[Sequence[Mapping[str
     """Each service on a login of its own with that login's secret (``logins``: rds_db_logins'
     results; before the secret exists, in check mode, its marked stand-in), or an empty string for
     one on IAM authentication: what the rotation redeploy tells apart."""
-    secret_of = {login.get("name"): login.get("secret_arn") for login in logins or []}
-    return {login["service"]: "" if login["auth"] == "iam" else secret_of.get(login["login"]) or planned_login_secret_arn(inputs, login["login"])
+    secret_of = login_secret_arns(inputs, logins)
+    return {login["service"]: "" if login["auth"] == "iam" else secret_of(login["login"])
             for login in service_logins(inputs) if login["auth"] != "master"}
 
 

@@ -36,7 +36,7 @@ except ImportError:  # handled by AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, error_code, parse_arn
 from ansible_collections.ecsrds.connect.plugins.module_utils.rules import kms_key_problem, role_arn_problem, secret_arn_problem
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import planned_login_secret_arn, service_logins
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import login_secret_arns, service_logins
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import AWS, names_aws_managed_key
 from ansible_collections.ecsrds.connect.plugins.module_utils.ownership import grant_policy_name
 
@@ -653,7 +653,7 @@ def grant_options(inputs: Mapping[str, Any], task_definitions: Sequence[Mapping[
             "secret_kms_key_id": decrypt_key_id(inputs),
             "state": "present",
         }
-    secret_of = {login.get("name"): login.get("secret_arn") for login in logins or []}
+    secret_of = login_secret_arns(inputs, logins)
     grants = []
     for entry in task_definitions:
         revision = entry.get("task_definition") or {}
@@ -666,7 +666,7 @@ def grant_options(inputs: Mapping[str, Any], task_definitions: Sequence[Mapping[
                 db_user_arn(inputs["service_secret_arn"], inputs.get("service_db_cluster_resource_id") or "", login["login"])]})
         elif revision.get("execution_role_arn"):
             own = login["auth"] == "app_user"
-            secret = (secret_of.get(login["login"]) or planned_login_secret_arn(inputs, login["login"])) if own else inputs.get("service_secret_arn")
+            secret = secret_of(login["login"]) if own else inputs.get("service_secret_arn")
             grants.append({"role": revision["execution_role_arn"], "secret_arns": [secret], "decrypt": not own})
     return {"grants": grants, "policy_name": grant_policy_name(inputs), "secret_kms_key_id": decrypt_key_id(inputs), "state": "present"}
 

@@ -234,6 +234,17 @@ def access_needs(references: Sequence[Reference], secrets: Mapping[str, Optional
     return needs
 
 
+def role_missing(check: str, kind: str, field_name: str, role_arn: Optional[str], role_found: bool, without: str,
+                 fix: str) -> Optional[List[Dict[str, Any]]]:
+    """The one finding when the revision names no such role (``without``, ``fix``) or the role does not exist; None otherwise."""
+    if not role_arn:
+        return [finding(check, FAIL, None, without, fix)]
+    if not role_found:
+        return [finding(check, FAIL, role_arn, f"{kind} role {role_name_from_arn(role_arn)} does not exist.",
+                        f"create the role or point {field_name} at an existing one.")]
+    return None
+
+
 def check_execution_role_access(
     role_arn: Optional[str],
     needs: Sequence[AccessNeed],
@@ -246,12 +257,12 @@ def check_execution_role_access(
     check = "execution_role_access"
     if not needs:
         return [finding(check, OK, role_arn, "No secret needs the execution role.")]
-    if not role_arn:
-        return [finding(check, FAIL, None, "The task definition has secrets but no execution role, so ECS cannot fetch them.",
-                        "set executionRoleArn on the task definition to a role that may read the secrets.")]
-    role = role_name_from_arn(role_arn)
-    if not role_found:
-        return [finding(check, FAIL, role_arn, f"Execution role {role} does not exist.", "create the role or point executionRoleArn at an existing one.")]
+    missing = role_missing(check, "Execution", "executionRoleArn", role_arn, role_found,
+                           "The task definition has secrets but no execution role, so ECS cannot fetch them.",
+                           "set executionRoleArn on the task definition to a role that may read the secrets.")
+    if missing:
+        return missing
+    role = role_name_from_arn(str(role_arn))
     result = []
     for need in needs:
         decision = decisions.get((need.action, need.resource))
@@ -502,12 +513,12 @@ def check_task_role_connect(role_arn: Optional[str], db_users: Sequence[str], de
     check = "task_role_db_connect"
     if not db_users:
         return []
-    if not role_arn:
-        return [finding(check, FAIL, None, "The service signs in with IAM database authentication but its task definition has no task role.",
-                        "set taskRoleArn on the task definition; the application asks RDS for its token with that role.")]
-    role = role_name_from_arn(role_arn)
-    if not role_found:
-        return [finding(check, FAIL, role_arn, f"Task role {role} does not exist.", "create the role or point taskRoleArn at an existing one.")]
+    missing = role_missing(check, "Task", "taskRoleArn", role_arn, role_found,
+                           "The service signs in with IAM database authentication but its task definition has no task role.",
+                           "set taskRoleArn on the task definition; the application asks RDS for its token with that role.")
+    if missing:
+        return missing
+    role = role_name_from_arn(str(role_arn))
     result = []
     for user in db_users:
         decision = decisions.get((RDS_DB_CONNECT, user))

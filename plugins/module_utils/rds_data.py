@@ -29,9 +29,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, Outcome, call, retry_while_busy, wait_for
 from ansible_collections.ecsrds.connect.plugins.module_utils.rds import AuroraCluster
-from ansible_collections.ecsrds.connect.plugins.module_utils.rules import DB_PRIVILEGES
+from ansible_collections.ecsrds.connect.plugins.module_utils.rules import DB_IDENTIFIER, DB_PRIVILEGES
 
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+IDENTIFIER = DB_IDENTIFIER
 PRIVILEGES = DB_PRIVILEGES
 # Roles a login must never be named after: PostgreSQL's and Aurora's own.
 RESERVED = ("postgres", "public", "rdsadmin", "rds_superuser", "rds_iam", "rds_replication", "rds_password", "rdstopmgr")
@@ -44,7 +44,7 @@ CREATED_BY_TAG = "ecsrds.connect/created-by"
 
 def quoted(identifier: str) -> str:
     """An identifier for SQL text; only names IDENTIFIER accepts reach here, quoted all the same."""
-    if not IDENTIFIER.match(identifier):
+    if not IDENTIFIER.fullmatch(identifier):
         raise EcsRdsError(message=f"{identifier!r} is not a PostgreSQL name this module makes (lower case letters, digits, _)")
     return f'"{identifier}"'
 
@@ -89,12 +89,12 @@ def logins_problem(params: Mapping[str, Any]) -> Optional[str]:
     names = [entry.get("name") for entry in params.get("logins") or []]
     for entry in params.get("logins") or []:
         name = entry.get("name")
-        if not isinstance(name, str) or not IDENTIFIER.match(name):
+        if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
             problems.append(f"logins: name {name!r} must be 1 to 63 lower case letters, digits or _, not starting with a digit")
         elif name in RESERVED or name.startswith("pg_"):
             problems.append(f"logins: name {name!r} is a role PostgreSQL or Aurora keeps for itself")
         schema = entry.get("schema")
-        if schema is not None and (not IDENTIFIER.match(schema) or schema.startswith("pg_") or schema == "information_schema"):
+        if schema is not None and (not IDENTIFIER.fullmatch(schema) or schema.startswith("pg_") or schema == "information_schema"):
             problems.append(f"logins: schema {schema!r} of {name!r} must be a plain lower case name, not a system schema")
         if entry.get("privileges") == "owner" and schema == "public":
             problems.append(f"logins: {name!r} with privileges owner gets a schema of its own; public is the database's")

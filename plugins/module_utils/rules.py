@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.kms import names_aws_managed_key
 
@@ -272,6 +272,13 @@ def planned_login_secret_arn(inputs: Mapping[str, Any], login: str) -> str:
     partition, _service, region, account = (str(inputs.get("service_secret_arn")).split(":") + [""] * 6)[1:5]
     name = login_secret_name(str(inputs.get("service_db_cluster_identifier")), login)
     return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-{PLANNED_MARK}"
+
+
+def login_secret_arns(inputs: Mapping[str, Any], logins: Optional[Sequence[Mapping[str, Any]]]) -> Callable[[str], str]:
+    """An app_user login's secret ARN as rds_db_logins returned it (``logins``), or before it exists
+    (check mode) :func:`planned_login_secret_arn`."""
+    found = {login.get("name"): login.get("secret_arn") for login in logins or []}
+    return lambda login: found.get(login) or planned_login_secret_arn(inputs, login)
 
 
 def service_login_problems(where: str, entry: Mapping[str, Any]) -> List[str]:
