@@ -57,6 +57,13 @@ def looks_secret(name: Any) -> bool:
     return bool(_SECRET_LOOKING_NAME.search(str(name)))
 
 
+def secret_looking_values(params: Mapping[str, Any]) -> List[str]:
+    """The values ecs_taskdef_secret_env's options set on secret-looking variables (its own
+    ``environment`` and each entry's): what a module masks wherever it would show them."""
+    requests = [params.get("environment") or {}] + [entry.get("environment") or {} for entry in params.get("task_definitions") or []]
+    return [str(value) for request in requests for name, value in request.items() if looks_secret(name) and value not in (None, "")]
+
+
 def redact_values(variables: Mapping[str, Any], hidden: Iterable[str] = ()) -> Dict[str, Any]:
     """name -> value with the value of every secret-looking or ``hidden`` name replaced."""
     hidden = set(hidden)

@@ -754,3 +754,21 @@ def run_secrets_preflight(clients: Clients, params: Mapping[str, Any], check_mod
     if failed:
         raise EcsRdsError(message=" || ".join(failure_message(service, failing) for service, failing in failed), changed=False, **result)
     return Outcome(False, result)
+
+
+# ecs_secrets_preflight's options, here beside its runner (the deployment check validates with them too).
+PREFLIGHT_ARGUMENT_SPEC = dict(
+    cluster=dict(type="str", required=True),
+    service=dict(type="str"),
+    services=dict(type="list", elements="dict", options=dict(
+        service=dict(type="str", required=True),
+        task_definition=dict(type="str"),
+        container_name=dict(type="str"),
+        db_users=dict(type="list", elements="str", default=[]),
+    )),
+    task_definition=dict(type="str"),
+    container_name=dict(type="str"),
+    db_security_group_ids=dict(type="list", elements="str", default=[]),
+    db_port=dict(type="int", default=5432),
+    fail_on=dict(type="str", choices=list(FAIL_ON), default="fail"),
+)

@@ -222,26 +222,11 @@ actions:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
-from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import FAIL_ON, preflight_problem, run_secrets_preflight
+from ansible_collections.ecsrds.connect.plugins.module_utils.preflight import PREFLIGHT_ARGUMENT_SPEC, preflight_problem, run_secrets_preflight
 
 
 def main() -> None:
-    argument_spec = dict(
-        cluster=dict(type="str", required=True),
-        service=dict(type="str"),
-        services=dict(type="list", elements="dict", options=dict(
-            service=dict(type="str", required=True),
-            task_definition=dict(type="str"),
-            container_name=dict(type="str"),
-            db_users=dict(type="list", elements="str", default=[]),
-        )),
-        task_definition=dict(type="str"),
-        container_name=dict(type="str"),
-        db_security_group_ids=dict(type="list", elements="str", default=[]),
-        db_port=dict(type="int", default=5432),
-        fail_on=dict(type="str", choices=list(FAIL_ON), default="fail"),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=[("service", "services")],
+    module = AnsibleAWSModule(argument_spec=PREFLIGHT_ARGUMENT_SPEC, supports_check_mode=True, required_one_of=[("service", "services")],
                               mutually_exclusive=[("service", "services"), ("services", "task_definition"), ("services", "container_name")])
     run_step(module, run_secrets_preflight, preflight_problem(module.params))
 

@@ -293,7 +293,7 @@ actions:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.ecsrds.connect.plugins.module_utils.common import run_step
-from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TASKDEF_ARGUMENT_SPEC, looks_secret, run_taskdef_env
+from ansible_collections.ecsrds.connect.plugins.module_utils.ecs import TASKDEF_ARGUMENT_SPEC, run_taskdef_env, secret_looking_values
 
 
 def main() -> None:
@@ -304,11 +304,8 @@ def main() -> None:
         mutually_exclusive=[("task_definitions", "family"), ("task_definitions", "task_definition"), ("task_definitions", "container_name")],
         supports_check_mode=True,
     )
-    params = module.params
     # Ansible masks no_log values wherever they appear, the logged invocation included (-vvv).
-    for name, value in (params["environment"] or {}).items():
-        if looks_secret(name) and value not in (None, ""):
-            module.no_log_values.add(str(value))
+    module.no_log_values.update(secret_looking_values(module.params))
     run_step(module, run_taskdef_env)
 
 
