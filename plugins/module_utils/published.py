@@ -35,9 +35,18 @@ SITE_WIRING: Dict[str, Any] = {
 }
 
 
+# What site.yml's role imports set to a value of their own: the endpoint and the cluster settle while the
+# service role registers and grants; it waits for them where a task first needs them.
+SITE_SETTINGS: Dict[str, Any] = {
+    "network_wait": False,
+    "database_wait": False,
+}
+
+
 def wired(inputs: Mapping[str, Any], facts: Mapping[str, Any]) -> Dict[str, Any]:
-    """The roles' inputs with those site.yml sets from the facts published so far."""
-    result = dict(inputs)
+    """The roles' inputs as site.yml sets them: its own settings, and those it sets from the facts
+    published so far."""
+    result = dict(inputs, **SITE_SETTINGS)
     for name, source in SITE_WIRING.items():
         fact = source[0] if isinstance(source, list) else source
         if fact in facts:
@@ -45,9 +54,10 @@ def wired(inputs: Mapping[str, Any], facts: Mapping[str, Any]) -> Dict[str, Any]
     return result
 
 
-def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = None, converge: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """What site.yml shows at its end, from the facts the roles published (or, when the deployment check
-    found nothing to do, the same facts as the check derived them) and the check's ``plan``."""
+    found nothing to do, the same facts as the check derived them; when the roles' steps ran in one
+    process, the facts that pass published), the check's ``plan`` and that pass's result (``converge``)."""
     in_sync = bool((plan or {}).get("in_sync"))
     released = unwired_services((published.get("service__released") or {}).get("results") or [])
     return {
@@ -67,8 +77,16 @@ def summary(published: Mapping[str, Any], plan: Optional[Mapping[str, Any]] = No
         # A service this deployment had wired (its rotation redeploy named it) whose running revision held
         # none of the wiring: an application's pipeline deployed without it. The revision that lost it.
         "wiring_lost_on": lost_wiring(published),
-        "deployment_check": "nothing to do: the roles were skipped" if in_sync else (plan or {}).get("reason") or "not asked",
+        "deployment_check": "nothing to do: the roles were skipped" if in_sync else _what_ran((plan or {}).get("reason") or "not asked", converge),
     }
+
+
+def _what_ran(reason: str, converge: Optional[Mapping[str, Any]]) -> str:
+    if not converge or converge.get("skipped"):
+        return reason
+    if converge.get("converged"):
+        return f"{reason}; the roles' steps ran in one process"
+    return f"{reason}; the roles ran, handed over: {converge.get('handed_over')}"
 
 
 def unwired_services(results: Sequence[Mapping[str, Any]]) -> List[str]:

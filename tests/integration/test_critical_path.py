@@ -64,7 +64,7 @@ def test_the_database_and_the_revisions_do_not_wait_for_the_endpoint_and_the_tas
     first_update = _at(settling, "UpdateService")
     assert endpoint.seen_ready is not None and writer.seen_ready is not None
     assert max(endpoint.seen_ready, writer.seen_ready) <= first_update
-    waited = run.result("ecsrds.connect.service : Wait for the Secrets Manager endpoint and the database still settling")
+    waited = run.step("dependencies")
     assert sorted(entry["name"] for entry in waited["ready"]) == ["DB cluster demo-rds-aurora-postgres", f"VPC endpoint {endpoint.resource}"]
     # The two rollouts were in flight together, each poll describing both.
     assert len(rollouts) == 2 and settling.max_in_flight("rollout") == 2

@@ -158,7 +158,7 @@ def test_two_app_user_services_and_one_iam_service_from_nothing_then_no_op_then_
     assert {own[orders], own[billing], master_arn} <= set(json.loads(rule["EventPattern"])["detail"]["additionalEventData"]["SecretId"])
 
     # The preflight checked what each mode needs: the own secrets for app_user, the task role's connect for iam.
-    preflight = run.result("ecsrds.connect.service : Check each service's secrets, execution role and network paths before rolling out")
+    preflight = run.step("preflight")
     connects = [(f["service"], f["status"]) for f in preflight["findings"] if f["check"] == "task_role_db_connect"]
     assert connects == [(reporting, "ok")], preflight["findings"]
     read = {f["resource"] for f in preflight["findings"] if f["check"] == "execution_role_access" and f["status"] == "ok"}

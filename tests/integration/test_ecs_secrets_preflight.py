@@ -19,7 +19,6 @@ from support.sandbox import REPO_ROOT, write_calls
 from support.demo_environment import build_demo_environment
 
 SITE = REPO_ROOT / "site.yml"
-ROLE_PREFLIGHT = "ecsrds.connect.service : Check each service's secrets, execution role and network paths before rolling out"
 SECRET_READS_FORBIDDEN = ("GetSecretValue", "GetParameter", "GetParameters", "BatchGetSecretValue")
 
 
@@ -156,7 +155,7 @@ def test_after_site_nothing_fails_and_a_failing_check_stops_site_before_deployin
     site = play(SITE, extra_vars=variables)
     assert site.rc == 0, site.stdout[-4000:]
     # site.yml ran the preflight itself, before its rollout, with the database group from the network role.
-    (item,) = site.result(ROLE_PREFLIGHT)["services"]
+    (item,) = site.step("preflight")["services"]
     assert item["summary"]["fail"] == 0 and item["summary"]["warn"] == 0, item["findings"]
     assert {f["check"] for f in item["findings"]} == {
         "secret_reference", "execution_role_access", "network_path", "vpc_dns", "platform_version", "db_ingress"}
@@ -189,7 +188,7 @@ def test_after_site_nothing_fails_and_a_failing_check_stops_site_before_deployin
     stopped = play(SITE, extra_vars=variables)
     calls = moto.stop_recording()
     assert stopped.rc != 0
-    failed = stopped.result(ROLE_PREFLIGHT)
+    failed = stopped.step("preflight")
     assert failed["failed"] is True
     assert f"Preflight of service {facts['service']}" in failed["msg"]
     assert "[execution_role_access]" in failed["msg"] and "deny-secrets" in failed["msg"]

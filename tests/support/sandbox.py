@@ -215,6 +215,23 @@ class TaskResult:
         return bool(self.result.get("failed"))
 
 
+# site.yml's steps: the service and rotation roles' task that runs each, and the one task that runs them all
+# in one process when the deployment check found something to do (ecsrds.connect.deployment_converge).
+CONVERGE_TASK = "Run the roles' steps in one process"
+STEP_TASKS = {
+    "network": "ecsrds.connect.network : Ensure the Secrets Manager endpoint and the database security group's ingress rule",
+    "database": "ecsrds.connect.database : Ensure the Aurora PostgreSQL cluster and its writer",
+    "logins_ready": "ecsrds.connect.service : Wait for the Secrets Manager endpoint and the database before making the logins",
+    "logins": "ecsrds.connect.service : Make each service's database login, its rights and (app_user) its own secret",
+    "task_definitions": "ecsrds.connect.service : Register a revision with the database variables on top of what each service runs",
+    "grant": "ecsrds.connect.service : Allow each execution role to read exactly the database secret",
+    "dependencies": "ecsrds.connect.service : Wait for the Secrets Manager endpoint and the database still settling",
+    "preflight": "ecsrds.connect.service : Check each service's secrets, execution role and network paths before rolling out",
+    "rollouts": "ecsrds.connect.service : Move the services onto their revisions, then follow the rollouts together",
+    "rotation": "ecsrds.connect.rotation : Ensure the rotation rule, the redeploy state machine and their roles",
+}
+
+
 @dataclass
 class PlaybookRun:
     rc: int
@@ -231,6 +248,29 @@ class PlaybookRun:
 
     def result(self, name: str) -> Dict[str, Any]:
         return self.task(name).result
+
+    def step(self, name: str) -> Dict[str, Any]:
+        """What site.yml's step ``name`` returned (its module's result; when it failed, the failed result),
+        whether the one-process converge ran it or its role's task did."""
+        converge = [task.result for task in self.tasks if task.name == CONVERGE_TASK and not task.result.get("skipped")]
+        if converge:
+            if converge[0].get("failed") and converge[0].get("step") == name:
+                return converge[0]
+            ran = [entry["result"] for entry in converge[0].get("steps") or [] if entry["step"] == name]
+            if ran:
+                return ran[0]
+            if converge[0].get("converged") or converge[0].get("failed"):
+                raise KeyError(f"step {name!r} did not run in one process: {[entry['step'] for entry in converge[0].get('steps') or []]}")
+        return self.result(STEP_TASKS[name])
+
+    @property
+    def changed_steps(self) -> List[str]:
+        """site.yml's steps that changed something (or would, in check mode), whichever way they ran."""
+        converge = [task.result for task in self.tasks if task.name == CONVERGE_TASK and not task.result.get("skipped")]
+        if converge:
+            return [entry["step"] for entry in converge[0].get("steps") or [] if entry["changed"]]
+        by_task = {task: step for step, task in STEP_TASKS.items()}
+        return [by_task[task.name] for task in self.tasks if task.changed and task.name in by_task]
 
     @property
     def changed(self) -> int:

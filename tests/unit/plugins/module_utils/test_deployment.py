@@ -112,18 +112,23 @@ def test_the_wiring_is_site_yml_s():
 
 
 def test_the_wiring_table_states_what_site_yml_passes():
-    """The check wires the roles as site.yml's role imports do: every input site.yml sets from a
-    published fact (a plain "{{ fact }}" or ["{{ fact }}"]) is in the table, and nothing else."""
+    """The passes wire the roles as site.yml's role imports do: every input site.yml sets from a
+    published fact (a plain "{{ fact }}" or ["{{ fact }}"]) is in the table, and nothing else; every
+    input it sets to a value of its own is in SITE_SETTINGS."""
     play = yaml.safe_load((ROLES_DIR.parent / "playbooks" / "site.yml").read_text())
     imports = [task for part in play for task in part.get("tasks", []) if "ansible.builtin.import_role" in task]
-    from_facts = {}
+    from_facts, settings = {}, {}
     for task in imports:
         for name, value in task.get("vars", {}).items():
             single = value[0] if isinstance(value, list) and len(value) == 1 else value
             fact = re.fullmatch(r"\{\{ (\w+__\w+) \}\}", single) if isinstance(single, str) else None
             if fact and not fact.group(1).startswith("site__"):
                 from_facts[name] = [fact.group(1)] if isinstance(value, list) else fact.group(1)
+            elif not isinstance(value, str) or "{{" not in value:
+                settings[name] = value
     assert len(imports) == 4 and from_facts == published.SITE_WIRING
+    # And what it sets to a value of its own: the converging pass runs the steps as site.yml's roles would.
+    assert settings == published.SITE_SETTINGS
 
 
 @pytest.mark.parametrize("answer, step, why", [
@@ -147,9 +152,13 @@ def test_the_first_step_with_something_to_do_ends_the_pass(monkeypatch, answer, 
     assert list(steps.options) == order[: order.index(last) + 1]
 
 
-def test_a_cluster_still_settling_is_in_sync_when_the_role_would_not_wait(monkeypatch):
+def test_a_cluster_still_settling_is_something_to_do_though_site_yml_creates_it_without_waiting(monkeypatch):
+    """site.yml's database role does not wait (published.SITE_SETTINGS, whatever database_wait says), its
+    service role does: a cluster still settling keeps the roles running."""
     steps = Steps(monkeypatch, pending="cluster status 'modifying'")
-    assert steps.check(inputs(database_wait=False))["in_sync"] is True
+    plan = steps.check(inputs(database_wait=True))
+    assert plan["in_sync"] is False and plan["reason"] == "database: cluster status 'modifying'"
+    assert steps.options["database"]["wait"] is False and steps.options["network"]["endpoint"]["wait"] is False
 
 
 def test_a_failed_read_leaves_the_roles_to_run_and_report_it(monkeypatch):
@@ -210,3 +219,134 @@ def test_the_summary_names_what_was_ensured_and_whether_the_roles_ran(monkeypatc
     fresh = published.summary({"database__endpoint": "db.cluster-planned-by-check-mode.us-east-1.rds.amazonaws.com", "database__port": 5432,
                                "database__secret_arn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:rds!cluster-planned-by-check-mode"})
     assert fresh["cluster_endpoint"] is None and fresh["secret_arn"] is None and fresh["port"] == 5432
+
+
+class Converging:
+    """Each step's runner answering as its module would on a first run: what the converging pass must
+    do is run the steps the roles would run, in their order, for real, and act on their outcome."""
+
+    def __init__(self, monkeypatch, pending=False, grant_changed=True, endpoint_changed=True, failing=None, problem=None):
+        self.ran, self.options, self.masked = [], {}, []
+        endpoint_state = "pending" if pending else "available"
+        answers = {
+            "network": dict(NETWORK, endpoint={"changed": endpoint_changed, "endpoint": {"vpc_endpoint_id": "vpce-1", "state": endpoint_state}}),
+            "database": {"cluster": {"endpoint": "db.cluster-x", "db_cluster_identifier": "shop-db"}, "connection": CONNECTION,
+                         "pending": "cluster status 'creating'" if pending else None},
+            "logins_ready": {"ready": [], "pending": []},
+            "logins": {"logins": [{"name": "api", "auth": "password", "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db/api-Ab"}]},
+            "task_definitions": {"task_definitions": [{"changed": True, "task_definition_arn": f"{TD[:-1]}5", "revision": 5,
+                                                       "task_definition": {"execution_role_arn": ROLE}}] * 2},
+            "grant": {"grant": {}},
+            "dependencies": {"ready": [], "pending": []},
+            "preflight": {"services": [], "findings": [], "summary": {}},
+            "rollouts": {"rollouts": [{"service": "api", "deployed": True}, {"service": "worker", "deployed": True}]},
+            "rotation": {"rotation": {"state_machine_arn": "arn:aws:states:eu-west-1:123456789012:stateMachine:m"}},
+        }
+
+        def runner(name):
+            def run(clients, options, check_mode, diff_mode):
+                assert check_mode is False
+                self.ran.append(name)
+                self.options[name] = options
+                if failing == name:
+                    raise EcsRdsError(message="1 of 2 rollouts did not complete: (1) api: FAILED", rollouts=[{"service": "api"}])
+                changed = name not in ("logins_ready", "dependencies", "preflight") and (name != "grant" or grant_changed)
+                # Some modules give one before/after, others (the network access) a list of them.
+                diff = [{"before": {}, "after": {name: 1}}] * (2 if name == "network" else 1)
+                diff = (diff if name == "network" else diff[0]) if diff_mode else None
+                return Outcome(changed, answers[name], diff, [f"{name} done"] if changed else [])
+            return run
+
+        steps = tuple(dataclasses.replace(step, run=runner(step.name)) for step in deployment.STEPS)
+        if problem:
+            steps = tuple(dataclasses.replace(step, problem=lambda options: problem) if step.name == "grant" else step for step in steps)
+        monkeypatch.setattr(deployment, "STEPS", steps)
+        # A first run: the services run revisions without the wiring.
+        self.discovered = dict(DISCOVERED)
+
+    def converge(self, role_inputs_=None, diff_mode=False):
+        return deployment.converge_deployment(object(), role_inputs_ or inputs(), self.discovered, diff_mode, mask=self.masked.extend)
+
+
+def test_the_converging_pass_runs_the_roles_steps_in_their_order_and_publishes_what_they_would(monkeypatch):
+    steps = Converging(monkeypatch)
+    result = steps.converge(diff_mode=True)
+    assert result["converged"] is True and result["handed_over"] is None and result["changed"] is True
+    # No login of its own and nothing left settling: no wait, as the service role skips both.
+    assert steps.ran == ["network", "database", "task_definitions", "grant", "preflight", "rollouts", "rotation"]
+    assert [entry["step"] for entry in result["steps"]] == steps.ran and result["steps"][0]["actions"] == ["network done"]
+    # Each step's options as the roles derive them under site.yml's settings: nothing created waits.
+    assert steps.options["network"]["endpoint"]["wait"] is False and steps.options["database"]["wait"] is False
+    assert steps.options["task_definitions"]["environment"]["DATABASE_URL"] == "jdbc:postgresql://db.cluster-x:5433/postgres"
+    assert [r["task_definition"] for r in steps.options["rollouts"]["rollouts"]] == [f"{TD[:-1]}5"] * 2
+    assert [s["service"] for s in steps.options["preflight"]["services"]] == ["api", "worker"]
+    assert steps.options["preflight"]["fail_on"] == "fail" and steps.options["rotation"]["secret_arn"] == SECRET
+    facts = result["facts"]
+    assert [(r["service"], r["task_definition_arn"], r["deployed"]) for r in facts["service__results"]] == [
+        ("api", f"{TD[:-1]}5", True), ("worker", f"{TD[:-1]}5", True)]
+    assert facts["network__db_security_group_id"] == "sg-db" and facts["database__secret_arn"] == SECRET
+    assert facts["rotation__redeploy"]["state_machine_arn"].endswith(":stateMachine:m")
+    assert [d["before_header"] for d in result["diff"]] == ["network"] + steps.ran
+    assert result["diff"][0] == {"before": {}, "after": {"network": 1}, "before_header": "network", "after_header": "network"}
+
+
+def test_a_grant_or_endpoint_changed_moments_ago_gets_its_grace_before_the_rollouts_are_judged(monkeypatch):
+    for grant_changed, endpoint_changed, grace in ((True, False, 45), (False, True, 45), (False, False, 0)):
+        steps = Converging(monkeypatch, grant_changed=grant_changed, endpoint_changed=endpoint_changed)
+        steps.converge(inputs(service_recent_change_grace=45))
+        assert steps.options["rollouts"]["recent_change_grace"] == grace, (grant_changed, endpoint_changed)
+
+
+def test_what_was_created_without_waiting_is_waited_for_where_a_task_first_needs_it(monkeypatch):
+    steps = Converging(monkeypatch, pending=True)
+    steps.converge()
+    assert steps.ran.index("grant") < steps.ran.index("dependencies") < steps.ran.index("preflight")
+    assert steps.options["dependencies"]["vpc_endpoint_ids"] == ["vpce-1"] and steps.options["dependencies"]["db_cluster_identifier"] == "shop-db"
+    # A service signing in with a login of its own: the logins are made through the Data API on a
+    # cluster that is available, so the one wait comes before them.
+    steps = Converging(monkeypatch, pending=True)
+    steps.converge(dict(inputs(), service_ecs_services=[{"name": "api", "db_auth": "app_user"}, "worker"]))
+    assert steps.ran[:4] == ["network", "database", "logins_ready", "logins"] and "dependencies" not in steps.ran
+
+
+def test_what_the_pass_does_not_do_is_handed_to_the_roles_before_any_write(monkeypatch):
+    steps = Converging(monkeypatch)
+    steps.discovered = dict(steps.discovered, released={"old": {"task_definition": "arn:td/old:3", "container_name": "app", "wired": True}})
+    result = steps.converge(inputs(service_release_services=["old"]))
+    assert result == {"converged": False, "handed_over": "service: old to release", "changed": False, "steps": [], "facts": {}, "diff": []}
+    steps = Converging(monkeypatch)
+    result = steps.converge(inputs(network_vpc_name="main"))
+    assert result["handed_over"] == "network: network_vpc_name is looked up by the network role itself" and steps.ran == []
+
+
+def test_a_step_its_module_would_refuse_hands_over_where_the_pass_meets_it(monkeypatch):
+    steps = Converging(monkeypatch, problem="policy_name is empty")
+    result = steps.converge()
+    # What ran stays done: the roles find it so and refuse the grant with the same words.
+    assert result["converged"] is False and result["handed_over"] == "grant: policy_name is empty" and result["changed"] is True
+    assert steps.ran == ["network", "database", "task_definitions"] and result["facts"] == {}
+
+
+def test_a_failing_step_fails_the_run_there_naming_it_and_what_ran_before(monkeypatch):
+    steps = Converging(monkeypatch, failing="rollouts")
+    with pytest.raises(EcsRdsError) as failed:
+        steps.converge()
+    assert failed.value.message == "rollouts: 1 of 2 rollouts did not complete: (1) api: FAILED"
+    kwargs = failed.value.kwargs
+    assert kwargs["step"] == "rollouts" and kwargs["rollouts"] == [{"service": "api"}] and kwargs["changed"] is True
+    assert [entry["step"] for entry in kwargs["steps"]] == ["network", "database", "task_definitions", "grant", "preflight"]
+    assert "rotation" not in steps.ran
+
+
+def test_what_a_step_s_module_masks_is_masked_before_it_runs(monkeypatch):
+    steps = Converging(monkeypatch)
+    steps.converge(inputs(service_driver_variable="DB_DRIVER_KEY"))
+    assert steps.masked == ["org.postgresql.Driver"]
+
+
+def test_the_summary_says_when_the_roles_steps_ran_in_one_process():
+    plan = {"in_sync": False, "reason": "network: create endpoint"}
+    assert published.summary({}, plan, {"converged": True})["deployment_check"] == "network: create endpoint; the roles' steps ran in one process"
+    handed = published.summary({}, plan, {"converged": False, "handed_over": "service: old to release"})
+    assert handed["deployment_check"] == "network: create endpoint; the roles ran, handed over: service: old to release"
+    assert published.summary({}, plan, {"skipped": True})["deployment_check"] == "network: create endpoint"
