@@ -22,7 +22,7 @@ site.yml shows what is published here (what the roles would have published) and 
 The converging pass runs every step in the roles' order, the waits and the rollouts included, and
 publishes what the roles would have. What it leaves to the roles it hands over, before its first write
 where that can be known (a service to release, a VPC to look up by name) and otherwise where it meets
-it (a step whose options its module would refuse): the roles then run from the start, find done what
+it (a step whose options its role or its module would refuse): the roles then run from the start, find done what
 the pass did, and fail or go on exactly as without it.
 """
 
@@ -213,9 +213,14 @@ def still_to_release(discovered: Mapping[str, Any]) -> Optional[str]:
 
 def _options(step: Step, state: Pass, role_inputs: Mapping[str, Any], facts: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """The step's options as its role derives them from its inputs as site.yml wires them, validated as
-    its module validates them; None when the role skips it. NotInSync when its module would refuse them."""
+    its module validates them; None when the role skips it. NotInSync when its role or its module would
+    refuse them."""
     state.inputs = wired(role_inputs, facts)
-    asked = step.options(state)
+    try:
+        asked = step.options(state)
+    except ValueError as exc:
+        # A derivation that refuses its inputs: the role's filter refuses them with the same words.
+        raise NotInSync(f"{step.name}: {exc}") from exc
     if asked is None and step.optional:
         return None
     options = validated(step.name, step.spec, asked)

@@ -25,7 +25,7 @@ description:
     the rollouts followed together (M(ecsrds.connect.ecs_service_rollouts)) and the rotation redeploy
     (M(ecsrds.connect.ecs_redeploy_on_rotation)). A step the role would skip is skipped."
   - "It hands over to the roles (RV(handed_over)) what it does not do: a service to release (before any write), a VPC
-    named by its Name tag (before any write), and a step whose options its module would refuse (where it meets it). The
+    named by its Name tag (before any write), and a step whose options its role or its module would refuse (where it meets it). The
     roles then run as without it, find done what it did, and fail or go on as they would have."
   - A step that fails fails the task with its module's message, led by the step's name, with RV(step) and the RV(steps)
     run before it.

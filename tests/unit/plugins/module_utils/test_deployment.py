@@ -327,6 +327,19 @@ def test_a_step_its_module_would_refuse_hands_over_where_the_pass_meets_it(monke
     assert steps.ran == ["network", "database", "task_definitions"] and result["facts"] == {}
 
 
+def test_a_derivation_that_refuses_its_inputs_hands_over_to_the_role_that_refuses_them(monkeypatch):
+    steps = Converging(monkeypatch)
+
+    def refusing(state):
+        raise ValueError("service_execution_role_policy_name is empty")
+
+    monkeypatch.setattr(deployment, "STEPS", tuple(dataclasses.replace(step, options=refusing) if step.name == "grant" else step
+                                                   for step in deployment.STEPS))
+    result = steps.converge()
+    assert result["handed_over"] == "grant: service_execution_role_policy_name is empty"
+    assert steps.ran == ["network", "database", "task_definitions"]
+
+
 def test_a_failing_step_fails_the_run_there_naming_it_and_what_ran_before(monkeypatch):
     steps = Converging(monkeypatch, failing="rollouts")
     with pytest.raises(EcsRdsError) as failed:
