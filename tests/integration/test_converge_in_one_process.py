@@ -1,6 +1,7 @@
 """site.yml's one-process converge (ecsrds.connect.deployment_converge) and its roles run task by task
 (ecsrds_converge_in_one_process: false) leave AWS the same way: each finds what the other made exactly
-as it would have made it (nothing to change, no write), the steps each ran being every step of site.yml."""
+as it would have made it (nothing to change, no write). Here the pass on what the roles made; the roles
+on what the pass made is test_site.py's re-run."""
 
 from __future__ import annotations
 
@@ -42,18 +43,3 @@ def test_what_the_roles_made_the_one_process_pass_finds_as_its_own(moto, play):
     assert summary["deployment_check"] == "the preflight runs on every run (service_preflight_every_run); the roles' steps ran in one process"
     assert summary["revisions"] == {"demo-ecs-service": by_roles.step("rollouts")["rollouts"][0]["task_definition_arn"]}
 
-
-def test_what_the_one_process_pass_made_the_roles_find_as_their_own(moto, play):
-    build_demo_environment(moto.client)
-    converged = play(SITE, extra_vars=_vars(moto))
-    assert converged.rc == 0, converged.stdout[-4000:]
-    assert converged.result(CONVERGE_TASK)["converged"] is True
-    # The play ended after the summary: no role task ran.
-    assert not [t.name for t in converged.tasks if t.name.startswith(("ecsrds.connect.network :", "ecsrds.connect.database :"))]
-
-    moto.start_recording()
-    by_roles = play(SITE, extra_vars=_vars(moto, ecsrds_skip_when_in_sync=False))
-    calls = moto.stop_recording()
-    assert by_roles.rc == 0 and by_roles.changed == 0, [t.name for t in by_roles.tasks if t.changed]
-    assert write_calls(calls) == []
-    assert by_roles.result(CONVERGE_TASK).get("skipped") is True and by_roles.step("rotation")["changed"] is False
