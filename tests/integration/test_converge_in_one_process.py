@@ -42,4 +42,3 @@ def test_what_the_roles_made_the_one_process_pass_finds_as_its_own(moto, play):
     [summary] = [t.result["msg"] for t in again.tasks if t.name == "Summary" and not t.result.get("skipped")]
     assert summary["deployment_check"] == "the preflight runs on every run (service_preflight_every_run); the roles' steps ran in one process"
     assert summary["revisions"] == {"demo-ecs-service": by_roles.step("rollouts")["rollouts"][0]["task_definition_arn"]}
-
