@@ -100,7 +100,7 @@ _OUTCOME_UNKNOWN_CODES = SERVER_ERROR_CODES
 
 
 class EcsRdsError(AnsibleAWSError):
-    """The one exception our module_utils raise; ``main()`` reports it with fail_json_aws_error."""
+    """The one exception our module_utils raise; ``main()`` reports it with :func:`fail_step`."""
 
 
 @dataclass
@@ -184,12 +184,17 @@ def run_step(module: Any, runner: Runner, problem: Optional[str] = None) -> None
     try:
         outcome = runner(Clients.of(module), module.params, module.check_mode, bool(module._diff))
     except EcsRdsError as e:
-        if e.exception is None:
-            # A refusal or a failure of our own (a rollout that failed, a preflight finding): its message and
-            # what it carries (the deployment's state, the findings) are the result.
-            module.fail_json(msg=e.message, **e.kwargs)
-        module.fail_json_aws_error(e)
+        fail_step(module, e)
     finish(module, outcome)
+
+
+def fail_step(module: Any, error: EcsRdsError) -> None:
+    """Every step module's failure: a refusal or a failure of our own (a rollout that failed, a
+    preflight finding) with its message, an AWS error with AWS's details; either way what the error
+    carries (the deployment's state, the findings, the steps run before) is in the result."""
+    if error.exception is None:
+        module.fail_json(msg=error.message, **error.kwargs)
+    module.fail_json_aws(error.exception, msg=error.message, **error.kwargs)
 
 
 def call(client: Any, method: str, what: str, not_found: Iterable[str] = (), already_done: Iterable[str] = (), **kwargs: Any) -> Any:

@@ -95,7 +95,7 @@ facts:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError
+from ansible_collections.ecsrds.connect.plugins.module_utils.common import Clients, EcsRdsError, fail_step
 from ansible_collections.ecsrds.connect.plugins.module_utils.deployment import converge_deployment
 
 
@@ -111,9 +111,7 @@ def main() -> None:
         result = converge_deployment(Clients.of(module), params["role_inputs"], params["discovered"], bool(module._diff),
                                      mask=module.no_log_values.update)
     except EcsRdsError as e:
-        if e.exception is None:
-            module.fail_json(msg=e.message, **e.kwargs)
-        module.fail_json_aws(e.exception, msg=e.message, **e.kwargs)
+        fail_step(module, e)
     diff = result.pop("diff")
     if module._diff and diff:
         result["diff"] = diff

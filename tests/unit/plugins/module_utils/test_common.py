@@ -146,3 +146,23 @@ def test_a_module_result_shows_its_diff_only_when_asked():
     finish(quiet, outcome)
     assert asked.exited == {"changed": True, "actions": ["allow 5432"], "group_id": "sg-1", "diff": {"before": {}, "after": {"port": 5432}}}
     assert quiet.exited == {"changed": True, "actions": ["allow 5432"], "group_id": "sg-1"}
+
+
+class _Failing:
+    """A module's two ways of failing, recorded (each ends the module: an exception here)."""
+
+    def fail_json(self, **kwargs):
+        raise SystemExit(("fail_json", None, kwargs))
+
+    def fail_json_aws(self, exception, **kwargs):
+        raise SystemExit(("fail_json_aws", exception, kwargs))
+
+
+def test_a_step_s_failure_keeps_what_its_error_carries_whether_ours_or_aws_s():
+    with pytest.raises(SystemExit) as ours:
+        common.fail_step(_Failing(), common.EcsRdsError(message="rollouts: 1 of 2 rollouts did not complete", rollouts=[{"service": "api"}]))
+    assert ours.value.code == ("fail_json", None, {"msg": "rollouts: 1 of 2 rollouts did not complete", "rollouts": [{"service": "api"}]})
+    throttled = ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "UpdateService")
+    with pytest.raises(SystemExit) as aws:
+        common.fail_step(_Failing(), common.EcsRdsError(message="rollouts: Failed to update service api", exception=throttled, step="rollouts"))
+    assert aws.value.code == ("fail_json_aws", throttled, {"msg": "rollouts: Failed to update service api", "step": "rollouts"})
